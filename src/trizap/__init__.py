@@ -1,0 +1,1 @@
+"""trizap: a self-hosted, multi-tenant WhatsApp session server built on trio actors."""

@@ -1,0 +1,231 @@
+"""The `Store` protocol and the records it reads and writes.
+
+The store is the source of truth (DESIGN.md §6): tenants, token hashes, sessions and their
+desired state, the per-tenant event log and the outbox. Implementations: `SqliteStore`
+(default, embedded) and later a PostgreSQL one. Everything here is plain data: no actors,
+no HTTP. Times are aware UTC `datetime`s; JSON-shaped data is `dict[str, Any]`.
+
+Every method is a cancellable trio coroutine. A method either commits fully or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import attrs
+
+DesiredState = Literal["running", "stopped"]
+MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("queued", "sent", "delivered", "read", "failed")
+
+
+@attrs.frozen
+class TenantRow:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@attrs.frozen
+class TokenRow:
+    id: str
+    tenant_id: str | None  # None: the admin token
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@attrs.frozen
+class SessionRow:
+    tenant_id: str
+    name: str
+    engine: str
+    desired: DesiredState
+    status: str
+    reason: str | None
+    me: dict[str, Any] | None  # {"jid", "push_name"}
+    creds: bytes | None  # engine credentials (sim: the paired number); never shown
+    restarts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class NewEvent:
+    """An event to append; the store gives it its `seq` and keeps `at`."""
+
+    tenant_id: str
+    type: str
+    session: str | None
+    at: datetime
+    data: dict[str, Any]
+
+
+@attrs.frozen
+class EventRow:
+    tenant_id: str
+    seq: int
+    type: str
+    session: str | None
+    at: datetime
+    data: dict[str, Any]
+
+
+@attrs.frozen
+class MessageRow:
+    id: str
+    tenant_id: str
+    session: str
+    to: str
+    text: str
+    reply_to: str | None
+    status: MessageStatus
+    wa_id: str | None
+    error: str | None
+    attempts: int
+    idempotency_key: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class NewMessage:
+    tenant_id: str
+    session: str
+    to: str
+    text: str
+    reply_to: str | None
+    idempotency_key: str | None
+
+
+class Store(Protocol):
+    """Persistence for the whole runtime. See `SqliteStore` for the reference behaviour."""
+
+    async def close(self) -> None: ...
+
+    # tenants -----------------------------------------------------------------------------
+    async def create_tenant(self, name: str) -> TenantRow:
+        """Raises `Conflict` if the name exists."""
+        ...
+
+    async def get_tenant(self, id_or_name: str) -> TenantRow | None: ...
+
+    async def list_tenants(self) -> list[TenantRow]: ...
+
+    async def count_sessions(self) -> dict[str, int]:
+        """Sessions per tenant id."""
+        ...
+
+    async def delete_tenant(self, tenant_id: str) -> None:
+        """Removes the tenant and all of its tokens, sessions, events and messages."""
+        ...
+
+    # tokens (only SHA-256 hashes are stored) --------------------------------------------
+    async def create_token(self, tenant_id: str | None, label: str, token_hash: bytes) -> TokenRow:
+        ...
+
+    async def resolve_token(self, token_hash: bytes) -> TokenRow | None:
+        """The token whose hash equals `token_hash` (compared in constant time); marks it used."""
+        ...
+
+    async def list_tokens(self, tenant_id: str) -> list[TokenRow]: ...
+
+    async def delete_token(self, tenant_id: str, token_id: str) -> bool: ...
+
+    # sessions ----------------------------------------------------------------------------
+    async def create_session(self, tenant_id: str, name: str, engine: str) -> SessionRow:
+        """Status `starting`, desired `running`. Raises `Conflict` if it exists."""
+        ...
+
+    async def get_session(self, tenant_id: str, name: str) -> SessionRow | None: ...
+
+    async def list_sessions(self, tenant_id: str | None = None) -> list[SessionRow]:
+        """One tenant's sessions, or every session when `tenant_id` is None."""
+        ...
+
+    async def update_session(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        desired: DesiredState | None = None,
+        status: str | None = None,
+        reason: str | None = None,
+        me: dict[str, Any] | None = None,
+        creds: bytes | None = None,
+        restarts: int | None = None,
+        clear_reason: bool = False,
+        clear_me: bool = False,
+        clear_creds: bool = False,
+    ) -> SessionRow:
+        """Changes the given fields only (`None` keeps; `clear_*` sets NULL)."""
+        ...
+
+    async def delete_session(self, tenant_id: str, name: str) -> None:
+        """Removes the session and its outbox rows."""
+        ...
+
+    # event log ----------------------------------------------------------------------------
+    async def append_events(self, events: Sequence[NewEvent]) -> list[EventRow]:
+        """All in one transaction; `seq` is monotonic per tenant and never reused
+        (also not after the newest events are pruned or the process restarts)."""
+        ...
+
+    async def read_events(
+        self,
+        tenant_id: str,
+        after: int,
+        limit: int,
+        sessions: Sequence[str] | None = None,
+    ) -> list[EventRow]:
+        """Events with `seq > after`, oldest first, at most `limit`."""
+        ...
+
+    async def last_seq(self, tenant_id: str) -> int: ...
+
+    async def prune_events(self, *, max_age_s: float | None, max_per_tenant: int | None) -> int:
+        """Retention: drop events older than `max_age_s` and past the newest
+        `max_per_tenant` of each tenant. Returns how many were removed."""
+        ...
+
+    # outbox --------------------------------------------------------------------------------
+    async def add_message(self, msg: NewMessage) -> tuple[MessageRow, bool]:
+        """Commits a `queued` message. With an idempotency key already used for that tenant
+        and session, returns the existing row and False (nothing written)."""
+        ...
+
+    async def get_message(self, tenant_id: str, session: str, message_id: str) -> MessageRow | None:
+        ...
+
+    async def find_message_by_wa_id(self, tenant_id: str, session: str, wa_id: str) -> MessageRow | None:
+        ...
+
+    async def list_messages(
+        self,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus | None = None,
+        limit: int = 100,
+    ) -> list[MessageRow]:
+        """Newest first."""
+        ...
+
+    async def pending_messages(self, tenant_id: str, session: str, limit: int) -> list[MessageRow]:
+        """`queued` messages of a session, oldest first (the drain order)."""
+        ...
+
+    async def update_message(
+        self,
+        message_id: str,
+        *,
+        status: MessageStatus | None = None,
+        wa_id: str | None = None,
+        error: str | None = None,
+        attempts: int | None = None,
+    ) -> MessageRow: ...
+
+    async def fail_pending(self, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
+        """Marks every `queued` message of the session `failed` with `reason`; returns them."""
+        ...

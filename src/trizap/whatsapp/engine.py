@@ -1,0 +1,207 @@
+"""The `Engine` protocol: what a session actor needs from a WhatsApp implementation.
+
+A session actor owns exactly one engine at a time (DESIGN.md §5). The engine's life is one
+call to `run()`: it connects, reports what happens as `EngineEvent`s on a bounded channel
+(the session reads it; a full channel makes the engine wait — back-pressure reaches the
+network side), and returns or raises when that life ends:
+
+- returns normally after `LoggedOut` / `Banned` / `PairingTimeout` (nothing to retry), or
+  when cancelled;
+- raises `EngineFailure` when it crashed or could not connect (the session's keeper
+  restarts it with backoff).
+
+The command methods are valid only while `run()` is active; before the engine is connected
+they raise `EngineNotReady`. A hung engine never answers `ping()` — the session's liveness
+probe wraps it in `trio.move_on_after` and restarts the engine.
+
+Implementations: `whatsapp.sim.SimEngine` (in process), the neonize adapter (in a worker
+process), and `whatsapp.worker.WorkerEngine` (any engine hosted in a worker process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+import attrs
+import trio
+
+JID_USER_SERVER = "s.whatsapp.net"
+
+
+def phone_jid(phone: str) -> str:
+    """`5511999999999` -> `5511999999999@s.whatsapp.net`; a JID is returned as it is."""
+    return phone if "@" in phone else f"{phone}@{JID_USER_SERVER}"
+
+
+# --- events --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Qr:
+    """A QR code to show; valid for `timeout_s` seconds, then the next one comes."""
+
+    code: str
+    timeout_s: float
+
+
+@attrs.frozen
+class Paired:
+    """The phone linked this device. `creds` lets the engine reconnect without a QR."""
+
+    jid: str
+    push_name: str
+    creds: bytes | None
+
+
+@attrs.frozen
+class Connected:
+    jid: str
+    push_name: str
+
+
+@attrs.frozen
+class Disconnected:
+    """The connection dropped; the engine reconnects by itself."""
+
+    reason: str
+
+
+@attrs.frozen
+class LoggedOut:
+    """The phone unlinked this device; credentials are void. `run()` returns after this."""
+
+    reason: str
+
+
+@attrs.frozen
+class Banned:
+    """A (temporary) ban; `run()` returns after this."""
+
+    reason: str
+    expires_in_s: float | None
+
+
+@attrs.frozen
+class PairingTimeout:
+    """Every QR code expired unscanned; `run()` returns after this."""
+
+
+MessageKind = Literal[
+    "text", "image", "video", "audio", "document", "sticker", "location", "contact",
+    "reaction", "poll", "other",
+]
+
+
+@attrs.frozen
+class Message:
+    """An inbound (or own, from another device: `from_me`) message."""
+
+    id: str
+    chat: str
+    sender: str
+    from_me: bool
+    push_name: str
+    timestamp: datetime
+    kind: MessageKind
+    text: str | None
+    reply_to: str | None
+
+
+ReceiptKind = Literal["delivered", "read"]
+
+
+@attrs.frozen
+class Receipt:
+    """Receipts for messages this session sent (`ids` are WhatsApp message ids)."""
+
+    ids: tuple[str, ...]
+    chat: str
+    sender: str
+    kind: ReceiptKind
+    timestamp: datetime
+
+
+@attrs.frozen
+class EngineNotice:
+    """Something worth a log line and a session `reason`, that is not a state change
+    (e.g. a keep-alive timeout, a stream replaced)."""
+
+    detail: str
+
+
+EngineEvent = (
+    Qr | Paired | Connected | Disconnected | LoggedOut | Banned | PairingTimeout
+    | Message | Receipt | EngineNotice
+)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class EngineFailure(Exception):
+    """The engine crashed or could not connect; its session restarts it with backoff."""
+
+
+class EngineNotReady(Exception):
+    """A command reached an engine that is not connected (yet)."""
+
+
+# --- the protocol --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class EngineSpec:
+    """What an engine needs to know to start: whose session it is and what it kept."""
+
+    tenant: str  # tenant id
+    session: str  # session name
+    creds: bytes | None  # from the last `Paired`, or None for a fresh pairing
+    data_dir: Path  # where an engine may keep files (`<data>/sessions/<tenant>/`)
+
+
+class Engine(Protocol):
+    async def run(self, events: trio.MemorySendChannel[EngineEvent]) -> None:
+        """Connect and live until logged out, banned, pairing timed out or cancelled.
+        Raises `EngineFailure` on a crash. Does not close `events`."""
+        ...
+
+    def new_message_id(self) -> str:
+        """A fresh WhatsApp message id; stored before the first send attempt."""
+        ...
+
+    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+        """Sends under `wa_id`; sending the same `wa_id` again is delivered once."""
+        ...
+
+    async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None: ...
+
+    async def pair_phone(self, phone: str) -> str:
+        """A pairing code (`ABCD-EFGH`) for linking by phone number; only after the first QR."""
+        ...
+
+    async def logout(self) -> None:
+        """Unlinks the device; `run()` then emits `LoggedOut` and returns."""
+        ...
+
+    async def ping(self) -> None:
+        """Returns promptly when the engine is alive; never returns when it hangs."""
+        ...
+
+
+EngineFactory = Callable[[EngineSpec], Engine]
+
+
+SimFaultKind = Literal["crash", "disconnect", "logout", "ban", "hang", "abort"]
+
+
+class SimControls(Protocol):
+    """The extra controls of a sim engine (API.md `sim/*` routes)."""
+
+    async def sim_scan(self, phone: str) -> None: ...
+
+    async def sim_inbound(self, sender: str, text: str) -> None: ...
+
+    async def sim_fault(self, kind: SimFaultKind) -> None: ...
