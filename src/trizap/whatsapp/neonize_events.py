@@ -172,8 +172,12 @@ def map_keepalive_restored(ev: Any) -> EngineNotice:
 
 # Wrappers whatsmeow may leave around the real content (`...Message.message`).
 _WRAPPERS: Final = (
-    "ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2", "viewOnceMessageV2Extension",
-    "documentWithCaptionMessage", "editedMessage",
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+    "editedMessage",
 )
 
 # A message normally carries one content field; the first match wins otherwise.
@@ -201,8 +205,12 @@ _KINDS: Final[tuple[tuple[str, MessageKind], ...]] = (
 
 # Content that is plumbing between devices, never something a person sent.
 _PLUMBING: Final = frozenset(
-    {"senderKeyDistributionMessage", "fastRatchetKeySenderKeyDistributionMessage",
-     "protocolMessage", "messageContextInfo"}
+    {
+        "senderKeyDistributionMessage",
+        "fastRatchetKeySenderKeyDistributionMessage",
+        "protocolMessage",
+        "messageContextInfo",
+    }
 )
 
 
