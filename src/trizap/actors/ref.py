@@ -198,7 +198,7 @@ class Mailbox(Generic[Msg]):
         # Wake a receiver blocked on an empty mailbox. If the mailbox is full, the receiver
         # is not blocked and sees the flag at its next receive.
         with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
-            self._send.send_nowait(_WAKE)  # type: ignore[arg-type]
+            self._send.send_nowait(_WAKE)
 
     def _new_run(self) -> None:
         """A new run of the actor starts: it may receive again."""
