@@ -1,1 +1,23 @@
+"""Persistence behind one `Store` protocol (DESIGN.md §6): SQLite by default.
 
+Open the default store with `open_sqlite_store(path)`; run `run_retention` beside it to
+prune the event log. Everything else in this package is an implementation detail.
+"""
+
+from .base import MESSAGE_STATUSES as MESSAGE_STATUSES
+from .base import DesiredState as DesiredState
+from .base import EventRow as EventRow
+from .base import MessageRow as MessageRow
+from .base import MessageStatus as MessageStatus
+from .base import NewEvent as NewEvent
+from .base import NewMessage as NewMessage
+from .base import SessionRow as SessionRow
+from .base import Store as Store
+from .base import TenantRow as TenantRow
+from .base import TokenRow as TokenRow
+from .migrations import SchemaTooNew as SchemaTooNew
+from .retention import run_retention as run_retention
+from .sqlite import SqliteStore as SqliteStore
+from .sqlite import StoreStatistics as StoreStatistics
+from .sqlite import Synchronous as Synchronous
+from .sqlite import open_sqlite_store as open_sqlite_store

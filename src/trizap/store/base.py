@@ -123,8 +123,9 @@ class Store(Protocol):
         ...
 
     # tokens (only SHA-256 hashes are stored) --------------------------------------------
-    async def create_token(self, tenant_id: str | None, label: str, token_hash: bytes) -> TokenRow:
-        ...
+    async def create_token(
+        self, tenant_id: str | None, label: str, token_hash: bytes
+    ) -> TokenRow: ...
 
     async def resolve_token(self, token_hash: bytes) -> TokenRow | None:
         """The token whose hash equals `token_hash` (compared in constant time); marks it used."""
@@ -196,11 +197,13 @@ class Store(Protocol):
         and session, returns the existing row and False (nothing written)."""
         ...
 
-    async def get_message(self, tenant_id: str, session: str, message_id: str) -> MessageRow | None:
-        ...
+    async def get_message(
+        self, tenant_id: str, session: str, message_id: str
+    ) -> MessageRow | None: ...
 
-    async def find_message_by_wa_id(self, tenant_id: str, session: str, wa_id: str) -> MessageRow | None:
-        ...
+    async def find_message_by_wa_id(
+        self, tenant_id: str, session: str, wa_id: str
+    ) -> MessageRow | None: ...
 
     async def list_messages(
         self,

@@ -1,0 +1,142 @@
+"""Versioned SQLite schema for `SqliteStore`.
+
+`MIGRATIONS` is an append-only list of `(version, sql)` steps. A database records the last
+step applied in `PRAGMA user_version` (0 for a new file); opening the store applies every
+newer step, each in its own transaction together with the `user_version` bump, so a crash
+mid-migration leaves the file at the previous version, never half-way. Never edit a released
+step: add a new one.
+
+Times are integer microseconds since the Unix epoch (UTC): they sort and compare as numbers,
+and round-trip a `datetime` exactly. JSON columns hold orjson text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+V1_BASE: Final = """
+CREATE TABLE tenants (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE tokens (
+    id            TEXT PRIMARY KEY,
+    tenant_id     TEXT REFERENCES tenants(id) ON DELETE CASCADE,  -- NULL: the admin token
+    label         TEXT NOT NULL,
+    hash          BLOB NOT NULL UNIQUE,
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER
+);
+
+CREATE TABLE sessions (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    engine      TEXT NOT NULL,
+    desired     TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+    status      TEXT NOT NULL,
+    reason      TEXT,
+    me          TEXT,
+    creds       BLOB,
+    restarts    INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+
+CREATE TABLE events (
+    tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    seq        INTEGER NOT NULL,
+    type       TEXT NOT NULL,
+    session    TEXT,
+    at         INTEGER NOT NULL,
+    data       TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+);
+
+CREATE TABLE outbox (
+    id               TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL,
+    session          TEXT NOT NULL,
+    "to"             TEXT NOT NULL,
+    text             TEXT NOT NULL,
+    reply_to         TEXT,
+    status           TEXT NOT NULL
+                     CHECK (status IN ('queued', 'sent', 'delivered', 'read', 'failed')),
+    wa_id            TEXT,
+    error            TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    UNIQUE (tenant_id, session, idempotency_key),
+    -- Deleting a session (or, through it, its tenant) deletes its outbox.
+    FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
+);
+"""
+
+# v1 derived the next seq from MAX(seq), so pruning a tenant's newest events (or all of
+# them) made seqs come back, and a resuming subscriber with `after=<old seq>` would skip
+# the new events. v2 keeps each tenant's counter in its own row, seeded from the log.
+# It also adds the indexes the hot paths need: the outbox drain (queued rows of a session,
+# oldest first), receipt matching by WhatsApp id, age-based retention, and the token list.
+V2_SEQ_COUNTERS_AND_INDEXES: Final = """
+CREATE TABLE event_seqs (
+    tenant_id  TEXT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+    last_seq   INTEGER NOT NULL
+);
+INSERT INTO event_seqs (tenant_id, last_seq)
+    SELECT tenant_id, MAX(seq) FROM events GROUP BY tenant_id;
+
+CREATE INDEX outbox_drain ON outbox (tenant_id, session, status, created_at);
+CREATE INDEX outbox_wa_id ON outbox (tenant_id, session, wa_id) WHERE wa_id IS NOT NULL;
+CREATE INDEX events_at ON events (at);
+CREATE INDEX tokens_tenant ON tokens (tenant_id);
+"""
+
+MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
+    (1, V1_BASE),
+    (2, V2_SEQ_COUNTERS_AND_INDEXES),
+)
+
+LATEST_VERSION: Final = MIGRATIONS[-1][0]
+
+
+class SchemaTooNew(RuntimeError):
+    """The file was written by a newer trizap; opening it could corrupt it, so we refuse."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert isinstance(version, int)
+    return version
+
+
+def migrate(conn: sqlite3.Connection, *, upto: int = LATEST_VERSION) -> int:
+    """Applies every step newer than the file's version, up to `upto`; returns the version.
+
+    `conn` must be in autocommit mode (`isolation_level=None`) so the explicit transactions
+    here are the only ones.
+    """
+    current = schema_version(conn)
+    if current > LATEST_VERSION:
+        raise SchemaTooNew(
+            f"database schema is version {current}; this trizap knows up to {LATEST_VERSION}"
+        )
+    for version, sql in MIGRATIONS:
+        if version <= current or version > upto:
+            continue
+        # executescript() commits any open transaction before it starts, so the transaction
+        # is part of the script; user_version lives in the file header and is transactional.
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {int(version)};\nCOMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        current = version
+    return current
