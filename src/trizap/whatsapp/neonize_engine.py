@@ -1,0 +1,494 @@
+"""The neonize adapter: one WhatsApp client (neonize over whatsmeow) behind the `Engine` protocol.
+
+It runs only inside a worker process (`whatsapp.worker`), never in the server: neonize's Go
+side aborts the whole process on some races, a stalled pairing ignores `stop()`, and failed
+connects leak handles (DESIGN.md §5). What the adapter does about neonize 0.5.2's behaviour:
+
+- `connect()` blocks for the life of the client; it is called on a thread from
+  `trio.lowlevel.start_thread_soon`, and its return (offline: the dial error, ~50 ms) ends
+  `run()` with `EngineFailure`.
+- Handlers (one per native event type, registered before `connect()`) run on neonize's Go
+  thread, one at a time. Each hands its event to trio with `trio.from_thread.run` into a
+  bounded inbox: while the session is slow, the Go thread waits (back-pressure). Mapping
+  to engine events (`neonize_events`) and every follow-up call happen on the trio side.
+- The Go side keeps its clients in unlocked maps: a start or stop racing anything else
+  aborts the process. All Go calls of the process go through one `GoLock`: start and stop
+  exclusively, everything else shared.
+- `get_me`, the contact store and `get_lid_from_pn` abort on a client that is not
+  connected: the only one used, `get_me`, is called after `Connected`. Commands before
+  that raise `EngineNotReady`; pairing by phone needs the first QR code.
+- neonize 0.5.2's `SendMessage` cannot send under a chosen id (`generate_message_id` is only
+  a generator), so `send_text` keeps a small table `wa_id -> id WhatsApp used` beside the
+  store (`<session>.sent.db`): a retried `wa_id` that was sent is not sent again, and
+  receipts report the caller's `wa_id`. A crash between the Go send and the table write can
+  still send twice.
+- `logout()` emits no native event: the adapter emits `LoggedOut` itself, then stops.
+- A pairing whose last QR code expired never ends `connect()`; the adapter emits
+  `PairingTimeout` after the last code's lifetime and stops the client.
+
+The store is `<data_dir>/<session>.db` (created in WAL mode before neonize opens it; the mode
+sticks to the file) or a configured `postgres://` URL, with a fresh `uuid` per engine.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import re
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import attrs
+import outcome
+import trio
+
+from .engine import (
+    Banned,
+    Connected,
+    Disconnected,
+    EngineEvent,
+    EngineFailure,
+    EngineNotReady,
+    EngineSpec,
+    LoggedOut,
+    Message,
+    Paired,
+    PairingTimeout,
+    Receipt,
+    phone_jid,
+)
+from .neonize_events import SUBSCRIBED, Fatal, map_connected, map_event, map_qr
+
+T = TypeVar("T")
+
+#: Native events waiting for the session; each is one protobuf object (a few KiB at most).
+INBOX_SIZE: Final = 16
+#: Inbound messages remembered to build the quote of a reply (id -> sender, content).
+RECENT_MESSAGES: Final = 256
+#: How long a start holds the Go lock when neither a callback nor the dial result came:
+#: the Go side has registered the client long before a dial of that length.
+START_SETTLE_S: Final = 2.0
+#: Slack after the last QR code's lifetime before the pairing counts as timed out.
+QR_SLACK_S: Final = 5.0
+#: Rows of the sent-id table older than this are dropped when the engine starts.
+SENT_ID_RETENTION_S: Final = 30 * 24 * 3600
+
+_SAFE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+# --- the process-wide Go lock --------------------------------------------------------------
+
+
+class GoLock:
+    """Serialises neonize calls of one process: `exclusive()` for start and stop (they write
+    the Go side's client maps), `shared()` for every other call. Waiting writers go first, so
+    a stream of sends cannot starve a stop."""
+
+    def __init__(self) -> None:
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+        self._changed = trio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    @asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        while self._writer or self._writers_waiting:
+            await self._changed.wait()
+        self._readers += 1
+        try:
+            yield
+        finally:
+            self._readers -= 1
+            self._notify()
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        self._writers_waiting += 1
+        try:
+            while self._writer or self._readers:
+                await self._changed.wait()
+        finally:
+            self._writers_waiting -= 1
+        self._writer = True
+        try:
+            yield
+        finally:
+            self._writer = False
+            self._notify()
+
+
+# --- what the Go thread hands over ---------------------------------------------------------
+
+
+@attrs.frozen
+class _Native:
+    event: Any  # a neonize protobuf event
+
+
+@attrs.frozen
+class _QrCode:
+    code: bytes
+
+
+@attrs.frozen
+class _ConnectReturned:
+    error: str | None
+
+
+@attrs.frozen
+class _LoggedOutLocally:
+    pass
+
+
+_Inbound = _Native | _QrCode | _ConnectReturned | _LoggedOutLocally
+
+
+# --- the sent-id table ---------------------------------------------------------------------
+
+
+class SentIds:
+    """`wa_id -> id WhatsApp used`, in a small sqlite file next to the session's store.
+    Called from worker threads (`trio.to_thread`), one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS sent (wa_id TEXT PRIMARY KEY, real_id TEXT NOT NULL,"
+            " at INTEGER NOT NULL)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS sent_real ON sent (real_id)")
+        self._db.execute("DELETE FROM sent WHERE at < ?", (time.time() - SENT_ID_RETENTION_S,))
+
+    def sent_as(self, wa_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT real_id FROM sent WHERE wa_id = ?", (wa_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def record(self, wa_id: str, real_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO sent VALUES (?, ?, ?)", (wa_id, real_id, int(time.time()))
+            )
+
+    def to_wa_ids(self, real_ids: Sequence[str]) -> tuple[str, ...]:
+        """Receipt ids -> the callers' ids; ids not sent by this table pass through."""
+        out = []
+        with self._lock:
+            for real_id in real_ids:
+                row = self._db.execute(
+                    "SELECT wa_id FROM sent WHERE real_id = ?", (real_id,)
+                ).fetchone()
+                out.append(real_id if row is None else str(row[0]))
+        return tuple(out)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _prepare_sqlite_store(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # WAL is a property of the file: set once here, whatsmeow's driver keeps it.
+        with sqlite3.connect(path) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        db.close()
+
+
+def new_wa_message_id() -> str:
+    """An id in whatsmeow's format (`3EB0` + 18 hex digits). Made in Python because
+    neonize's `generate_message_id` is a Go call on the client, unsafe before it is started."""
+    return "3EB0" + secrets.token_hex(9).upper()
+
+
+def _jid(address: str) -> Any:
+    from neonize.proto.Neonize_pb2 import JID
+
+    user, _, server = phone_jid(address).partition("@")
+    user, _, device = user.partition(":")
+    return JID(
+        User=user,
+        Server=server,
+        Device=int(device or 0),
+        RawAgent=0,
+        Integrator=0,
+        IsEmpty=False,
+    )
+
+
+# --- the engine ----------------------------------------------------------------------------
+
+
+class NeonizeEngine:
+    """One neonize client for one session, for one `run()`. Built by the worker's engine
+    factory (`worker.py`), which owns the process's `GoLock`."""
+
+    def __init__(self, spec: EngineSpec, *, go_lock: GoLock, store_url: str | None = None) -> None:
+        if not _SAFE_NAME.fullmatch(spec.session):
+            raise EngineFailure(f"session name not usable as a file name: {spec.session!r}")
+        self._spec = spec
+        self._go = go_lock
+        self._store = store_url or str(spec.data_dir / f"{spec.session}.db")
+        # Unique per engine, not per session: an earlier client of the same session may
+        # still be registered on the Go side while it stops.
+        self._uuid = f"{spec.tenant}:{spec.session}:{uuid.uuid4().hex[:12]}"
+        self._client: Any = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._inbox_send, self._inbox_recv = trio.open_memory_channel[_Inbound](INBOX_SIZE)
+        self._registered = trio.Event()
+        self._connect_done = trio.Event()
+        self._sent: SentIds | None = None
+        self._recent: collections.OrderedDict[str, tuple[str, Any]] = collections.OrderedDict()
+        self._started = False
+        self._connected = False
+        self._qr_seen = False
+        self._own_jid = ""
+
+    @property
+    def uuid(self) -> str:
+        return self._uuid
+
+    @property
+    def store(self) -> str:
+        """The sqlite path or postgres URL neonize keeps this session's credentials in."""
+        return self._store
+
+    # --- life ------------------------------------------------------------------------------
+
+    async def run(self, events: trio.MemorySendChannel[EngineEvent]) -> None:
+        if self._started:
+            raise RuntimeError("a NeonizeEngine runs once; build a new one to restart")
+        self._started = True
+        self._token = trio.lowlevel.current_trio_token()
+        try:
+            self._client = await trio.to_thread.run_sync(self._build_client)
+            async with self._go.exclusive():
+                trio.lowlevel.start_thread_soon(
+                    self._connect, self._connect_returned, name=f"neonize {self._uuid}"
+                )
+                # Hold the lock until the Go side has registered the client: it has once
+                # it calls back or returns; otherwise after a short settle time.
+                with trio.move_on_after(START_SETTLE_S):
+                    await self._registered.wait()
+            await self._pump(events)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._shut_down()
+
+    def _build_client(self) -> Any:
+        """On a worker thread: importing neonize costs ~0.5 s, creating a store does I/O."""
+        from neonize.client import NewClient
+        from neonize.proto import Neonize_pb2
+
+        self._spec.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self._store.startswith(("postgres://", "postgresql://")):
+            _prepare_sqlite_store(Path(self._store))
+        self._sent = SentIds(self._spec.data_dir / f"{self._spec.session}.sent.db")
+        creds = self._spec.creds
+        client = NewClient(self._store, uuid=self._uuid, new_device=creds is None)
+        if creds is not None:
+            # Set after construction: NewClient(jid=...) would replace our uuid with the
+            # phone number, which two sessions of one worker could share.
+            jid = Neonize_pb2.JID()
+            jid.MergeFromString(creds)
+            client.jid = jid
+        client.event.qr(self._on_qr)
+        for name in SUBSCRIBED:
+            client.event(getattr(Neonize_pb2, name.removeprefix("neonize.")))(self._on_native)
+        # The default pair-code callback only logs; codes are returned by pair_phone().
+        client.event.paircode(lambda _client, _code, _connected: None)
+        return client
+
+    def _connect(self) -> None:
+        """On the connect thread: blocks until the client stops (or fails to dial)."""
+        self._client.connect()
+
+    def _connect_returned(self, result: outcome.Outcome[None]) -> None:
+        """On the connect thread, once `connect()` is over."""
+        error: str | None = None
+        if isinstance(result, outcome.Error):
+            error = str(result.error) or type(result.error).__name__
+        self._hand_over(_ConnectReturned(error))
+        assert self._token is not None
+        with suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(self._connect_done.set)
+
+    # --- Go thread -> trio -----------------------------------------------------------------
+
+    def _on_qr(self, _client: Any, code: bytes) -> None:
+        self._hand_over(_QrCode(bytes(code)))
+
+    def _on_native(self, _client: Any, event: Any) -> None:
+        self._hand_over(_Native(event))
+
+    def _hand_over(self, item: _Inbound) -> None:
+        """Blocks the calling (Go) thread until the inbox takes `item`: back-pressure."""
+        # RunFinished/Cancelled: the worker is shutting down; nobody is left to tell.
+        with suppress(trio.RunFinishedError, trio.Cancelled):
+            trio.from_thread.run(self._accept, item, trio_token=self._token)
+
+    async def _accept(self, item: _Inbound) -> None:
+        self._registered.set()
+        # Broken: the engine is stopping; the event has no reader any more.
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._inbox_send.send(item)
+
+    # --- the pump --------------------------------------------------------------------------
+
+    async def _pump(self, events: trio.MemorySendChannel[EngineEvent]) -> None:
+        qr_index = 0
+        pairing_deadline = math.inf
+        while True:
+            with trio.move_on_at(pairing_deadline):
+                item = await self._inbox_recv.receive()
+                match item:
+                    case _ConnectReturned(error=error):
+                        raise EngineFailure(error or "neonize connect() returned unexpectedly")
+                    case _QrCode(code=code):
+                        qr = map_qr(code, qr_index)
+                        qr_index += 1
+                        self._qr_seen = True
+                        pairing_deadline = trio.current_time() + qr.timeout_s + QR_SLACK_S
+                        await events.send(qr)
+                    case _LoggedOutLocally():
+                        self._connected = False
+                        await events.send(LoggedOut(reason="logged out on request"))
+                        return
+                    case _Native(event=native):
+                        mapped = await self._complete(map_event(native), native)
+                        if mapped is None:
+                            continue
+                        if isinstance(mapped, Paired | Connected):
+                            pairing_deadline = math.inf
+                        await events.send(mapped)
+                        if isinstance(mapped, LoggedOut | Banned):
+                            return
+                continue
+            await events.send(PairingTimeout())
+            return
+
+    async def _complete(
+        self, mapped: EngineEvent | Fatal | None, native: Any
+    ) -> EngineEvent | None:
+        """What the pure mapping cannot know: own identity, sent ids, the adapter's state."""
+        match mapped:
+            case Fatal(reason=reason):
+                raise EngineFailure(reason)
+            case Connected():
+                self._connected = True
+                me = await self._call(self._client.get_me)  # safe: connected now
+                mapped = map_connected(me)
+                self._own_jid = mapped.jid
+            case Disconnected():
+                self._connected = False
+            case LoggedOut() | Banned():
+                self._connected = False
+            case Message():
+                self._remember(mapped, native)
+            case Receipt():
+                assert self._sent is not None
+                ids = await trio.to_thread.run_sync(self._sent.to_wa_ids, mapped.ids)
+                mapped = attrs.evolve(mapped, ids=ids)
+        return mapped
+
+    def _remember(self, message: Message, native: Any) -> None:
+        self._recent[message.id] = (message.sender, native.Message)
+        while len(self._recent) > RECENT_MESSAGES:
+            self._recent.popitem(last=False)
+
+    async def _shut_down(self) -> None:
+        self._inbox_recv.close()  # releases a Go thread blocked handing us an event
+        if self._client is not None and not self._connect_done.is_set():
+            async with self._go.exclusive():
+                await trio.to_thread.run_sync(self._client.stop)
+            await self._connect_done.wait()
+        if self._sent is not None:
+            await trio.to_thread.run_sync(self._sent.close)
+
+    # --- commands --------------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A Go call of this client, off the trio thread, under the shared Go lock. neonize's
+        own errors fail the command (not the engine)."""
+        from neonize.exc import NeonizeError
+
+        async with self._go.shared():
+            try:
+                return await trio.to_thread.run_sync(lambda: fn(*args))
+            except NeonizeError as exc:
+                raise EngineFailure(f"{type(exc).__name__}: {exc}") from exc
+
+    def _require_connected(self) -> None:
+        if not self._connected:
+            raise EngineNotReady("not connected")
+
+    def new_message_id(self) -> str:
+        return new_wa_message_id()
+
+    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+        self._require_connected()
+        assert self._sent is not None
+        if await trio.to_thread.run_sync(self._sent.sent_as, wa_id) is not None:
+            return  # sent before, under this wa_id: a retry must not send it again
+        response = await self._call(
+            self._client.send_message, _jid(to), self._text(to, text, reply_to)
+        )
+        await trio.to_thread.run_sync(self._sent.record, wa_id, str(response.ID))
+
+    def _text(self, to: str, text: str, reply_to: str | None) -> Any:
+        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+            ContextInfo,
+            ExtendedTextMessage,
+        )
+        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
+
+        if reply_to is None:
+            return WaMessage(conversation=text)
+        context = ContextInfo(stanzaID=reply_to)
+        quoted = self._recent.get(reply_to)
+        if quoted is not None:
+            context.participant = quoted[0]
+            context.quotedMessage.CopyFrom(quoted[1])
+        else:  # not seen by this engine: in a 1:1 chat the other party wrote it, most likely
+            context.participant = phone_jid(to)
+        return WaMessage(extendedTextMessage=ExtendedTextMessage(text=text, contextInfo=context))
+
+    async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
+        from neonize.utils.enum import ReceiptType
+
+        self._require_connected()
+        chat_jid, sender_jid = _jid(chat), _jid(sender or chat)
+        await self._call(
+            lambda: self._client.mark_read(
+                *ids, chat=chat_jid, sender=sender_jid, receipt=ReceiptType.READ
+            )
+        )
+
+    async def pair_phone(self, phone: str) -> str:
+        if not self._qr_seen:
+            raise EngineNotReady("pairing by phone number needs the first QR code")
+        if self._connected:
+            raise EngineNotReady("already paired")
+        return str(await self._call(self._client.PairPhone, phone.lstrip("+"), True))
+
+    async def logout(self) -> None:
+        self._require_connected()
+        await self._call(self._client.logout)
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):  # run() is over
+            await self._inbox_send.send(_LoggedOutLocally())
+
+    async def ping(self) -> None:
+        await trio.lowlevel.checkpoint()

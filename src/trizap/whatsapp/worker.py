@@ -1,0 +1,343 @@
+"""The worker process: `python -m trizap.whatsapp.worker --fd N` hosts engines for its parent.
+
+A worker runs one or more engines (`sessions_per_worker`), each built from a `Start` frame:
+`neonize` (the real client, `neonize_engine.py`), `sim` (so the process boundary is testable
+offline), or `package.module:factory`. It speaks `worker_protocol` frames over the socket
+passed as file descriptor N. Its stdout and stderr are not part of the protocol: neonize's Go
+side writes to stdout, and the parent logs both streams line by line (`worker_client.py`).
+
+Inside, each engine's `run()` is a task; its events go through a bounded channel and leave
+only against credit from the parent. Requests are handled concurrently (a slow send never
+delays a ping), at most `MAX_REQUESTS` at a time. The worker ends when the parent closes the
+socket (or dies): engines are cancelled, and after `EXIT_GRACE_S` the process exits even if a
+client's `stop()` is stuck in Go — `os._exit` also skips neonize's non-daemon threads.
+
+Sim engines of one worker share one `SimNetwork` (built from the first sim `Start`'s options),
+so packed sessions can message each other; sessions in different workers cannot (the
+cross-worker routing of the in-process sim is not reproduced here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import attrs
+import trio
+
+from .engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec
+from .worker_protocol import (
+    Credit,
+    Ended,
+    Err,
+    EventFrame,
+    FrameBuffer,
+    FromWorker,
+    Logout,
+    MarkRead,
+    NewMessageId,
+    Ok,
+    PairPhone,
+    Ping,
+    ProtocolError,
+    Request,
+    SendText,
+    SimFault,
+    SimInbound,
+    SimScan,
+    Start,
+    Stop,
+    decode_to_worker,
+    encode,
+)
+
+log = logging.getLogger("trizap.worker")
+
+#: Events an engine may produce ahead of its credit (the Go thread waits past this).
+ENGINE_EVENTS: Final = 16
+#: Frames waiting for the socket (replies and events of all engines).
+OUT_FRAMES: Final = 64
+#: Requests handled at once; past this the worker stops reading its socket.
+MAX_REQUESTS: Final = 64
+#: How long engines get to stop once the parent went away, before the process exits.
+EXIT_GRACE_S: Final = 5.0
+#: The exit status of a simulated Go abort (SIGABRT's 128 + 6).
+ABORT_STATUS: Final = 134
+
+_SIM_FLOATS: Final = (
+    "qr_first_timeout_s",
+    "qr_timeout_s",
+    "delivery_delay_s",
+    "reconnect_delay_s",
+    "reconnect_jitter_s",
+    "ban_s",
+)
+
+
+class _NoEngine(Exception):
+    pass
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _abort() -> NoReturn:
+    """What a Go `fatal error` does to the process, for the sim's `abort` fault."""
+    os._exit(ABORT_STATUS)
+
+
+@attrs.define(eq=False)
+class _Hosted:
+    sid: int
+    engine: Engine
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    credit: int = 0
+    credit_changed: trio.Event = attrs.Factory(trio.Event)
+    ended: trio.Event = attrs.Factory(trio.Event)
+    stopping: bool = False
+
+
+class Worker:
+    """The worker side of one connection to a parent."""
+
+    def __init__(self, stream: trio.abc.HalfCloseableStream, *, credit: int) -> None:
+        self._stream = stream
+        self._initial_credit = credit
+        self._out_send, self._out_recv = trio.open_memory_channel[FromWorker](OUT_FRAMES)
+        self._engines: dict[int, _Hosted] = {}
+        self._slots = trio.Semaphore(MAX_REQUESTS)
+        self._go_lock: Any = None
+        self._sim_network: Any = None
+        self._nursery: trio.Nursery | None = None
+
+    async def serve(self) -> None:
+        """Until the parent closes the connection."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._write)
+            try:
+                await self._read(nursery)
+            finally:
+                # The parent is gone: nobody will collect what the engines do any more.
+                watchdog = threading.Timer(EXIT_GRACE_S, os._exit, (0,))
+                watchdog.daemon = True
+                watchdog.start()
+                nursery.cancel_scope.cancel()
+
+    # --- I/O -------------------------------------------------------------------------------
+
+    async def _read(self, nursery: trio.Nursery) -> None:
+        buffer = FrameBuffer()
+        while data := await self._stream.receive_some(65536):
+            buffer.feed(data)
+            for body in buffer.bodies():
+                frame = decode_to_worker(body)
+                if isinstance(frame, Credit):
+                    self._grant(frame)
+                else:
+                    await self._slots.acquire()
+                    nursery.start_soon(self._handle, frame)
+
+    async def _write(self) -> None:
+        async for frame in self._out_recv:
+            chunks = [encode(frame)]
+            while True:  # batch what is ready into one write
+                try:
+                    chunks.append(encode(self._out_recv.receive_nowait()))
+                except trio.WouldBlock:
+                    break
+            await self._stream.send_all(b"".join(chunks))
+
+    def _grant(self, credit: Credit) -> None:
+        hosted = self._engines.get(credit.sid)
+        if hosted is not None:
+            hosted.credit += credit.n
+            hosted.credit_changed.set()
+            hosted.credit_changed = trio.Event()
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def _handle(self, request: Request) -> None:
+        try:
+            reply: FromWorker = Ok(request.rid, await self._dispatch(request))
+        except EngineNotReady as exc:
+            reply = Err(request.rid, "not_ready", str(exc))
+        except EngineFailure as exc:
+            reply = Err(request.rid, "failure", str(exc))
+        except _NoEngine as exc:
+            reply = Err(request.rid, "no_engine", str(exc))
+        except _Unsupported as exc:
+            reply = Err(request.rid, "unsupported", str(exc))
+        except Exception as exc:
+            log.exception("request %s failed", type(request).__name__)
+            reply = Err(request.rid, "error", f"{type(exc).__name__}: {exc}")
+        finally:
+            self._slots.release()
+        await self._out_send.send(reply)
+
+    def _hosted(self, sid: int) -> _Hosted:
+        hosted = self._engines.get(sid)
+        if hosted is None or hosted.stopping:
+            raise _NoEngine(f"no engine {sid}")
+        return hosted
+
+    def _control(self, sid: int, name: str) -> Callable[..., Any]:
+        method = getattr(self._hosted(sid).engine, name, None)
+        if method is None:
+            raise _Unsupported(f"engine {sid} has no {name}")
+        return method  # type: ignore[no-any-return]
+
+    async def _dispatch(self, request: Request) -> str | None:
+        match request:
+            case Start():
+                await self._start(request)
+            case Stop(sid=sid):
+                hosted = self._engines.get(sid)
+                if hosted is not None:
+                    hosted.stopping = True
+                    hosted.scope.cancel()
+                    await hosted.ended.wait()
+            case Ping(sid=sid):
+                if sid:
+                    await self._hosted(sid).engine.ping()
+            case NewMessageId(sid=sid):
+                return self._hosted(sid).engine.new_message_id()
+            case SendText(sid=sid, to=to, text=text, wa_id=wa_id, reply_to=reply_to):
+                await self._hosted(sid).engine.send_text(to, text, wa_id, reply_to)
+            case MarkRead(sid=sid, chat=chat, ids=ids, sender=sender):
+                await self._hosted(sid).engine.mark_read(chat, ids, sender)
+            case PairPhone(sid=sid, phone=phone):
+                return await self._hosted(sid).engine.pair_phone(phone)
+            case Logout(sid=sid):
+                await self._hosted(sid).engine.logout()
+            case SimScan(sid=sid, phone=phone):
+                await self._control(sid, "sim_scan")(phone)
+            case SimInbound(sid=sid, sender=sender, text=text):
+                await self._control(sid, "sim_inbound")(sender, text)
+            case SimFault(sid=sid, kind=kind):
+                await self._control(sid, "sim_fault")(kind)
+        return None
+
+    # --- engines ---------------------------------------------------------------------------
+
+    async def _start(self, start: Start) -> None:
+        if start.sid in self._engines:
+            raise ValueError(f"engine {start.sid} exists")
+        spec = EngineSpec(
+            tenant=start.tenant,
+            session=start.session,
+            creds=start.creds,
+            data_dir=Path(start.data_dir),
+        )
+        engine = self._build(start.engine, spec, start.options)
+        hosted = _Hosted(sid=start.sid, engine=engine, credit=self._initial_credit)
+        self._engines[start.sid] = hosted
+        # The engine's life belongs to the worker, not to this request.
+        assert self._nursery is not None
+        self._nursery.start_soon(self._live, hosted, name=f"engine {hosted.sid}")
+
+    def _build(self, kind: str, spec: EngineSpec, options: Mapping[str, str]) -> Engine:
+        if kind == "neonize":
+            from .neonize_engine import GoLock, NeonizeEngine
+
+            if self._go_lock is None:
+                self._go_lock = GoLock()
+            return NeonizeEngine(spec, go_lock=self._go_lock, store_url=options.get("store_url"))
+        if kind == "sim":
+            from .sim import SimEngine
+
+            return SimEngine(self._network(options), spec, on_abort=_abort)
+        module, _, name = kind.partition(":")
+        if not name:
+            raise ValueError(f"unknown engine kind {kind!r}")
+        factory = getattr(importlib.import_module(module), name)
+        return factory(spec, dict(options))  # type: ignore[no-any-return]
+
+    def _network(self, options: Mapping[str, str]) -> Any:
+        if self._sim_network is None:
+            from .sim import SimNetwork
+
+            kwargs: dict[str, Any] = {k: float(options[k]) for k in _SIM_FLOATS if k in options}
+            if "qr_codes" in options:
+                kwargs["qr_codes"] = int(options["qr_codes"])
+            if "read_delay_s" in options:
+                value = options["read_delay_s"]
+                kwargs["read_delay_s"] = None if value == "none" else float(value)
+            self._sim_network = SimNetwork(int(options.get("seed", "0")), **kwargs)
+        return self._sim_network
+
+    async def _live(self, hosted: _Hosted) -> None:
+        failure: str | None = None
+        send, recv = trio.open_memory_channel[EngineEvent](ENGINE_EVENTS)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._forward, hosted, recv)
+                with hosted.scope, send:
+                    try:
+                        await hosted.engine.run(send)
+                    except EngineFailure as exc:
+                        failure = str(exc) or "engine failed"
+                    except Exception as exc:
+                        log.exception("engine %s crashed", hosted.sid)
+                        failure = f"{type(exc).__name__}: {exc}"
+                if hosted.stopping:  # a stopped engine's pending events have no reader
+                    nursery.cancel_scope.cancel()
+            await self._out_send.send(Ended(hosted.sid, failure))
+        finally:
+            del self._engines[hosted.sid]
+            hosted.ended.set()
+
+    async def _forward(self, hosted: _Hosted, recv: trio.MemoryReceiveChannel[EngineEvent]) -> None:
+        with recv:
+            async for event in recv:
+                while hosted.credit <= 0:
+                    await hosted.credit_changed.wait()
+                hosted.credit -= 1
+                await self._out_send.send(EventFrame(hosted.sid, event))
+
+
+async def _serve(sock: socket.socket, credit: int) -> None:
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+    try:
+        await Worker(stream, credit=credit).serve()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as exc:
+        log.warning("connection to the parent lost: %s", exc)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    parser = argparse.ArgumentParser(prog="python -m trizap.whatsapp.worker")
+    parser.add_argument("--fd", type=int, required=True, help="the socket to the parent")
+    parser.add_argument("--credit", type=int, default=ENGINE_EVENTS, help="events per engine")
+    args = parser.parse_args(argv)
+    # Line by line, so the parent can attribute each line; configured before neonize's own
+    # `logging.basicConfig` (which then does nothing).
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    # Terminal signals are for the parent, which stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=args.fd)
+    status = 0
+    try:
+        trio.run(_serve, sock, args.credit)
+    except BaseException:
+        log.exception("worker crashed")
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # neonize's non-daemon threads may still be blocked in Go
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,609 @@
+"""The parent side of worker processes: a pool of workers and `WorkerEngine`, an `Engine` whose
+client lives in one of them.
+
+    async with open_worker_pool(WorkerConfig(engine="neonize")) as pool:
+        factory: EngineFactory = pool.engine_factory   # what a session's keeper uses
+        ...                                          # sessions come and go
+
+The pool owns the worker processes and their I/O tasks (so it needs its own nursery, hence an
+async context manager); each `WorkerEngine.run()` borrows a slot in a worker for its life.
+A worker holds up to `sessions_per_worker` engines (default 1: a Go abort, a hang or a leak
+takes down exactly one session); it is started on demand and retired once its last engine
+has stopped, so a restarted session gets a fresh process.
+
+Liveness, per engine: every `ping_interval_s` the engine is pinged through its worker; no
+answer within `grace_s` -> the worker is killed (SIGKILL) and `run()` raises
+`EngineFailure("worker hung; killed")`. When `run()` is cancelled, the engine is stopped
+with the same grace (a stop that outlives it kills the worker), except while pairing — a
+stalled pairing ignores neonize's `stop()` — where a worker hosting only this engine is
+killed at once. A worker that dies (`os._exit(134)` on a Go abort or the sim's `abort`)
+fails every engine it hosted with `EngineFailure("worker exited with status 134")`. Killing
+a packed worker fails its neighbours with the same reason: that is the isolation
+`sessions_per_worker > 1` gives up.
+
+Memory bounds: per engine, events the worker may send ahead (`event_window`); per worker,
+`OUT_FRAMES` frames waiting for its socket, at most one reply per request in flight, and
+log lines cut at `LOG_LINE_MAX` bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Final
+
+import attrs
+import trio
+
+from .engine import (
+    Connected,
+    EngineEvent,
+    EngineFailure,
+    EngineNotReady,
+    EngineSpec,
+    Paired,
+    Qr,
+    SimFaultKind,
+)
+from .worker_protocol import (
+    Credit,
+    Ended,
+    Err,
+    EventFrame,
+    FrameBuffer,
+    FromWorker,
+    Logout,
+    MarkRead,
+    Ok,
+    PairPhone,
+    Ping,
+    ProtocolError,
+    Request,
+    SendText,
+    SimFault,
+    SimInbound,
+    SimScan,
+    Start,
+    Stop,
+    ToWorker,
+    decode_from_worker,
+    encode,
+)
+
+log = logging.getLogger("trizap.worker")
+
+#: Frames waiting to be written to one worker's socket.
+OUT_FRAMES: Final = 64
+#: A line of a worker's stdout/stderr is logged in pieces of at most this many bytes.
+LOG_LINE_MAX: Final = 4096
+
+
+@attrs.frozen
+class WorkerConfig:
+    """How engines run in workers. `engine`: `neonize`, `sim`, or `package.module:factory`;
+    `options` go to the engine factory in the worker (sim: `seed`, `qr_timeout_s`, ...);
+    `store_url` is neonize's postgres URL (default: a sqlite file per session)."""
+
+    engine: str = "neonize"
+    sessions_per_worker: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    ping_interval_s: float = 5.0
+    grace_s: float = 10.0
+    #: From asking for a worker to its engine's start being acknowledged (a process
+    #: start plus neonize's import, ~1 s).
+    start_grace_s: float = 30.0
+    store_url: str | None = None
+    options: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    event_window: int = attrs.field(default=16, validator=attrs.validators.ge(2))
+    python: str = sys.executable
+
+
+@attrs.frozen
+class WorkerStatistics:
+    pid: int | None
+    sessions: tuple[str, ...]
+    dead: str | None
+
+
+@attrs.frozen
+class PoolStatistics:
+    workers: tuple[WorkerStatistics, ...]
+    started: int  # worker processes started since the pool opened
+
+
+@attrs.frozen
+class _End:
+    failure: str | None
+
+
+@attrs.frozen
+class _Dead:
+    reason: str
+
+
+_Item = EngineEvent | _End
+
+
+class _Worker:
+    """One worker process, its socket and its I/O tasks (run by the pool's nursery)."""
+
+    def __init__(self, pool: WorkerPool, number: int) -> None:
+        self.number = number
+        self._pool = pool
+        self._config = pool.config
+        self.reserved = 0
+        self.sessions: dict[int, tuple[str, trio.MemorySendChannel[_Item]]] = {}
+        self.ready = trio.Event()
+        self.exited = trio.Event()
+        self.dead: str | None = None
+        self.retiring = False
+        self.pid: int | None = None
+        self._process: trio.Process | None = None
+        self._kill_reason: str | None = None
+        self._sids = itertools.count(1)
+        self._rids = itertools.count(1)
+        self._pending: dict[int, trio.MemorySendChannel[Ok | Err | _Dead]] = {}
+        self._out_send, self._out_recv = trio.open_memory_channel[ToWorker](OUT_FRAMES)
+
+    @property
+    def load(self) -> int:
+        return self.reserved + len(self.sessions)
+
+    @property
+    def label(self) -> str:
+        names = ",".join(name for name, _ in self.sessions.values())
+        return names or f"worker-{self.number}"
+
+    # --- the process -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        try:
+            try:
+                self._process = await trio.lowlevel.open_process(
+                    [
+                        self._config.python,
+                        "-m",
+                        "trizap.whatsapp.worker",
+                        "--fd",
+                        str(child_sock.fileno()),
+                        "--credit",
+                        str(self._config.event_window),
+                    ],
+                    pass_fds=(child_sock.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    # Ctrl+C in a terminal is for the parent, which stops workers itself.
+                    start_new_session=True,
+                )
+            finally:
+                child_sock.close()  # the child's copy is the only one: its death is our EOF
+        except OSError as exc:
+            parent_sock.close()
+            self._die(f"worker did not start: {exc}")
+            self.ready.set()
+            self.exited.set()
+            return
+        self.pid = self._process.pid
+        self._pool.started += 1
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(parent_sock))
+        self.ready.set()
+        try:
+            async with trio.open_nursery() as nursery:
+                assert self._process.stdout is not None and self._process.stderr is not None
+                nursery.start_soon(self._log_lines, self._process.stdout)
+                nursery.start_soon(self._log_lines, self._process.stderr)
+                nursery.start_soon(self._write, stream)
+                await self._read(stream)
+                status = await self._process.wait()
+                self._die(self._kill_reason or f"worker exited with status {status}")
+                nursery.cancel_scope.cancel()
+        except Exception as exc:  # a broken worker must not take the pool down
+            log.warning("[%s] worker %s failed: %r", self.label, self.pid, exc)
+            self._die(self._kill_reason or f"worker connection failed: {exc}")
+        finally:
+            with trio.CancelScope(shield=True):
+                if self._process.returncode is None:
+                    self._process.kill()
+                await self._process.wait()  # reaped: no zombie
+                for pipe in (self._process.stdout, self._process.stderr):
+                    if pipe is not None:
+                        await pipe.aclose()
+                await stream.aclose()
+            self._die(self._kill_reason or "worker stopped")
+            self.exited.set()
+
+    def kill(self, reason: str) -> None:
+        """SIGKILL; every engine of the worker ends with `EngineFailure(reason)`."""
+        if self._kill_reason is None and self.dead is None:
+            self._kill_reason = reason
+            log.warning("[%s] killing worker %s: %s", self.label, self.pid, reason)
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+
+    def retire(self) -> None:
+        """No engines left: closing our end makes the worker exit by itself."""
+        self.retiring = True
+        self._out_send.close()
+
+    def _die(self, reason: str) -> None:
+        if self.dead is not None:
+            return
+        self.dead = reason
+        self.retiring = True
+        self._out_send.close()
+        for reply in self._pending.values():
+            reply.send_nowait(_Dead(reason))
+        for _, queue in self.sessions.values():
+            # Room for this is reserved in every session queue (see `attach`).
+            with suppress(trio.WouldBlock, trio.BrokenResourceError):
+                queue.send_nowait(_End(reason))
+
+    async def _write(self, stream: trio.SocketStream) -> None:
+        """The only writer: a request cancelled while queued never leaves half a frame."""
+        async for frame in self._out_recv:
+            chunks = [encode(frame)]
+            while True:
+                try:
+                    chunks.append(encode(self._out_recv.receive_nowait()))
+                except trio.WouldBlock:
+                    break
+            await stream.send_all(b"".join(chunks))
+        await stream.send_eof()
+
+    async def _read(self, stream: trio.SocketStream) -> None:
+        buffer = FrameBuffer()
+        try:
+            while data := await stream.receive_some(65536):
+                buffer.feed(data)
+                for body in buffer.bodies():
+                    self._dispatch(decode_from_worker(body))
+        except (trio.BrokenResourceError, ProtocolError) as exc:
+            self.kill(f"worker connection broken: {exc}")
+
+    def _dispatch(self, frame: FromWorker) -> None:
+        match frame:
+            case Ok(rid=rid) | Err(rid=rid):
+                reply = self._pending.get(rid)
+                if reply is not None:
+                    reply.send_nowait(frame)
+            case EventFrame(sid=sid, event=event):
+                self._to_session(sid, event)
+            case Ended(sid=sid, failure=failure):
+                self._to_session(sid, _End(failure))
+
+    def _to_session(self, sid: int, item: _Item) -> None:
+        entry = self.sessions.get(sid)
+        if entry is None:
+            return  # the session left already (its engine was being stopped)
+        try:
+            entry[1].send_nowait(item)
+        except trio.WouldBlock:
+            self.kill("worker sent events beyond its credit")
+        except trio.BrokenResourceError:
+            pass
+
+    async def _log_lines(self, pipe: trio.abc.ReceiveStream) -> None:
+        partial = b""
+        async for chunk in pipe:
+            lines = (partial + chunk).split(b"\n")
+            partial = lines.pop()
+            while len(partial) > LOG_LINE_MAX:
+                lines.append(partial[:LOG_LINE_MAX])
+                partial = partial[LOG_LINE_MAX:]
+            for line in lines:
+                log.info("[%s] %s", self.label, line.decode(errors="replace").rstrip())
+        if partial:
+            log.info("[%s] %s", self.label, partial.decode(errors="replace").rstrip())
+
+    # --- engines and requests --------------------------------------------------------------
+
+    def attach(self, name: str) -> tuple[int, trio.MemoryReceiveChannel[_Item]]:
+        """Turns a reservation into a hosted engine id and its event queue: a window of
+        events, plus room for its `Ended` and for the worker's death."""
+        self.reserved -= 1
+        sid = next(self._sids)
+        send, recv = trio.open_memory_channel[_Item](self._config.event_window + 2)
+        self.sessions[sid] = (name, send)
+        return sid, recv
+
+    def detach(self, sid: int) -> None:
+        entry = self.sessions.pop(sid, None)
+        if entry is not None:
+            entry[1].close()
+        if not self.load and not self.retiring:
+            self.retire()
+
+    async def post(self, frame: ToWorker) -> None:
+        """A frame without a reply; dropped if the worker is gone."""
+        with suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            await self._out_send.send(frame)
+
+    async def request(self, make: Callable[[int], Request]) -> str | None:
+        if self.dead is not None:
+            raise EngineFailure(self.dead)
+        rid = next(self._rids)
+        send, recv = trio.open_memory_channel[Ok | Err | _Dead](1)
+        self._pending[rid] = send
+        try:
+            try:
+                await self._out_send.send(make(rid))
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                raise EngineFailure(self.dead or "worker is retiring") from None
+            reply = await recv.receive()
+        finally:
+            del self._pending[rid]
+        match reply:
+            case Ok(value=value):
+                return value
+            case Err(kind="not_ready", message=message):
+                raise EngineNotReady(message)
+            case Err(kind=kind, message=message):
+                raise EngineFailure(message if kind == "failure" else f"{kind}: {message}")
+            case _Dead(reason=reason):
+                raise EngineFailure(reason)
+
+
+class WorkerPool:
+    """Worker processes for `WorkerEngine`s. Made by `open_worker_pool` only."""
+
+    def __init__(self, config: WorkerConfig, nursery: trio.Nursery) -> None:
+        self.config = config
+        self.started = 0
+        self._nursery = nursery
+        self._workers: list[_Worker] = []
+        self._numbers = itertools.count(1)
+        self._closed = False
+        self._worker_gone = trio.Event()
+
+    def engine_factory(self, spec: EngineSpec) -> WorkerEngine:
+        """An `EngineFactory`: the engine for one life of the session `spec`."""
+        return WorkerEngine(self, spec)
+
+    def statistics(self) -> PoolStatistics:
+        return PoolStatistics(
+            workers=tuple(
+                WorkerStatistics(
+                    pid=w.pid,
+                    sessions=tuple(name for name, _ in w.sessions.values()),
+                    dead=w.dead,
+                )
+                for w in self._workers
+            ),
+            started=self.started,
+        )
+
+    async def _acquire(self) -> _Worker:
+        """A worker with a slot reserved for the caller (who must `attach` or release it)."""
+        if self._closed:
+            raise EngineFailure("worker pool is closed")
+        for worker in self._workers:
+            if not worker.retiring and worker.load < self.config.sessions_per_worker:
+                break
+        else:
+            worker = _Worker(self, next(self._numbers))
+            self._workers.append(worker)
+            self._nursery.start_soon(self._run_worker, worker)
+        worker.reserved += 1
+        try:
+            await worker.ready.wait()
+        except BaseException:
+            worker.reserved -= 1
+            if not worker.load and not worker.retiring:
+                worker.retire()
+            raise
+        if worker.dead is not None:
+            worker.reserved -= 1
+            raise EngineFailure(worker.dead)
+        return worker
+
+    async def _run_worker(self, worker: _Worker) -> None:
+        try:
+            await worker.run()
+        finally:
+            self._workers.remove(worker)
+            self._worker_gone.set()
+            self._worker_gone = trio.Event()
+
+    async def wait_idle(self) -> None:
+        """Until no worker process is left (each exited and was reaped)."""
+        while self._workers:
+            await self._worker_gone.wait()
+
+    async def _close(self) -> None:
+        """Asks every worker to exit, and kills those that do not within the grace."""
+        self._closed = True
+        for worker in self._workers:
+            worker.retire()
+        with trio.move_on_after(self.config.grace_s):
+            for worker in list(self._workers):
+                await worker.exited.wait()
+        for worker in self._workers:
+            worker.kill("worker pool closed")
+
+
+@asynccontextmanager
+async def open_worker_pool(config: WorkerConfig) -> AsyncIterator[WorkerPool]:
+    """The pool lives as long as this block: on exit its workers are asked to exit (their
+    engines should have been stopped by then) and killed after `grace_s`; every process is
+    reaped before the block ends."""
+    async with trio.open_nursery() as nursery:
+        pool = WorkerPool(config, nursery)
+        try:
+            yield pool
+        finally:
+            with trio.CancelScope(shield=True):
+                await pool._close()
+
+
+class WorkerEngine:
+    """An `Engine` (and `SimControls`, when the worker hosts sim engines) for one life of one
+    session, run in a worker process. Made by `WorkerPool.engine_factory` only."""
+
+    def __init__(self, pool: WorkerPool, spec: EngineSpec) -> None:
+        self._pool = pool
+        self._spec = spec
+        self._worker: _Worker | None = None
+        self._sid = 0
+        self._pairing = False
+        self._started = False
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id while `run()` is active."""
+        return None if self._worker is None else self._worker.pid
+
+    async def run(self, events: trio.MemorySendChannel[EngineEvent]) -> None:
+        if self._started:
+            raise RuntimeError("a WorkerEngine runs once; build a new one to restart")
+        self._started = True
+        config = self._pool.config
+        with trio.move_on_after(config.start_grace_s) as start_scope:
+            worker = await self._pool._acquire()
+        if start_scope.cancelled_caught:
+            raise EngineFailure("no worker process within the start grace period")
+        sid, queue = worker.attach(f"{self._spec.tenant}/{self._spec.session}")
+        self._worker, self._sid = worker, sid
+        ended = False
+        try:
+            await self._start(worker, sid)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch, worker, sid)
+                failure = await self._forward(worker, sid, queue, events)
+                ended = True
+                nursery.cancel_scope.cancel()
+            if failure is not None:
+                raise EngineFailure(failure)
+        finally:
+            with trio.CancelScope(shield=True):
+                if not ended:
+                    await self._stop(worker, sid)
+                worker.detach(sid)
+                self._worker = None
+
+    async def _start(self, worker: _Worker, sid: int) -> None:
+        config = self._pool.config
+        options = dict(config.options)
+        if config.store_url is not None:
+            options["store_url"] = config.store_url
+        spec = self._spec
+        with trio.move_on_after(config.start_grace_s) as scope:
+            await worker.request(
+                lambda rid: Start(
+                    rid=rid,
+                    sid=sid,
+                    engine=config.engine,
+                    tenant=spec.tenant,
+                    session=spec.session,
+                    creds=spec.creds,
+                    data_dir=str(spec.data_dir),
+                    options=options,
+                )
+            )
+        if scope.cancelled_caught:
+            worker.kill("engine did not start within the grace period; worker killed")
+            raise EngineFailure("engine did not start within the grace period; worker killed")
+
+    async def _watch(self, worker: _Worker, sid: int) -> None:
+        config = self._pool.config
+        while True:
+            await trio.sleep(config.ping_interval_s)
+            with trio.move_on_after(config.grace_s) as scope:
+                try:
+                    await worker.request(lambda rid: Ping(rid, sid))
+                except (EngineFailure, EngineNotReady):
+                    return  # ended or dead: `_forward` hears of it
+            if scope.cancelled_caught:
+                worker.kill("worker hung; killed")  # `_forward` gets the death as `_End`
+                return
+
+    async def _forward(
+        self,
+        worker: _Worker,
+        sid: int,
+        queue: trio.MemoryReceiveChannel[_Item],
+        events: trio.MemorySendChannel[EngineEvent],
+    ) -> str | None:
+        consumed = 0
+        half = max(1, self._pool.config.event_window // 2)
+        async for item in queue:
+            if isinstance(item, _End):
+                return item.failure
+            if isinstance(item, Qr):
+                self._pairing = True
+            elif isinstance(item, Paired | Connected):
+                self._pairing = False
+            await events.send(item)
+            consumed += 1
+            if consumed >= half:
+                await worker.post(Credit(sid, consumed))
+                consumed = 0
+        return worker.dead or "worker gone"
+
+    async def _stop(self, worker: _Worker, sid: int) -> None:
+        """Shielded: after a cancel or a failed start."""
+        if worker.dead is not None:
+            return
+        if self._pairing and worker.load == 1:
+            worker.kill("pairing cancelled; worker killed")
+            return
+        with trio.move_on_after(self._pool.config.grace_s) as scope:
+            try:
+                await worker.request(lambda rid: Stop(rid, sid))
+            except (EngineFailure, EngineNotReady):
+                return
+        if scope.cancelled_caught:
+            worker.kill("stop outlived the grace period; worker killed")
+
+    # --- commands --------------------------------------------------------------------------
+
+    async def _request(self, make: Callable[[int], Request]) -> str | None:
+        worker = self._worker
+        if worker is None:
+            raise EngineNotReady("engine is not running")
+        return await worker.request(make)
+
+    def new_message_id(self) -> str:
+        # Same format as whatsmeow's; made here because the Engine method is synchronous.
+        from .neonize_engine import new_wa_message_id
+
+        return new_wa_message_id()
+
+    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+        sid = self._sid
+        await self._request(lambda rid: SendText(rid, sid, to, text, wa_id, reply_to))
+
+    async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
+        sid = self._sid
+        await self._request(lambda rid: MarkRead(rid, sid, chat, list(ids), sender))
+
+    async def pair_phone(self, phone: str) -> str:
+        sid = self._sid
+        code = await self._request(lambda rid: PairPhone(rid, sid, phone))
+        assert code is not None
+        return code
+
+    async def logout(self) -> None:
+        sid = self._sid
+        await self._request(lambda rid: Logout(rid, sid))
+
+    async def ping(self) -> None:
+        sid = self._sid
+        await self._request(lambda rid: Ping(rid, sid))
+
+    async def sim_scan(self, phone: str) -> None:
+        sid = self._sid
+        await self._request(lambda rid: SimScan(rid, sid, phone))
+
+    async def sim_inbound(self, sender: str, text: str) -> None:
+        sid = self._sid
+        await self._request(lambda rid: SimInbound(rid, sid, sender, text))
+
+    async def sim_fault(self, kind: SimFaultKind) -> None:
+        sid = self._sid
+        await self._request(lambda rid: SimFault(rid, sid, kind))

@@ -1,0 +1,244 @@
+"""Engines in real worker processes: neonize offline, and sim with its faults.
+
+Every test starts real processes, so they run on real time with generous `fail_after`
+guards; each worker costs ~0.1 s to start (sim) or ~1 s (neonize's import and dial).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from trizap.whatsapp.engine import (
+    Connected,
+    EngineEvent,
+    EngineFailure,
+    EngineNotReady,
+    EngineSpec,
+    Message,
+    Paired,
+    Qr,
+)
+from trizap.whatsapp.worker_client import (
+    WorkerConfig,
+    WorkerEngine,
+    WorkerPool,
+    open_worker_pool,
+)
+
+GUARD_S = 20
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists at all, zombie included (it is in /proc until reaped)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def sim_config(**overrides: object) -> WorkerConfig:
+    settings: dict[str, object] = {
+        "engine": "sim",
+        "ping_interval_s": 0.1,
+        "grace_s": 1.0,
+        "options": {"seed": "7", "delivery_delay_s": "0", "read_delay_s": "none"},
+    }
+    settings.update(overrides)
+    return WorkerConfig(**settings)  # type: ignore[arg-type]
+
+
+class Running:
+    """A WorkerEngine's `run()` in a task, with its events and its outcome."""
+
+    def __init__(self, engine: WorkerEngine) -> None:
+        self.engine = engine
+        self.send, self.events = trio.open_memory_channel[EngineEvent](64)
+        self.failure: EngineFailure | None = None
+        self.done = trio.Event()
+        self.scope = trio.CancelScope()
+
+    async def run(self) -> None:
+        with self.scope:
+            try:
+                await self.engine.run(self.send)
+            except EngineFailure as exc:
+                self.failure = exc
+        self.done.set()
+
+    async def next_of(self, kind: type[EngineEvent]) -> EngineEvent:
+        async for event in self.events:
+            if isinstance(event, kind):
+                return event
+        raise AssertionError("events ended")
+
+
+@pytest.fixture
+async def start(
+    tmp_path: Path, nursery: trio.Nursery
+) -> AsyncIterator[Callable[[WorkerPool, str], Running]]:
+    def _start(pool: WorkerPool, session: str) -> Running:
+        running = Running(pool.engine_factory(EngineSpec("t1", session, None, tmp_path)))
+        nursery.start_soon(running.run)
+        return running
+
+    yield _start
+
+
+async def paired(running: Running, phone: str) -> None:
+    await running.next_of(Qr)
+    await running.engine.sim_scan(phone)
+    assert isinstance(await running.next_of(Paired), Paired)
+    await running.next_of(Connected)
+
+
+async def test_neonize_worker_offline_fails_to_dial_and_leaves_nothing(tmp_path: Path) -> None:
+    fds = open_fds()
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(WorkerConfig(engine="neonize", grace_s=5)) as pool:
+            engine = pool.engine_factory(EngineSpec("t1", "s1", None, tmp_path))
+            send, _events = trio.open_memory_channel[EngineEvent](16)
+            with pytest.raises(EngineFailure, match="failed to dial whatsapp web websocket"):
+                await engine.run(send)
+            pids = [w.pid for w in pool.statistics().workers]
+    assert (tmp_path / "s1.db").is_file()  # neonize created its store before dialling
+    assert pids and all(pid is not None and not alive(pid) for pid in pids)
+    assert pool.statistics().workers == ()
+    assert open_fds() == fds
+
+
+async def test_commands_before_connected_are_not_ready(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config()) as pool:
+            running = start(pool, "s1")
+            await running.next_of(Qr)
+            with pytest.raises(EngineNotReady):
+                await running.engine.send_text("5511999990002", "hi", "3EB0X", None)
+            code = await running.engine.pair_phone("5511999990001")
+            assert len(code) == 9 and code[4] == "-"
+            running.scope.cancel()
+            await running.done.wait()
+
+
+async def test_hang_kills_the_worker_after_the_grace_period(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config()) as pool:
+            running = start(pool, "s1")
+            await paired(running, "5511999990001")
+            pid = running.engine.pid
+            assert pid is not None
+            await running.engine.sim_fault("hang")
+            hung_at = trio.current_time()
+            await running.done.wait()
+            assert str(running.failure) == "worker hung; killed"
+            # ping every 0.1 s, grace 1 s: killed after about 1 s, not at once
+            assert 0.9 <= trio.current_time() - hung_at < 5
+            assert not alive(pid)
+
+
+async def test_abort_fails_only_the_sessions_of_that_worker(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config()) as pool:
+            doomed, other = start(pool, "s1"), start(pool, "s2")
+            await paired(doomed, "5511999990001")
+            await paired(other, "5511999990002")
+            assert doomed.engine.pid != other.engine.pid
+            doomed_pid = doomed.engine.pid
+            assert doomed_pid is not None
+            # The process may die before it answers the fault itself.
+            with contextlib.suppress(EngineFailure):
+                await doomed.engine.sim_fault("abort")
+            await doomed.done.wait()
+            assert str(doomed.failure) == "worker exited with status 134"
+            assert not alive(doomed_pid)
+            # the other session, in its own worker, carries on
+            await other.engine.ping()
+            await other.engine.sim_inbound("5511999990009", "still there?")
+            message = await other.next_of(Message)
+            assert isinstance(message, Message) and message.text == "still there?"
+            assert not other.done.is_set()
+            other.scope.cancel()
+            await other.done.wait()
+
+
+async def test_two_sessions_packed_into_one_worker_talk_to_each_other(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config(sessions_per_worker=2)) as pool:
+            alice, bob = start(pool, "alice"), start(pool, "bob")
+            await paired(alice, "5511999990001")
+            await paired(bob, "5511999990002")
+            assert alice.engine.pid == bob.engine.pid is not None
+            (worker,) = pool.statistics().workers
+            assert sorted(worker.sessions) == ["t1/alice", "t1/bob"]
+            wa_id = alice.engine.new_message_id()
+            await alice.engine.send_text("5511999990002", "hello bob", wa_id, None)
+            message = await bob.next_of(Message)
+            assert isinstance(message, Message)
+            assert (message.text, message.sender) == ("hello bob", "5511999990001@s.whatsapp.net")
+            pid = alice.engine.pid
+            alice.scope.cancel()
+            bob.scope.cancel()
+            await alice.done.wait()
+            await bob.done.wait()
+            assert alice.failure is None and bob.failure is None
+        assert pid is not None and not alive(pid)
+
+
+async def test_a_cancelled_pairing_kills_its_worker(
+    start: Callable[[WorkerPool, str], Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config()) as pool:
+            running = start(pool, "s1")
+            await running.next_of(Qr)
+            pid = running.engine.pid
+            assert pid is not None
+            running.scope.cancel()
+            await running.done.wait()
+            assert running.failure is None  # a cancel is not a failure
+            await pool.wait_idle()
+            assert not alive(pid)
+    # killed, not asked to stop: a stalled pairing would ignore neonize's stop()
+    assert "pairing cancelled; worker killed" in caplog.text
+
+
+async def test_stopping_a_connected_session_ends_its_worker_gracefully(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    fds = open_fds()
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config()) as pool:
+            running = start(pool, "s1")
+            await paired(running, "5511999990001")
+            pid = running.engine.pid
+            assert pid is not None
+            running.scope.cancel()
+            await running.done.wait()
+            await pool.wait_idle()
+            assert pool.statistics().started == 1
+        assert not alive(pid)
+    assert open_fds() == fds
+
+
+async def test_logout_ends_run_normally(start: Callable[[WorkerPool, str], Running]) -> None:
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config()) as pool:
+            running = start(pool, "s1")
+            await paired(running, "5511999990001")
+            await running.engine.logout()
+            await running.done.wait()
+            assert running.failure is None
