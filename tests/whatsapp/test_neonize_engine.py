@@ -1,0 +1,93 @@
+"""The neonize adapter in process, offline: store, dial failure, readiness, the Go lock."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady, EngineSpec
+from trizap.whatsapp.neonize_engine import GoLock, NeonizeEngine, SentIds, new_wa_message_id
+
+pytest.importorskip("neonize")
+
+
+async def test_offline_run_creates_a_wal_store_and_fails_with_the_dial_error(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "sessions" / "t1"
+    engine = NeonizeEngine(EngineSpec("t1", "s1", None, data_dir), go_lock=GoLock())
+    send, _events = trio.open_memory_channel[EngineEvent](16)
+    with trio.fail_after(20), pytest.raises(EngineFailure, match="failed to dial whatsapp web"):
+        await engine.run(send)
+    store = data_dir / "s1.db"
+    assert engine.store == str(store)
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert any(name.startswith("whatsmeow_") for name in tables)
+
+
+async def test_commands_need_a_connection_and_pairing_needs_a_qr(tmp_path: Path) -> None:
+    engine = NeonizeEngine(EngineSpec("t1", "s1", None, tmp_path), go_lock=GoLock())
+    with pytest.raises(EngineNotReady):
+        await engine.send_text("5511999990002", "hi", engine.new_message_id(), None)
+    with pytest.raises(EngineNotReady):
+        await engine.mark_read("5511999990002@s.whatsapp.net", ["3EB0"], None)
+    with pytest.raises(EngineNotReady):
+        await engine.pair_phone("5511999990001")
+    with pytest.raises(EngineNotReady):
+        await engine.logout()
+
+
+def test_each_engine_has_its_own_client_uuid_and_rejects_unsafe_names(tmp_path: Path) -> None:
+    spec = EngineSpec("t1", "s1", None, tmp_path)
+    assert NeonizeEngine(spec, go_lock=GoLock()).uuid != NeonizeEngine(spec, go_lock=GoLock()).uuid
+    pg = NeonizeEngine(spec, go_lock=GoLock(), store_url="postgres://db/trizap")
+    assert pg.store == "postgres://db/trizap"
+    with pytest.raises(EngineFailure):
+        NeonizeEngine(EngineSpec("t1", "../escape", None, tmp_path), go_lock=GoLock())
+
+
+def test_message_ids_have_whatsmeows_shape() -> None:
+    ids = {new_wa_message_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(len(i) == 22 and i.startswith("3EB0") and i == i.upper() for i in ids)
+
+
+def test_sent_ids_make_retries_idempotent_and_translate_receipts(tmp_path: Path) -> None:
+    table = SentIds(tmp_path / "s1.sent.db")
+    assert table.sent_as("3EB0MINE") is None
+    table.record("3EB0MINE", "3EB0GO")
+    table.close()
+    reopened = SentIds(tmp_path / "s1.sent.db")  # survives a worker restart
+    assert reopened.sent_as("3EB0MINE") == "3EB0GO"
+    assert reopened.to_wa_ids(["3EB0GO", "OTHER"]) == ("3EB0MINE", "OTHER")
+    reopened.close()
+
+
+async def test_go_lock_start_and_stop_exclude_every_other_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    lock = GoLock()
+    log: list[str] = []
+
+    async def call(name: str, exclusive: bool, hold: float) -> None:
+        async with lock.exclusive() if exclusive else lock.shared():
+            log.append(f"+{name}")
+            await trio.sleep(hold)
+            log.append(f"-{name}")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(call, "send1", False, 2)
+        nursery.start_soon(call, "send2", False, 2)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(call, "stop", True, 1)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(call, "send3", False, 1)  # waits behind the waiting stop
+    assert sorted(log[:2]) == ["+send1", "+send2"]  # shared calls overlap
+    assert log.index("+stop") > log.index("-send2") and log.index("+stop") > log.index("-send1")
+    assert log.index("+send3") > log.index("-stop")
