@@ -110,7 +110,7 @@ async def test_neonize_worker_offline_fails_to_dial_and_leaves_nothing(tmp_path:
     assert (tmp_path / "s1.db").is_file()  # neonize created its store before dialling
     assert pids and all(pid is not None and not alive(pid) for pid in pids)
     assert pool.statistics().workers == ()
-    assert open_fds() == fds
+    assert open_fds() <= fds  # (earlier tests may still close some of theirs)
 
 
 async def test_commands_before_connected_are_not_ready(
@@ -231,7 +231,7 @@ async def test_stopping_a_connected_session_ends_its_worker_gracefully(
             await pool.wait_idle()
             assert pool.statistics().started == 1
         assert not alive(pid)
-    assert open_fds() == fds
+    assert open_fds() <= fds  # (earlier tests may still close some of theirs)
 
 
 async def test_logout_ends_run_normally(start: Callable[[WorkerPool, str], Running]) -> None:
