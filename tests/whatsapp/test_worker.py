@@ -25,8 +25,8 @@ from trizap.whatsapp.engine import (
     Qr,
 )
 from trizap.whatsapp.worker_client import (
+    SimWorkerEngine,
     WorkerConfig,
-    WorkerEngine,
     WorkerPool,
     open_worker_pool,
 )
@@ -57,7 +57,7 @@ def sim_config(**overrides: object) -> WorkerConfig:
 class Running:
     """A WorkerEngine's `run()` in a task, with its events and its outcome."""
 
-    def __init__(self, engine: WorkerEngine) -> None:
+    def __init__(self, engine: SimWorkerEngine) -> None:
         self.engine = engine
         self.send, self.events = trio.open_memory_channel[EngineEvent](64)
         self.failure: EngineFailure | None = None
@@ -84,7 +84,9 @@ async def start(
     tmp_path: Path, nursery: trio.Nursery
 ) -> AsyncIterator[Callable[[WorkerPool, str], Running]]:
     def _start(pool: WorkerPool, session: str) -> Running:
-        running = Running(pool.engine_factory(EngineSpec("t1", session, None, tmp_path)))
+        engine = pool.engine_factory(EngineSpec("t1", session, None, tmp_path))
+        assert isinstance(engine, SimWorkerEngine)
+        running = Running(engine)
         nursery.start_soon(running.run)
         return running
 
@@ -103,6 +105,7 @@ async def test_neonize_worker_offline_fails_to_dial_and_leaves_nothing(tmp_path:
     with trio.fail_after(GUARD_S):
         async with open_worker_pool(WorkerConfig(engine="neonize", grace_s=5)) as pool:
             engine = pool.engine_factory(EngineSpec("t1", "s1", None, tmp_path))
+            assert not hasattr(engine, "sim_scan")  # no sim controls on neonize
             send, _events = trio.open_memory_channel[EngineEvent](16)
             with pytest.raises(EngineFailure, match="failed to dial whatsapp web websocket"):
                 await engine.run(send)

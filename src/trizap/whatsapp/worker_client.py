@@ -362,7 +362,10 @@ class WorkerPool:
         self._worker_gone = trio.Event()
 
     def engine_factory(self, spec: EngineSpec) -> WorkerEngine:
-        """An `EngineFactory`: the engine for one life of the session `spec`."""
+        """An `EngineFactory`: the engine for one life of the session `spec` — a
+        `SimWorkerEngine` (with `SimControls`) when the workers host sim engines."""
+        if self.config.engine == "sim":
+            return SimWorkerEngine(self, spec)
         return WorkerEngine(self, spec)
 
     def statistics(self) -> PoolStatistics:
@@ -442,8 +445,8 @@ async def open_worker_pool(config: WorkerConfig) -> AsyncIterator[WorkerPool]:
 
 
 class WorkerEngine:
-    """An `Engine` (and `SimControls`, when the worker hosts sim engines) for one life of one
-    session, run in a worker process. Made by `WorkerPool.engine_factory` only."""
+    """An `Engine` for one life of one session, run in a worker process. Made by
+    `WorkerPool.engine_factory` only."""
 
     def __init__(self, pool: WorkerPool, spec: EngineSpec) -> None:
         self._pool = pool
@@ -595,6 +598,10 @@ class WorkerEngine:
     async def ping(self) -> None:
         sid = self._sid
         await self._request(lambda rid: Ping(rid, sid))
+
+
+class SimWorkerEngine(WorkerEngine):
+    """A `WorkerEngine` hosting a sim engine: also `SimControls`."""
 
     async def sim_scan(self, phone: str) -> None:
         sid = self._sid
