@@ -4,6 +4,7 @@
 
     TrizapError                      500  internal            (base; never raised bare)
     ├── ValidationError              422  validation          (.errors: [(loc, msg)])
+    │   └── FrameInvalid             422  validation          (a WebSocket frame; .ref)
     ├── MalformedInput               400  malformed           (not JSON, not an object)
     ├── PayloadTooLarge              413  too_large
     ├── Unauthorized                 401  unauthorized        (missing or unknown token)
@@ -69,6 +70,16 @@ class ValidationError(TrizapError):
         doc = super().problem()
         doc["errors"] = [{"loc": loc, "msg": msg} for loc, msg in self.errors]
         return doc
+
+
+class FrameInvalid(ValidationError):
+    """A WebSocket frame that is JSON but not a valid command. `ref` is the frame's own
+    `ref` when it had a string one: the answer is then a failed `reply`, else an `error`
+    frame."""
+
+    def __init__(self, errors: Sequence[tuple[str, str]], ref: str | None = None) -> None:
+        super().__init__(errors)
+        self.ref = ref
 
 
 class MalformedInput(TrizapError):

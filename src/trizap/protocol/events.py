@@ -1,0 +1,124 @@
+"""Events: what the server tells clients happened, in the tenant's durable log.
+
+On the wire (WebSocket frames, `GET /v1/events`) every event is an `Event`:
+``{"seq", "type", "session", "at", "data"}``. The store keeps `data` as a plain dict; the
+typed `*Data` classes here are how the actors build it (`event_data`) and how a Python
+client reads it back (`parse_event_data`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import attrs
+
+from . import fields
+from ._rows import EventRowLike
+from .enums import MessageKind, MessageStatus, SessionStatus
+from .wire import structure, unstructure
+
+SESSION_STATUS: Final = "session.status"
+SESSION_QR: Final = "session.qr"
+MESSAGE_RECEIVED: Final = "message.received"
+MESSAGE_STATUS: Final = "message.status"
+EventType = Literal["session.status", "session.qr", "message.received", "message.status"]
+
+
+@attrs.frozen
+class Me:
+    """The WhatsApp account a session is logged in as."""
+
+    jid: str
+    push_name: str
+
+
+@attrs.frozen
+class Event:
+    """One entry of a tenant's event log. `seq` is strictly increasing per tenant and
+    never reused; `session` is null for tenant-wide events."""
+
+    seq: int
+    type: str
+    session: str | None
+    at: datetime
+    data: dict[str, Any]
+
+
+@attrs.frozen
+class SessionStatusData:
+    """`session.status`: the session's status changed (or its `reason` or `me`)."""
+
+    status: SessionStatus
+    reason: str | None
+    me: Me | None
+    restarts: int
+
+
+@attrs.frozen
+class SessionQrData:
+    """`session.qr`: a new QR code to scan, valid until `expires_at`."""
+
+    qr: str
+    expires_at: datetime
+
+
+@attrs.frozen
+class MessageReceivedData:
+    """`message.received`: an inbound message, or one of the session's own sent from
+    another device (`from_me`). `id` and `reply_to` are WhatsApp ids."""
+
+    id: str
+    chat: str
+    from_: str = attrs.field(metadata=fields.spec(key="from"))
+    from_me: bool
+    push_name: str
+    timestamp: datetime
+    kind: MessageKind
+    text: str | None
+    reply_to: str | None
+
+
+@attrs.frozen
+class MessageStatusData:
+    """`message.status`: an outbox message moved on. `id` is the outbox id, `wa_id` the
+    WhatsApp id once sent, `error` why it failed."""
+
+    id: str
+    wa_id: str | None
+    status: MessageStatus
+    error: str | None
+
+
+EventData = SessionStatusData | SessionQrData | MessageReceivedData | MessageStatusData
+
+EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
+    SESSION_STATUS: SessionStatusData,
+    SESSION_QR: SessionQrData,
+    MESSAGE_RECEIVED: MessageReceivedData,
+    MESSAGE_STATUS: MessageStatusData,
+}
+
+
+def event_data(type: EventType, data: EventData) -> dict[str, Any]:
+    """The stored/wire `data` dict of an event; TypeError if `data` is not `type`'s class."""
+    expected = EVENT_DATA[type]
+    if not isinstance(data, expected):
+        raise TypeError(f"{type} carries {expected.__name__}, not {data.__class__.__name__}")
+    result: dict[str, Any] = unstructure(data)
+    return result
+
+
+def parse_event_data(type: str, data: Mapping[str, Any]) -> EventData:
+    """An event's `data` as its typed class (ValidationError at `data.<field>` if it does
+    not fit); ValueError for a type this version does not know."""
+    cls = EVENT_DATA.get(type)
+    if cls is None:
+        raise ValueError(f"unknown event type {type!r}")
+    return structure(dict(data), cls, "data")
+
+
+def event_from_row(row: EventRowLike) -> Event:
+    """A stored event as it goes on the wire (`wire.encode` it, or `unstructure` it)."""
+    return Event(seq=row.seq, type=row.type, session=row.session, at=row.at, data=dict(row.data))

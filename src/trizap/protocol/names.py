@@ -1,0 +1,95 @@
+"""Names, phone numbers, JIDs and size limits: every input rule of API.md in one place.
+
+The functions here take a string and return its canonical form or raise `ValueError` with a
+message meant for the caller; they know nothing of locations. `protocol.fields` attaches them
+to attrs fields, and `protocol.wire` runs them while structuring, so a bad value becomes a
+`ValidationError` at `body.to`, `query.session`, ... The JSON Schema reads the same limits.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# Tenant and session names.
+NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MAX_NAME: Final = 63
+
+# Phone numbers: E.164 allows at most 15 digits; 7 rules out short codes and typos.
+MIN_PHONE_DIGITS: Final = 7
+MAX_PHONE_DIGITS: Final = 15
+# What a phone field may contain before normalisation (documented in the JSON Schema).
+PHONE_INPUT_PATTERN: Final = r"^\+?[0-9 ()-]+$"
+
+# JIDs this API sends to: users and groups.
+USER_SERVER: Final = "s.whatsapp.net"
+GROUP_SERVER: Final = "g.us"
+MAX_JID: Final = 128
+
+# Sizes. A message's text is counted in characters (code points), as JSON Schema does.
+MAX_TEXT: Final = 65536
+MAX_LABEL: Final = 200
+MAX_IDEMPOTENCY_KEY: Final = 200
+MAX_REF: Final = 200
+MAX_WA_ID: Final = 128  # WhatsApp message ids are ~20-32 characters
+MAX_MARK_READ_IDS: Final = 1000
+MAX_PAGE: Final = 1000
+DEFAULT_PAGE: Final = 100
+MAX_WAIT_S: Final = 30
+
+# `$` in Python also matches before a trailing newline; `fullmatch` on the unanchored body
+# does not, and it is the same language as the ECMA pattern in the schema.
+_NAME_RE: Final = re.compile(NAME_PATTERN[1:-1])
+_PHONE_SEPARATORS: Final = str.maketrans("", "", " -()")
+_DIGITS_RE: Final = re.compile(r"[0-9]+")  # not \d: that also matches other scripts' digits
+_GROUP_ID_RE: Final = re.compile(r"[0-9]{1,32}(-[0-9]{1,32})?")
+
+
+def validate_name(s: str) -> str:
+    """A tenant or session name, returned unchanged if it matches `NAME_PATTERN`."""
+    if not _NAME_RE.fullmatch(s):
+        raise ValueError(
+            "must be 1 to 63 lowercase letters, digits, '_' or '-', starting with a letter or digit"
+        )
+    return s
+
+
+def normalise_phone(s: str) -> str:
+    """`+55 (11) 9999-9999` -> `551199999999`: a leading `+` and the separators space, `-`,
+    `(` and `)` are dropped; what remains must be 7 to 15 ASCII digits."""
+    body = s.strip()
+    if body.startswith("+"):
+        body = body[1:]
+    digits = body.translate(_PHONE_SEPARATORS)
+    if not _DIGITS_RE.fullmatch(digits):
+        raise ValueError(
+            "a phone number may contain only digits, spaces, '-', '(', ')' and a leading '+'"
+        )
+    if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
+        raise ValueError(
+            f"a phone number must have {MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS} digits"
+        )
+    return digits
+
+
+def normalise_to(s: str) -> str:
+    """A message recipient: a phone number (normalised to digits), or a full JID kept as
+    it is: `<7-15 digits>@s.whatsapp.net` or `<group id>@g.us`."""
+    if "@" not in s:
+        return normalise_phone(s)
+    if len(s) > MAX_JID:
+        raise ValueError(f"a JID has at most {MAX_JID} characters")
+    user, _, server = s.partition("@")
+    if server == USER_SERVER:
+        if not _DIGITS_RE.fullmatch(user) or not (
+            MIN_PHONE_DIGITS <= len(user) <= MAX_PHONE_DIGITS
+        ):
+            raise ValueError(
+                f"a user JID is <{MIN_PHONE_DIGITS} to {MAX_PHONE_DIGITS} digits>@{USER_SERVER}"
+            )
+        return s
+    if server == GROUP_SERVER:
+        if not _GROUP_ID_RE.fullmatch(user):
+            raise ValueError(f"a group JID is <digits>@{GROUP_SERVER}")
+        return s
+    raise ValueError(f"a JID must end in @{USER_SERVER} or @{GROUP_SERVER}")
