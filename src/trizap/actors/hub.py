@@ -30,6 +30,7 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
+from ..protocol.errors import NotFound
 from ..store.base import EventRow, NewEvent, Store
 from .ref import ActorRef, ActorStopped, Mailbox, MailboxFull, Reply
 
@@ -194,6 +195,19 @@ class EventHub:
         batch = [event for append in appends for event in append.events]
         try:
             rows = await self.store.append_events(batch)
+        except NotFound:
+            # A tenant of the batch is gone (deleted while its sessions still talked): write
+            # each append on its own so only that tenant's appends fail.
+            rows = []
+            for append in appends:
+                try:
+                    own = await self.store.append_events(list(append.events))
+                except NotFound as exc:
+                    append.reply.fail(exc)
+                    continue
+                append.reply.send(own)
+                rows.extend(own)
+            appends = []
         except Exception as exc:
             for append in appends:
                 append.reply.fail(exc)

@@ -234,8 +234,10 @@ class SqliteStore:
         synchronous: Synchronous,
         schema_version: int,
         now: Callable[[], datetime] = _utcnow,
+        inline: bool = False,
     ) -> None:
         self._conn: sqlite3.Connection | None = conn
+        self._inline = inline
         self._path = path
         self._synchronous = synchronous
         self._schema_version = schema_version
@@ -257,6 +259,9 @@ class SqliteStore:
             self._operations += 1
             return fn(*args, **kwargs)
 
+        if self._inline:
+            await trio.lowlevel.checkpoint()
+            return job()
         return await trio.to_thread.run_sync(job, limiter=self._limiter)
 
     @property
@@ -287,6 +292,9 @@ class SqliteStore:
             finally:
                 conn.close()
 
+        if self._inline:
+            job()
+            return
         await trio.to_thread.run_sync(job, limiter=self._limiter)
 
     # tenants -----------------------------------------------------------------------------
@@ -949,19 +957,24 @@ async def open_sqlite_store(
     synchronous: Synchronous = "NORMAL",
     busy_timeout_s: float = 5.0,
     now: Callable[[], datetime] = _utcnow,
+    inline: bool = False,
 ) -> AsyncIterator[SqliteStore]:
     """Opens (creating and migrating as needed) the store at `path` and closes it at exit.
 
     `path` may be ":memory:" for a private, throw-away database. `synchronous="FULL"`
     buys power-loss durability (see the module docstring). `busy_timeout_s` is how long
     to wait for a lock held by another process. `now` is the wall clock used for
-    created/updated times, token use and retention by age.
+    created/updated times, token use and retention by age. `inline=True` runs every
+    operation on the trio thread instead of the store's thread: only for tests on virtual
+    time (`autojump_clock` would jump while a thread works) and small databases.
     """
     if synchronous not in ("NORMAL", "FULL"):
         raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
     spath = str(path)
     conn, version = await trio.to_thread.run_sync(_connect, spath, synchronous, busy_timeout_s)
-    store = SqliteStore(conn, path=spath, synchronous=synchronous, schema_version=version, now=now)
+    store = SqliteStore(
+        conn, path=spath, synchronous=synchronous, schema_version=version, now=now, inline=inline
+    )
     log.info("store %s open (schema v%d, synchronous=%s)", spath, version, synchronous)
     try:
         yield store

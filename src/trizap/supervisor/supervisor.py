@@ -43,6 +43,7 @@ from ..actors.ref import (
     Msg,
     _make_ref,
 )
+from ..actors.registry import Registry
 from .policy import (
     Backoff,
     BackoffPolicy,
@@ -159,8 +160,12 @@ class _Core:
         backoff: BackoffPolicy,
         rng: random.Random | None,
         kill_grace: float,
+        registry: Registry | None = None,
+        registry_prefix: str = "",
     ) -> None:
         self.name = name
+        self._registry = registry
+        self._registry_prefix = registry_prefix
         self.max_restarts = max_restarts
         self.period = period
         self.backoff = backoff
@@ -215,13 +220,16 @@ class _Core:
         slot = _Slot(spec, Backoff(spec.backoff or self.backoff, self._rng), intensity)
         self._slots.append(slot)
         self._by_id[spec.id] = slot
+        if self._registry is not None:
+            self._registry.register(self._registry_prefix + spec.id, slot.ref)
         return slot
 
     def _remove(self, slot: _Slot, error: BaseException | None = None) -> None:
         slot.removed = True
         if slot in self._slots:
             self._slots.remove(slot)
-        self._by_id.pop(slot.spec.id, None)
+        if self._by_id.pop(slot.spec.id, None) is not None and self._registry is not None:
+            self._registry.unregister(self._registry_prefix + slot.spec.id)
         slot.mailbox._close(error)
 
     async def _start_slot(self, slot: _Slot) -> None:
@@ -439,6 +447,8 @@ class DynamicSupervisor(_Core):
         backoff: BackoffPolicy | None = None,
         rng: random.Random | None = None,
         kill_grace: float = 1.0,
+        registry: Registry | None = None,
+        registry_prefix: str = "",
     ) -> None:
         super().__init__(
             name,
@@ -447,6 +457,8 @@ class DynamicSupervisor(_Core):
             backoff=backoff or BackoffPolicy(),
             rng=rng,
             kill_grace=kill_grace,
+            registry=registry,
+            registry_prefix=registry_prefix,
         )
         self.max_children = max_children
 

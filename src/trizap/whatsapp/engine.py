@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 import trio
@@ -197,6 +197,7 @@ EngineFactory = Callable[[EngineSpec], Engine]
 SimFaultKind = Literal["crash", "disconnect", "logout", "ban", "hang", "abort"]
 
 
+@runtime_checkable
 class SimControls(Protocol):
     """The extra controls of a sim engine (API.md `sim/*` routes)."""
 

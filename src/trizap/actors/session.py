@@ -1,0 +1,587 @@
+"""The session actor: one WhatsApp session, its engine, its outbox and its status.
+
+A `SessionActor` lives in its tenant's sessions supervisor (a transient child: a crash
+restarts it with backoff, a deliberate end — stopped, logged out, banned — does not; past
+its restart intensity the supervisor gives up on it and `session_gave_up` marks it
+`failed`). Each run owns exactly one engine and runs, in one nursery:
+
+- the engine itself (`Engine.run`), whose failure crashes the run;
+- the engine-event consumer: status changes through the transition table
+  (`session_state`), inbound messages and receipts persisted through the event hub before
+  the next engine event is taken;
+- the outbox drain: queued messages sent in order while connected, each with its WhatsApp
+  id chosen and stored before the first attempt (a resend after a crash is the same
+  message, which WhatsApp delivers once), retried with backoff, failed past
+  `send_retries`;
+- the liveness probe: a connected engine that does not answer `ping()` within
+  `probe_timeout` is declared hung and the run crashes (it is restarted, not trusted);
+- the timers: pairing timeout (stopped, `pairing_timeout`) and idle hibernation (stopped,
+  `idle`, woken by the next command);
+- the mailbox loop: commands from the runtime, answered without waiting on the engine
+  (engine calls run as tasks of their own, at most `MAX_ENGINE_CALLS` at once).
+
+Every status change is written to the store and appended as a `session.status` event, in
+order, under one lock, so what the API shows is what happened.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+
+import attrs
+import trio
+
+from ..config import Config
+from ..protocol.errors import Busy, InvalidState, TrizapError
+from ..protocol.events import (
+    MESSAGE_RECEIVED,
+    MESSAGE_STATUS,
+    SESSION_QR,
+    SESSION_STATUS,
+    Me,
+    MessageReceivedData,
+    MessageStatusData,
+    SessionQrData,
+    SessionStatusData,
+    event_data,
+)
+from ..store.base import MessageRow, MessageStatus, NewEvent, SessionRow, Store
+from ..whatsapp import engine as eng
+from ..whatsapp.engine import (
+    Engine,
+    EngineEvent,
+    EngineFactory,
+    EngineFailure,
+    EngineNotReady,
+    EngineSpec,
+)
+from .hub import HubClient
+from .ref import Mailbox, Reply
+from .session_state import RUNNING, STATUSES, Status, Trigger, advances, next_status
+
+log = logging.getLogger("trizap.session")
+
+ENGINE_EVENTS = 64  # engine events buffered between the engine and the session
+MAX_ENGINE_CALLS = 16  # engine commands in flight per session (a hung engine holds them)
+OUTBOX_PAGE = 50  # queued messages read per drain query
+
+T = TypeVar("T")
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class GetQr:
+    reply: Reply[tuple[str, datetime]]
+
+
+@attrs.frozen
+class PairPhone:
+    phone: str
+    reply: Reply[str]
+
+
+@attrs.frozen
+class MarkRead:
+    chat: str
+    ids: Sequence[str]
+    reply: Reply[None]
+
+
+@attrs.frozen
+class Logout:
+    reply: Reply[None]
+
+
+@attrs.frozen
+class Stop:
+    """End this run with status `stopped` and `reason`. `keep_desired`: hibernation and
+    shutdown keep the session wanted-running (it comes back); a requested stop does not."""
+
+    reason: str
+    keep_desired: bool
+    reply: Reply[None]
+
+
+@attrs.frozen
+class Wake:
+    """The outbox has something new."""
+
+
+@attrs.frozen
+class SimCall:
+    action: Callable[[eng.SimControls], Awaitable[None]]
+    reply: Reply[None]
+
+
+SessionMsg = GetQr | PairPhone | MarkRead | Logout | Stop | Wake | SimCall
+
+
+@attrs.frozen
+class SessionDeps:
+    """What every session of a runtime shares."""
+
+    store: Store
+    hub: HubClient
+    engines: dict[str, EngineFactory]
+    config: Config
+    now: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(UTC))
+
+
+class _EndRun(Exception):
+    """Internal: the run ends on purpose (the status is already written)."""
+
+
+class SessionActor:
+    """State and body of one session; the same object serves every run of its slot."""
+
+    def __init__(self, deps: SessionDeps, tenant_id: str, name: str, row: SessionRow | None):
+        self.deps = deps
+        self.tenant_id = tenant_id
+        self.name = name
+        self._initial_row = row
+        self.runs = 0
+        self.status: Status = "starting"
+        self.reason: str | None = None
+        self.me: Me | None = None
+        self.restarts = 0
+        self.qr: tuple[str, datetime] | None = None
+        self._status_lock = trio.Lock()
+        self._engine: Engine | None = None
+        self._outbox_wake = trio.Event()
+        self._status_changed = trio.Event()
+        self._engine_calls = 0
+        self._last_activity = 0.0
+        self._rng = random.Random(f"{tenant_id}/{name}")
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant_id}/{self.name}"
+
+    # -- the run --------------------------------------------------------------------------
+
+    async def body(self, mailbox: Mailbox[SessionMsg], task_status: trio.TaskStatus[None]) -> None:
+        store = self.deps.store
+        row = self._initial_row or await store.get_session(self.tenant_id, self.name)
+        self._initial_row = None
+        if row is None:
+            raise InvalidState(f"session {self.name!r} no longer exists")
+        self.runs += 1
+        self.restarts = row.restarts + (1 if self.runs > 1 else 0)
+        self.me = Me(**row.me) if row.me else None
+        self.qr = None
+        factory = self.deps.engines.get(row.engine)
+        if factory is None:
+            raise InvalidState(f"engine {row.engine!r} is not available in this server")
+        engine = factory(
+            EngineSpec(
+                tenant=self.tenant_id,
+                session=self.name,
+                creds=row.creds,
+                data_dir=self.deps.config.sessions_dir / self.tenant_id,
+            )
+        )
+        self._engine = engine
+        self.status = cast(Status, row.status) if row.status in STATUSES else "starting"
+        reason = self.reason if self.runs > 1 else None
+        await self._transition("start", reason=reason, force=True)
+        task_status.started()
+        self._last_activity = trio.current_time()
+        send, recv = trio.open_memory_channel[EngineEvent](ENGINE_EVENTS)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._run_engine, engine, send, nursery.cancel_scope)
+                nursery.start_soon(self._consume, recv, nursery.cancel_scope)
+                nursery.start_soon(self._drain_outbox, engine)
+                nursery.start_soon(self._probe, engine)
+                nursery.start_soon(self._timers, nursery.cancel_scope)
+                await self._serve(mailbox, nursery)
+                # A graceful stop from the supervisor (server shutting down): the session
+                # stays wanted-running and comes back with the server.
+                await self._transition("stop", reason="shutdown")
+                nursery.cancel_scope.cancel()
+        except* _EndRun:
+            pass
+        finally:
+            self._engine = None
+
+    async def _serve(self, mailbox: Mailbox[SessionMsg], nursery: trio.Nursery) -> None:
+        async for msg in mailbox:
+            match msg:
+                case Wake():
+                    self._outbox_wake.set()
+                case GetQr(reply):
+                    if self.status == "qr" and self.qr is not None:
+                        reply.send(self.qr)
+                    else:
+                        reply.fail(
+                            InvalidState(
+                                f"session {self.name!r} is {self.status}, not waiting for a scan"
+                            )
+                        )
+                case Stop(reason, keep_desired, reply):
+                    if not keep_desired:
+                        await self.deps.store.update_session(
+                            self.tenant_id, self.name, desired="stopped"
+                        )
+                    await self._transition("stop", reason=reason)
+                    reply.send(None)
+                    raise _EndRun
+                case PairPhone(phone, reply):
+                    self._touch()
+                    self._engine_call(nursery, reply, lambda e: e.pair_phone(phone))
+                case MarkRead(chat, ids, reply):
+                    self._touch()
+                    self._engine_call(nursery, reply, lambda e: e.mark_read(chat, ids, None))
+                case Logout(reply):
+                    self._engine_call(nursery, reply, self._logout)
+                case SimCall(action, reply):
+                    self._engine_call(nursery, reply, functools.partial(self._sim, action))
+
+    def _engine_call(
+        self,
+        nursery: trio.Nursery,
+        reply: Reply[T],
+        fn: Callable[[Engine], Awaitable[T]],
+    ) -> None:
+        engine = self._engine
+        if engine is None:
+            reply.fail(InvalidState(f"session {self.name!r} is not running"))
+            return
+        if self._engine_calls >= MAX_ENGINE_CALLS:
+            reply.fail(Busy(f"session {self.name!r} has {MAX_ENGINE_CALLS} engine calls open"))
+            return
+
+        async def call() -> None:
+            self._engine_calls += 1
+            try:
+                reply.send(await fn(engine))
+            except EngineNotReady as exc:
+                reply.fail(InvalidState(f"session {self.name!r} is {self.status}: {exc}"))
+            except (TrizapError, ValueError) as exc:
+                reply.fail(exc if isinstance(exc, TrizapError) else InvalidState(str(exc)))
+            finally:
+                self._engine_calls -= 1
+
+        nursery.start_soon(call)
+
+    async def _logout(self, engine: Engine) -> None:
+        try:
+            await engine.logout()
+        except EngineNotReady:
+            # Not paired yet (or not connected): there is nothing to unlink on the phone;
+            # forget what we hold and end like a logout.
+            await self._logged_out("logged out")
+
+    async def _sim(
+        self, action: Callable[[eng.SimControls], Awaitable[None]], engine: Engine
+    ) -> None:
+        if not isinstance(engine, eng.SimControls):
+            raise InvalidState(f"session {self.name!r} does not use the sim engine")
+        await action(engine)
+
+    # -- the engine ----------------------------------------------------------------------------
+
+    async def _run_engine(
+        self, engine: Engine, send: trio.MemorySendChannel[EngineEvent], scope: trio.CancelScope
+    ) -> None:
+        try:
+            with send:
+                await engine.run(send)
+        except EngineFailure as exc:
+            await self._crashed(f"engine failed: {exc}")
+            raise
+        # The engine ended its life by itself (logged out, banned, pairing timed out): the
+        # consumer writes the final status when it has read every event.
+
+    async def _crashed(self, reason: str) -> None:
+        self.reason = reason
+        await self._transition("crashed", reason=f"{reason} (restarting)")
+
+    async def _consume(
+        self, recv: trio.MemoryReceiveChannel[EngineEvent], scope: trio.CancelScope
+    ) -> None:
+        with recv:
+            async for event in recv:
+                await self._on_event(event)
+        # The engine returned: if no final event said why, it is a crash in disguise.
+        if self.status in RUNNING:
+            await self._crashed("engine ended without a reason")
+            raise EngineFailure("engine ended without a reason")
+        scope.cancel()
+        raise _EndRun
+
+    async def _on_event(self, event: EngineEvent) -> None:
+        deps = self.deps
+        match event:
+            case eng.Qr(code, timeout_s):
+                expires = deps.now() + timedelta(seconds=timeout_s)
+                self.qr = (code, expires)
+                await self._transition("qr", reason=None)
+                await self._append(SESSION_QR, event_data(SESSION_QR, SessionQrData(code, expires)))
+            case eng.Paired(jid, push_name, creds):
+                self.me = Me(jid=jid, push_name=push_name)
+                await deps.store.update_session(
+                    self.tenant_id, self.name, creds=creds, me=attrs.asdict(self.me)
+                )
+            case eng.Connected(jid, push_name):
+                self.qr = None
+                self.me = Me(jid=jid, push_name=push_name)
+                await self._transition("connected", reason=None)
+                self._outbox_wake.set()
+            case eng.Disconnected(reason):
+                await self._transition("disconnected", reason=reason)
+            case eng.LoggedOut(reason):
+                await self._logged_out(reason)
+            case eng.Banned(reason, expires_in_s):
+                detail = f"banned: {reason}"
+                if expires_in_s is not None:
+                    detail += f" (for {expires_in_s:.0f}s)"
+                await deps.store.update_session(self.tenant_id, self.name, desired="stopped")
+                await self._transition("banned", reason=detail)
+                await self._fail_pending(f"session {self.name} is banned")
+            case eng.PairingTimeout():
+                await self._pairing_timed_out()
+            case eng.Message():
+                self._touch()
+                await self._append(
+                    MESSAGE_RECEIVED,
+                    event_data(
+                        MESSAGE_RECEIVED,
+                        MessageReceivedData(
+                            id=event.id,
+                            chat=event.chat,
+                            from_=event.sender,
+                            from_me=event.from_me,
+                            push_name=event.push_name,
+                            timestamp=event.timestamp,
+                            kind=event.kind,
+                            text=event.text,
+                            reply_to=event.reply_to,
+                        ),
+                    ),
+                )
+            case eng.Receipt(ids, _chat, _sender, kind, _ts):
+                for wa_id in ids:
+                    row = await deps.store.find_message_by_wa_id(self.tenant_id, self.name, wa_id)
+                    if row is not None:
+                        await self._message_status(row, kind)
+            case eng.EngineNotice(detail):
+                log.info("session %s: %s", self.key, detail)
+
+    async def _logged_out(self, reason: str) -> None:
+        self.me = None
+        self.qr = None
+        await self.deps.store.update_session(
+            self.tenant_id, self.name, desired="stopped", clear_creds=True, clear_me=True
+        )
+        await self._transition("logged_out", reason=reason)
+        await self._fail_pending(f"session {self.name} is logged out")
+
+    async def _pairing_timed_out(self) -> None:
+        self.qr = None
+        await self.deps.store.update_session(self.tenant_id, self.name, desired="stopped")
+        await self._transition("stop", reason="pairing_timeout")
+
+    # -- the outbox ----------------------------------------------------------------------------
+
+    async def _drain_outbox(self, engine: Engine) -> None:
+        store = self.deps.store
+        while True:
+            await self._outbox_wake.wait()
+            self._outbox_wake = trio.Event()
+            while self.status == "connected":
+                rows = await store.pending_messages(self.tenant_id, self.name, OUTBOX_PAGE)
+                if not rows:
+                    break
+                for row in rows:
+                    if self.status != "connected" or not await self._send_one(engine, row):
+                        break
+
+    async def _send_one(self, engine: Engine, row: MessageRow) -> bool:
+        """One message, with retries. False when the engine is not ready: stop draining."""
+        store = self.deps.store
+        wa_id = row.wa_id or engine.new_message_id()
+        attempts = row.attempts
+        delay = 0.5
+        while True:
+            attempts += 1
+            # The id is stored before the attempt: a resend after a crash is the same message.
+            row = await store.update_message(row.id, wa_id=wa_id, attempts=attempts)
+            try:
+                await engine.send_text(eng.phone_jid(row.to), row.text, wa_id, row.reply_to)
+            except EngineNotReady:
+                return False
+            except (ValueError, TrizapError) as exc:
+                if attempts >= self.deps.config.send_retries:
+                    await self._message_status(row, "failed", error=f"send failed: {exc}")
+                    return True
+                log.warning("session %s: send %s failed (%s); retrying", self.key, row.id, exc)
+                await trio.sleep(self._rng.uniform(0, delay))
+                delay = min(delay * 2, 30.0)
+                continue
+            self._touch()
+            await self._message_status(row, "sent")
+            return True
+
+    async def _message_status(
+        self, row: MessageRow, status: MessageStatus, error: str | None = None
+    ) -> None:
+        # The row may be stale (a receipt raced the send): re-read before moving it on.
+        current = await self.deps.store.get_message(self.tenant_id, self.name, row.id)
+        if current is None or not advances(current.status, status):
+            return
+        row = await self.deps.store.update_message(row.id, status=status, error=error)
+        await self._append(
+            MESSAGE_STATUS,
+            event_data(
+                MESSAGE_STATUS,
+                MessageStatusData(id=row.id, wa_id=row.wa_id, status=status, error=error),
+            ),
+        )
+
+    async def _fail_pending(self, reason: str) -> None:
+        await fail_pending(self.deps, self.tenant_id, self.name, reason)
+
+    # -- liveness and timers -------------------------------------------------------------------
+
+    async def _probe(self, engine: Engine) -> None:
+        config = self.deps.config
+        while True:
+            await trio.sleep(config.probe_interval)
+            if self.status != "connected":
+                continue
+            with trio.move_on_after(config.probe_timeout) as probe:
+                await engine.ping()
+            if probe.cancelled_caught:
+                await self._crashed(f"engine did not answer a ping within {config.probe_timeout}s")
+                raise EngineFailure("engine hung")
+
+    async def _timers(self, scope: trio.CancelScope) -> None:
+        """Pairing timeout and idle hibernation, re-armed on every status change."""
+        config = self.deps.config
+        while True:
+            changed = self._status_changed
+            deadline = float("inf")
+            if self.status == "qr":
+                deadline = self._status_since + config.pairing_timeout
+            elif self.status == "connected" and config.idle_timeout is not None:
+                deadline = self._last_activity + config.idle_timeout
+            with trio.move_on_at(deadline):
+                await changed.wait()
+                continue
+            if self.status == "qr":
+                await self._pairing_timed_out()
+            elif trio.current_time() - self._last_activity >= (config.idle_timeout or 0):
+                await self._transition("stop", reason="idle")
+            else:
+                continue  # there was activity meanwhile: wait again
+            scope.cancel()
+            raise _EndRun
+
+    def _touch(self) -> None:
+        self._last_activity = trio.current_time()
+
+    # -- status --------------------------------------------------------------------------------
+
+    _status_since = 0.0
+
+    async def _transition(
+        self, trigger: Trigger, *, reason: str | None, force: bool = False
+    ) -> None:
+        async with self._status_lock:
+            new = next_status(self.status, trigger)
+            if new is None:
+                log.debug("session %s: %s ignored in %s", self.key, trigger, self.status)
+                return
+            if (
+                not force
+                and new == self.status
+                and reason == self.reason
+                and trigger != "connected"
+            ):
+                return
+            if new != self.status:
+                self._status_since = trio.current_time()
+            self.status, self.reason = new, reason
+            self._status_changed.set()
+            self._status_changed = trio.Event()
+            await write_status(
+                self.deps, self.tenant_id, self.name, new, reason, self.me, self.restarts
+            )
+
+    async def _append(self, type: str, data: dict[str, Any]) -> None:
+        await self.deps.hub.append(
+            [NewEvent(self.tenant_id, type, self.name, self.deps.now(), data)]
+        )
+
+
+
+
+async def write_status(
+    deps: SessionDeps,
+    tenant_id: str,
+    name: str,
+    status: Status,
+    reason: str | None,
+    me: Me | None,
+    restarts: int,
+) -> SessionRow:
+    """Persist a status and append its `session.status` event (the one place both happen)."""
+    row = await deps.store.update_session(
+        tenant_id,
+        name,
+        status=status,
+        reason=reason,
+        clear_reason=reason is None,
+        restarts=restarts,
+    )
+    data = SessionStatusData(status=status, reason=reason, me=me, restarts=restarts)
+    await deps.hub.append(
+        [NewEvent(tenant_id, SESSION_STATUS, name, deps.now(), event_data(SESSION_STATUS, data))]
+    )
+    return row
+
+
+async def fail_pending(deps: SessionDeps, tenant_id: str, name: str, reason: str) -> None:
+    """Every queued message of the session becomes `failed` with `reason`, each an event."""
+    failed = await deps.store.fail_pending(tenant_id, name, reason)
+    if failed:
+        await deps.hub.append(
+            [
+                NewEvent(
+                    tenant_id,
+                    MESSAGE_STATUS,
+                    name,
+                    deps.now(),
+                    event_data(
+                        MESSAGE_STATUS,
+                        MessageStatusData(
+                            id=row.id, wa_id=row.wa_id, status="failed", error=reason
+                        ),
+                    ),
+                )
+                for row in failed
+            ]
+        )
+
+
+async def session_gave_up(
+    deps: SessionDeps, tenant_id: str, name: str, error: BaseException
+) -> None:
+    """The supervisor gave up on a crash-looping session: `failed`, queued messages fail."""
+    row = await deps.store.get_session(tenant_id, name)
+    if row is None:
+        return
+    me = Me(**row.me) if row.me else None
+    await deps.store.update_session(tenant_id, name, desired="stopped")
+    await write_status(
+        deps, tenant_id, name, "failed", f"gave up restarting: {error}", me, row.restarts
+    )
+    await fail_pending(deps, tenant_id, name, f"session {name} failed")

@@ -1,0 +1,85 @@
+"""The session state machine as a plain transition table (sans-I/O).
+
+Statuses are API.md's. A transition is looked up by (status, trigger); a pair missing from
+the table is not a legal move and is ignored by the session (and tested as such). Every
+legal move that changes something becomes a `session.status` event.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Status = Literal["starting", "qr", "connected", "disconnected", "stopped", "logged_out", "failed"]
+Trigger = Literal[
+    "start",  # the engine is (re)starting
+    "qr",  # the engine shows a QR code
+    "connected",  # the engine connected (after pairing or with saved credentials)
+    "disconnected",  # the connection dropped; the engine reconnects by itself
+    "crashed",  # the engine failed or hung; the session restarts it
+    "stop",  # stopped on request, on pairing timeout or for idleness
+    "logged_out",  # the phone unlinked this device (or we logged out)
+    "banned",  # WhatsApp banned the number
+    "gave_up",  # restarts exceeded their intensity
+]
+
+STATUSES: Final[tuple[Status, ...]] = (
+    "starting",
+    "qr",
+    "connected",
+    "disconnected",
+    "stopped",
+    "logged_out",
+    "failed",
+)
+TRIGGERS: Final[tuple[Trigger, ...]] = (
+    "start",
+    "qr",
+    "connected",
+    "disconnected",
+    "crashed",
+    "stop",
+    "logged_out",
+    "banned",
+    "gave_up",
+)
+RUNNING: Final[frozenset[Status]] = frozenset({"starting", "qr", "connected", "disconnected"})
+ENDED: Final[frozenset[Status]] = frozenset({"stopped", "logged_out", "failed"})
+
+_TABLE: dict[tuple[Status, Trigger], Status] = {}
+
+
+def _allow(sources: frozenset[Status] | set[Status], trigger: Trigger, target: Status) -> None:
+    for source in sources:
+        _TABLE[(source, trigger)] = target
+
+
+_allow(set(STATUSES), "start", "starting")
+_allow({"starting", "qr"}, "qr", "qr")
+_allow(RUNNING, "connected", "connected")
+_allow({"connected", "disconnected"}, "disconnected", "disconnected")
+_allow(RUNNING, "crashed", "starting")
+_allow(RUNNING, "stop", "stopped")
+_allow(RUNNING, "logged_out", "logged_out")
+_allow(RUNNING, "banned", "failed")
+_allow(RUNNING | {"stopped"}, "gave_up", "failed")
+
+TRANSITIONS: Final[dict[tuple[Status, Trigger], Status]] = dict(_TABLE)
+
+
+def next_status(current: Status, trigger: Trigger) -> Status | None:
+    """The status after `trigger` in `current`, or None when the move is not legal."""
+    return TRANSITIONS.get((current, trigger))
+
+
+MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
+_RANK: Final[dict[MessageStatus, int]] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
+
+
+def advances(current: MessageStatus, new: MessageStatus) -> bool:
+    """Whether an outbox message may move from `current` to `new`: statuses only move
+    forward (a late `sent` never undoes `delivered`), and `failed` only from `queued`."""
+    if current == "failed":
+        return False
+    if new == "failed":
+        return current == "queued"
+    return _RANK[new] > _RANK[current]

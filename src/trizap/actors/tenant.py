@@ -1,0 +1,320 @@
+"""The tenant actor: one tenant's sessions under a dynamic supervisor, and their lifecycle.
+
+Session lifecycle commands (create, start, stop, restart, logout, delete, wake) go
+through the tenant's mailbox, so they are serialised per tenant: two concurrent creates of
+the same name cannot both win, a delete cannot race a start. Everything else — sending,
+QR, pairing codes, sim controls — goes straight to the session's own actor, found in the
+runtime's registry under `<tenant id>/<session name>`.
+
+At start the tenant brings back every session whose desired state is `running`, except
+hibernated ones (stopped for idleness), which wake on their next command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from typing import Any
+
+import attrs
+import trio
+
+from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound
+from ..protocol.events import Me
+from ..store.base import SessionRow
+from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
+from .ref import ActorRef, ActorStopped, Mailbox, MailboxFull, Reply
+from .registry import Registry
+from .session import (
+    Logout,
+    SessionActor,
+    SessionDeps,
+    SessionMsg,
+    Stop,
+    Wake,
+    fail_pending,
+    session_gave_up,
+    write_status,
+)
+from .session_state import RUNNING
+
+log = logging.getLogger("trizap.tenant")
+
+
+@attrs.frozen
+class CreateSession:
+    name: str
+    engine: str
+    reply: Reply[SessionRow]
+
+
+@attrs.frozen
+class StartSession:
+    name: str
+    reply: Reply[SessionRow]
+
+
+@attrs.frozen
+class StopSession:
+    name: str
+    reason: str
+    reply: Reply[SessionRow]
+
+
+@attrs.frozen
+class RestartSession:
+    name: str
+    reply: Reply[SessionRow]
+
+
+@attrs.frozen
+class LogoutSession:
+    name: str
+    reply: Reply[SessionRow]
+
+
+@attrs.frozen
+class DeleteSession:
+    name: str
+    reply: Reply[None]
+
+
+@attrs.frozen
+class WakeSession:
+    """The session's ref, starting a hibernated session first; None if it is not running
+    and not hibernated."""
+
+    name: str
+    reply: Reply[ActorRef[SessionMsg] | None]
+
+
+@attrs.frozen
+class AbandonPairings:
+    """The tenant's last client left long enough ago: stop sessions waiting for a scan."""
+
+
+@attrs.frozen
+class Shutdown:
+    """The tenant is being deleted: stop (log out) every session, then end."""
+
+    reply: Reply[None]
+
+
+TenantMsg = (
+    CreateSession
+    | StartSession
+    | StopSession
+    | RestartSession
+    | LogoutSession
+    | DeleteSession
+    | WakeSession
+    | AbandonPairings
+    | Shutdown
+)
+
+
+def hibernated(row: SessionRow) -> bool:
+    return row.desired == "running" and row.status == "stopped" and row.reason == "idle"
+
+
+class TenantActor:
+    def __init__(self, deps: SessionDeps, registry: Registry, tenant_id: str) -> None:
+        self.deps = deps
+        self.registry = registry
+        self.tenant_id = tenant_id
+        self.sessions: DynamicSupervisor | None = None
+
+    def session_ref(self, name: str) -> ActorRef[SessionMsg] | None:
+        return self.registry.whereis(f"{self.tenant_id}/{name}")
+
+    async def body(self, mailbox: Mailbox[TenantMsg], task_status: trio.TaskStatus[None]) -> None:
+        config = self.deps.config
+        sessions = DynamicSupervisor(
+            f"{self.tenant_id}/sessions",
+            max_children=config.max_sessions_per_tenant,
+            max_restarts=config.restart_max,
+            period=config.restart_period,
+            backoff=BackoffPolicy(config.backoff_base, config.backoff_cap, config.backoff_reset),
+            registry=self.registry,
+            registry_prefix=f"{self.tenant_id}/",
+        )
+        self.sessions = sessions
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sessions.run)
+            task_status.started()
+            for row in await self.deps.store.list_sessions(self.tenant_id):
+                if row.desired == "running" and not hibernated(row):
+                    await self._start(row)
+            async for msg in mailbox:
+                try:
+                    await self._handle(msg)
+                except _Ended:
+                    break
+            nursery.cancel_scope.cancel()
+
+    async def _handle(self, msg: TenantMsg) -> None:
+        store = self.deps.store
+        match msg:
+            case CreateSession(name, engine, reply):
+                count = len(await store.list_sessions(self.tenant_id))
+                if count >= self.deps.config.max_sessions_per_tenant:
+                    reply.fail(
+                        LimitExceeded(
+                            f"this tenant has {count} sessions, the limit; delete one first"
+                        )
+                    )
+                    return
+                if engine not in self.deps.engines:
+                    reply.fail(InvalidState(f"engine {engine!r} is not enabled on this server"))
+                    return
+                try:
+                    row = await store.create_session(self.tenant_id, name, engine)
+                except Conflict as exc:
+                    reply.fail(exc)
+                    return
+                await self._reply_after(reply, self._start(row))
+            case StartSession(name, reply):
+                await self._reply_after(reply, self._ensure_running(name))
+            case StopSession(name, reason, reply):
+                await self._reply_after(reply, self._stop(name, reason))
+            case RestartSession(name, reply):
+                await self._reply_after(reply, self._restart(name))
+            case LogoutSession(name, reply):
+                await self._reply_after(reply, self._logout(name))
+            case DeleteSession(name, reply):
+                await self._reply_after(reply, self._delete(name))
+            case WakeSession(name, reply):
+                ref = self.session_ref(name)
+                if ref is None:
+                    found = await store.get_session(self.tenant_id, name)
+                    if found is not None and hibernated(found):
+                        await self._start(found)
+                        ref = self.session_ref(name)
+                reply.send(ref)
+            case AbandonPairings():
+                for row in await store.list_sessions(self.tenant_id):
+                    if row.status == "qr" and self.session_ref(row.name) is not None:
+                        await self._stop(row.name, "pairing_abandoned")
+            case Shutdown(reply):
+                for row in await store.list_sessions(self.tenant_id):
+                    await self._logout_quietly(row.name)
+                reply.send(None)
+                raise _Ended
+
+    async def _reply_after(self, reply: Reply[Any], work: Any) -> None:
+        """Run `work`; answer its result, or the trizap error it raised."""
+        try:
+            reply.send(await work)
+        except (NotFound, Conflict, InvalidState, LimitExceeded) as exc:
+            reply.fail(exc)
+
+    async def _row(self, name: str) -> SessionRow:
+        row = await self.deps.store.get_session(self.tenant_id, name)
+        if row is None:
+            raise NotFound(f"no session {name!r}")
+        return row
+
+    async def _start(self, row: SessionRow) -> SessionRow:
+        assert self.sessions is not None
+        actor = SessionActor(self.deps, self.tenant_id, row.name, row)
+        deps, tenant_id, name = self.deps, self.tenant_id, row.name
+
+        async def gave_up(error: BaseException) -> None:
+            await session_gave_up(deps, tenant_id, name, error)
+
+        spec: ChildSpec[SessionMsg] = ChildSpec(
+            row.name,
+            actor.body,
+            restart="transient",
+            mailbox_size=self.deps.config.session_mailbox,
+            shutdown=self.deps.config.stop_grace,
+            on_give_up=gave_up,
+        )
+        if row.desired != "running":
+            await self.deps.store.update_session(self.tenant_id, row.name, desired="running")
+        await self.sessions.start_child(spec)
+        return await self._row(row.name)
+
+    async def _ensure_running(self, name: str) -> SessionRow:
+        row = await self._row(name)
+        if self.session_ref(name) is not None:
+            return row
+        return await self._start(row)
+
+    async def _stop(self, name: str, reason: str) -> SessionRow:
+        row = await self._row(name)
+        ref = self.session_ref(name)
+        if ref is not None:
+            try:
+                with trio.move_on_after(self.deps.config.stop_grace):
+                    await ref.call_wait(functools.partial(Stop, reason, False))
+            except ActorStopped:
+                pass  # it ended by itself meanwhile
+            assert self.sessions is not None
+            await self.sessions.terminate_child(name)
+        row = await self._row(name)
+        if row.desired != "stopped" or row.status in RUNNING:
+            # Not running (or it did not answer in time): record the stop ourselves.
+            await self.deps.store.update_session(self.tenant_id, name, desired="stopped")
+            if row.status not in ("stopped", "logged_out", "failed"):
+                await write_status(
+                    self.deps, self.tenant_id, name, "stopped", reason, _me(row), row.restarts
+                )
+        return await self._row(name)
+
+    async def _restart(self, name: str) -> SessionRow:
+        row = await self._row(name)
+        if self.session_ref(name) is not None:
+            await self._stop(name, "restarting")
+        return await self._start(await self._row(row.name))
+
+    async def _logout(self, name: str) -> SessionRow:
+        await self._row(name)
+        await self._logout_quietly(name)
+        row = await self._row(name)
+        if row.status != "logged_out" or row.creds is not None:
+            await self.deps.store.update_session(
+                self.tenant_id, name, desired="stopped", clear_creds=True, clear_me=True
+            )
+            await write_status(
+                self.deps, self.tenant_id, name, "logged_out", "logged out", None, row.restarts
+            )
+            await fail_pending(self.deps, self.tenant_id, name, f"session {name} is logged out")
+        return await self._row(name)
+
+    async def _logout_quietly(self, name: str) -> None:
+        ref = self.session_ref(name)
+        if ref is not None:
+            with (
+                trio.move_on_after(self.deps.config.stop_grace),
+                contextlib.suppress(ActorStopped, InvalidState),
+            ):
+                await ref.call_wait(Logout)
+            assert self.sessions is not None
+            await self.sessions.terminate_child(name)
+
+    async def _delete(self, name: str) -> None:
+        await self._row(name)
+        await self._logout_quietly(name)
+        await fail_pending(self.deps, self.tenant_id, name, f"session {name} was deleted")
+        await self.deps.store.delete_session(self.tenant_id, name)
+
+    def wake_outbox(self, name: str) -> bool:
+        """Nudge a running session to drain its outbox; False if it is not running."""
+        ref = self.session_ref(name)
+        if ref is None:
+            return False
+        try:
+            ref.cast(Wake())
+        except (MailboxFull, ActorStopped):  # the drain finds the row on its next pass
+            log.debug("session %s/%s not woken", self.tenant_id, name)
+        return True
+
+
+class _Ended(Exception):
+    pass
+
+
+def _me(row: SessionRow) -> Me | None:
+    return Me(**row.me) if row.me else None

@@ -1,0 +1,96 @@
+"""`Config`: every setting of a runtime, with the defaults `trizap serve` runs on.
+
+Built in code (`Config(data_dir=...)`), or from `TRIZAP_*` environment variables with
+`Config.from_env()` (the CLI layers its flags on top). Durations are seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+EngineName = Literal["neonize", "sim"]
+
+
+@attrs.frozen
+class Config:
+    data_dir: Path = attrs.field(default=Path("trizap-data"), converter=Path)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str | None = None  # else generated into <data>/admin.token on first start
+    default_engine: EngineName = "neonize"
+    # sessions
+    max_sessions_per_tenant: int = 100
+    pairing_timeout: float = 180.0  # a session waiting for a scan longer than this stops
+    pairing_abandon_grace: float = 60.0  # after the tenant's last client left
+    idle_timeout: float | None = None  # hibernate paired sessions idle this long (off)
+    probe_interval: float = 30.0  # liveness probe of a connected engine
+    probe_timeout: float = 10.0
+    restart_max: int = 5  # per session, within restart_period; then `failed`
+    restart_period: float = 60.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    backoff_reset: float = 60.0
+    send_retries: int = 5  # attempts per outbox message before it is `failed`
+    session_mailbox: int = 256
+    stop_grace: float = 5.0
+    # events
+    subscriber_buffer: int = 1024
+    event_retention_age: float | None = 30 * 86400.0
+    event_retention_count: int | None = 100_000
+    retention_interval: float = 600.0
+    # engines
+    sim_seed: int = 0
+    sim_delivery_delay: float = 0.1
+    sim_read_delay: float | None = 1.0
+    sessions_per_worker: int = 1
+    worker_grace: float = 10.0
+    reaper_interval: float = 1.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "trizap.db"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.data_dir / "sessions"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Settings from `TRIZAP_<FIELD>` variables (e.g. `TRIZAP_PORT=9000`), then
+        `overrides`. An empty value means "unset" for optional settings."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            raw = env.get(f"TRIZAP_{field.name.upper()}")
+            if raw is None:
+                continue
+            values[field.name] = _parse(field.name, raw, field.default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if raw == "" and name in _OPTIONAL:
+        return None
+    try:
+        if isinstance(default, bool):
+            return raw.lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float) or name in _OPTIONAL_FLOAT:
+            return float(raw)
+        if name in _OPTIONAL_INT:
+            return int(raw)
+    except ValueError:
+        raise ValueError(f"TRIZAP_{name.upper()}={raw!r} is not a number") from None
+    return raw
+
+
+_OPTIONAL_FLOAT = {"idle_timeout", "event_retention_age", "sim_read_delay"}
+_OPTIONAL_INT = {"event_retention_count"}
+_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {"admin_token"}

@@ -1,0 +1,59 @@
+"""A runtime on virtual time with the sim engine, and helpers to watch its events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from trizap.actors.hub import Subscription
+from trizap.config import Config
+from trizap.runtime import Runtime, open_runtime
+from trizap.store.base import EventRow
+
+
+def sim_config(tmp_path: Path, **overrides: Any) -> Config:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "default_engine": "sim",
+        "admin_token": "admin-secret",
+        "backoff_base": 0.5,
+        "sim_read_delay": 1.0,
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return sim_config(tmp_path)
+
+
+@pytest.fixture
+async def rt(config: Config, autojump_clock: object) -> AsyncIterator[Runtime]:
+    async with open_runtime(config, store_thread=False) as runtime:
+        yield runtime
+
+
+async def next_event(
+    sub: Subscription, match: Callable[[EventRow], bool], *, within: float = 600
+) -> EventRow:
+    """The next event of the subscription that `match`es (others are skipped)."""
+    with trio.fail_after(within):
+        async for row in sub:
+            if match(row):
+                return row
+    raise AssertionError("subscription ended")
+
+
+def status_is(session: str, status: str) -> Callable[[EventRow], bool]:
+    return lambda r: (
+        r.type == "session.status" and r.session == session and r.data["status"] == status
+    )
+
+
+def of_type(type: str, session: str | None = None) -> Callable[[EventRow], bool]:
+    return lambda r: r.type == type and (session is None or r.session == session)
