@@ -215,3 +215,25 @@ async def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None
     async with open_sqlite_store(path) as store:
         stored = {row.seq for row in await store.read_events(tenant, 0, 1_000_000)}
     assert set(acked) <= stored
+
+
+async def test_appends_for_a_deleted_tenant_fail_alone(store: SqliteStore, tenant: str) -> None:
+    from trizap.protocol.errors import NotFound
+
+    async with trio.open_nursery() as nursery:
+        hub = await start_hub(nursery, store)
+        results: dict[str, object] = {}
+
+        async def append(name: str, tenant_id: str) -> None:
+            try:
+                results[name] = [r.seq for r in await hub.append([ev(tenant_id, 1)])]
+            except NotFound as exc:
+                results[name] = exc
+
+        async with trio.open_nursery() as both:
+            both.start_soon(append, "gone", "t_no_such_tenant")
+            both.start_soon(append, "alive", tenant)
+        assert results["alive"] == [1]
+        assert isinstance(results["gone"], NotFound)
+        assert (await hub.append([ev(tenant, 2)]))[0].seq == 2  # the hub lives on
+        nursery.cancel_scope.cancel()
