@@ -31,7 +31,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -188,7 +188,7 @@ class SessionActor:
             )
         )
         self._engine = engine
-        self.status = cast(Status, row.status) if row.status in STATUSES else "starting"
+        self.status = row.status if row.status in STATUSES else "starting"
         reason = self.reason if self.runs > 1 else None
         await self._transition("start", reason=reason, force=True)
         task_status.started()
