@@ -48,6 +48,7 @@ class Config:
     sim_delivery_delay: float = 0.1
     sim_read_delay: float | None = 1.0
     sessions_per_worker: int = 1
+    neonize_store_url: str | None = None  # postgres://... for neonize; else a file per session
     worker_grace: float = 10.0
     reaper_interval: float = 1.0
 
@@ -93,4 +94,4 @@ def _parse(name: str, raw: str, default: Any) -> Any:
 
 _OPTIONAL_FLOAT = {"idle_timeout", "event_retention_age", "sim_read_delay"}
 _OPTIONAL_INT = {"event_retention_count"}
-_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {"admin_token"}
+_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {"admin_token", "neonize_store_url"}

@@ -88,6 +88,7 @@ from .store.base import (
 from .supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor, Supervisor
 from .whatsapp.engine import EngineFactory, SimControls, SimFaultKind
 from .whatsapp.sim import SimNetwork
+from .whatsapp.worker_client import WorkerConfig, open_worker_pool
 
 log = logging.getLogger("trizap.runtime")
 
@@ -541,13 +542,27 @@ async def open_runtime(
     config = config or Config()
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     admin_token, generated = _load_admin_token(config)
-    async with open_sqlite_store(config.db_path, inline=not store_thread) as store:
+    neonize_workers = WorkerConfig(
+        engine="neonize",
+        sessions_per_worker=config.sessions_per_worker,
+        grace_s=config.worker_grace,
+        store_url=config.neonize_store_url,
+    )
+    # The worker pool outlives the tree (its sessions stop first); it starts processes only
+    # when a neonize session starts.
+    async with (
+        open_sqlite_store(config.db_path, inline=not store_thread) as store,
+        open_worker_pool(neonize_workers) as neonize_pool,
+    ):
         sim = SimNetwork(
             seed=config.sim_seed,
             delivery_delay_s=config.sim_delivery_delay,
             read_delay_s=config.sim_read_delay,
         )
-        factories: dict[str, EngineFactory] = {"sim": sim.engine_factory}
+        factories: dict[str, EngineFactory] = {
+            "sim": sim.engine_factory,
+            "neonize": neonize_pool.engine_factory,
+        }
         factories.update(engines or {})
         registry = Registry()
         hub = EventHub(store, subscriber_buffer=config.subscriber_buffer)
