@@ -51,6 +51,10 @@ class Config:
     neonize_store_url: str | None = None  # postgres://... for neonize; else a file per session
     worker_grace: float = 10.0
     reaper_interval: float = 1.0
+    # WebSocket liveness: the server pings every `ws_ping_interval` seconds; a connection
+    # that sends nothing (not even the pong) for interval + timeout is closed and reaped.
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
 
     @property
     def db_path(self) -> Path:
