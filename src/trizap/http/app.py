@@ -1,0 +1,98 @@
+"""`create_app(runtime)`: the quart-trio app of the HTTP and WebSocket contract (API.md).
+
+Layers, outside in: `AuthMiddleware` (the principal, or 401), Quart's routing, the
+operation wrapper of `http.api` (role, body, query), the handlers of `http.routes` and the
+WebSocket endpoint of `http.ws`. Every failure on the way out becomes a problem document
+here, whether it came from the error tree, from Quart itself (unknown route, wrong
+method, body over 1 MiB) or from a bug (500, logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from typing import Final, cast
+
+import orjson
+from quart import Response
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from ..protocol.errors import TrizapError
+from ..runtime import Runtime
+from . import routes, ws
+from .api import MAX_BODY, AppState, Operation
+from .auth import ASGIApp, AuthMiddleware, Receive, Scope, Send
+from .openapi import openapi_document
+from .problems import from_http_exception, problem_body, problem_headers, status_of
+
+log = logging.getLogger("trizap.http")
+
+STATE_KEY: Final = "trizap"
+
+
+def _version() -> str:
+    try:
+        return version("trizap")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"
+
+
+def operations() -> list[Operation]:
+    """Every operation the app serves, in the order of the document."""
+    return [*routes.api.operations, ws.OPERATION]
+
+
+def create_app(runtime: Runtime) -> QuartTrio:
+    """The app for `runtime`. Serve it with `trizap.http.serve` (or any ASGI server running
+    on trio); its state is `app.extensions["trizap"]` (an `AppState`)."""
+    app = QuartTrio("trizap")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["RESPONSE_TIMEOUT"] = None  # long-polls bound themselves
+    state = AppState(runtime)
+    app.extensions[STATE_KEY] = state
+    ops = operations()
+    state.openapi = orjson.dumps(openapi_document(ops, version=_version()))
+    routes.api.install(app, state)
+    ws.install(app, state)
+
+    def problem(error: TrizapError, extra: dict[str, str] | None = None) -> Response:
+        headers = problem_headers(error)
+        headers.update(extra or {})
+        return Response(problem_body(error), status=status_of(error), headers=headers)
+
+    @app.errorhandler(TrizapError)
+    async def on_error(error: TrizapError) -> Response:
+        return problem(error)
+
+    @app.errorhandler(HTTPException)
+    async def on_http_error(exc: HTTPException) -> Response:
+        error, extra = from_http_exception(exc)
+        return problem(error, extra)
+
+    @app.errorhandler(Exception)
+    async def on_crash(exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc)
+        return problem(TrizapError("an unexpected error happened; it has been logged"))
+
+    public = [op.path for op in ops if op.auth == "none"]
+    auth = AuthMiddleware(cast(ASGIApp, app.asgi_app), runtime, public=public)
+
+    async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await auth(scope, receive, send)
+            return
+        state.in_flight.enter()
+        try:
+            await auth(scope, receive, send)
+        finally:
+            state.in_flight.leave()
+
+    app.asgi_app = asgi_app  # type: ignore[method-assign,assignment]
+    return app
+
+
+def app_state(app: QuartTrio) -> AppState:
+    state = app.extensions[STATE_KEY]
+    assert isinstance(state, AppState)
+    return state

@@ -1,0 +1,89 @@
+"""`GET /metrics`: the runtime's statistics in the Prometheus text format.
+
+Built per scrape from `Runtime.statistics()` (a snapshot: sessions by status, restarts,
+events, subscribers, clients, mailbox depth per actor of the tree) plus the edge's own
+counters, through a registry of its own, so several apps in one process never collide in
+prometheus-client's global registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ..protocol import SESSION_STATUSES
+from ..runtime import RuntimeStatistics
+
+if TYPE_CHECKING:
+    from .api import AppState
+
+
+class _Snapshot:
+    """A collector that yields the metric families of one statistics snapshot."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def families(stats: RuntimeStatistics, state: AppState) -> list[Metric]:
+    sessions = GaugeMetricFamily(
+        "trizap_sessions", "WhatsApp sessions by status", labels=["status"]
+    )
+    for status in SESSION_STATUSES:
+        sessions.add_metric([status], stats.sessions_by_status.get(status, 0))
+    depth = GaugeMetricFamily(
+        "trizap_mailbox_depth", "Messages waiting in an actor's mailbox", labels=["actor"]
+    )
+    for actor, n in sorted(stats.mailbox_depth.items()):
+        depth.add_metric([actor], n)
+    encoder = state.encoder
+    return [
+        sessions,
+        GaugeMetricFamily("trizap_tenants", "Running tenant actors", value=stats.tenants),
+        CounterMetricFamily(
+            "trizap_session_restarts",
+            "Session restarts, summed over sessions",
+            value=stats.session_restarts,
+        ),
+        CounterMetricFamily(
+            "trizap_events_appended",
+            "Events appended to the durable log",
+            value=stats.events_appended,
+        ),
+        CounterMetricFamily(
+            "trizap_event_batches", "Group commits of the event log", value=stats.event_batches
+        ),
+        GaugeMetricFamily(
+            "trizap_event_subscribers", "Live event subscriptions", value=stats.subscribers
+        ),
+        CounterMetricFamily(
+            "trizap_lagged_subscribers",
+            "Subscriptions cut off for falling behind",
+            value=stats.lagged_subscribers,
+        ),
+        GaugeMetricFamily("trizap_ws_clients", "Connected WebSocket clients", value=stats.clients),
+        CounterMetricFamily(
+            "trizap_ws_event_encodings",
+            "Events encoded for WebSocket clients (once each)",
+            value=encoder.misses,
+        ),
+        CounterMetricFamily(
+            "trizap_ws_event_encoding_reuses",
+            "Event frames served from the shared encoding",
+            value=encoder.hits,
+        ),
+        depth,
+    ]
+
+
+def render_metrics(stats: RuntimeStatistics, state: AppState) -> tuple[bytes, str]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(families(stats, state)))
+    return generate_latest(registry), CONTENT_TYPE_LATEST

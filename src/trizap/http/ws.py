@@ -1,0 +1,138 @@
+"""`/v1/ws`: the WebSocket endpoint, a thin doorway into a `WsClientActor`.
+
+The handshake is checked here, before anything is accepted: the token (by
+`AuthMiddleware`: 401), the role (403 for the admin token) and the query (`after`,
+`sessions`: 422). Then the connection is accepted, a `WsClientActor` is started as a
+temporary child of `runtime.clients`, and this handler only forwards the client's frames
+into the actor's mailbox (waiting for room: a client that sends faster than its commands
+run is slowed down, not buffered without bound) until the actor ends.
+
+When the client goes away, Quart cancels this handler; the actor is then stopped without a
+close frame. `close_all` is the server's shutdown: every actor closes its connection with
+1001.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any, Final
+
+import trio
+from quart import Quart, websocket
+
+from ..actors.ref import ActorError, ActorRef
+from ..actors.ws_client import Incoming, WsClientActor, WsClientMsg
+from ..protocol import WsQuery, parse_query
+from ..protocol.errors import Unavailable
+from ..supervisor import ChildSpec
+from .api import AppState, Operation
+from .auth import principal_of, require_tenant
+
+log = logging.getLogger("trizap.http.ws")
+
+WS_PATH: Final = "/v1/ws"
+MAX_FRAME: Final = 1024 * 1024  # bytes; a larger frame closes the connection with 1009
+MAILBOX: Final = 16  # client frames queued for the actor (x 1 MiB at most each)
+STOP_GRACE: Final = 3.0  # seconds an actor has to close its connection when stopped
+
+_ids = itertools.count(1)
+
+
+class QuartTransport:
+    """The `WsTransport` of a Quart WebSocket (the real object, usable from any task)."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+
+    async def send(self, text: str) -> None:
+        await self._ws.send(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._ws.close(code, reason[:120])
+
+
+async def ws_endpoint(state: AppState) -> None:
+    rt = state.runtime
+    principal = require_tenant(principal_of(websocket.scope))
+    query = parse_query(dict(websocket.args.items()), WsQuery, ignore=("token",))
+    if state.closing.is_set():
+        raise Unavailable("the server is shutting down")
+    real = websocket._get_current_object()  # type: ignore[attr-defined]
+    actor = WsClientActor(
+        rt,
+        principal,
+        QuartTransport(real),
+        after=query.after,
+        sessions=query.sessions,
+        encoder=state.encoder,
+    )
+    child_id = f"ws-{next(_ids)}"
+    spec: ChildSpec[WsClientMsg] = ChildSpec(
+        child_id, actor.body, restart="temporary", mailbox_size=MAILBOX, shutdown=STOP_GRACE
+    )
+    await websocket.accept()
+    try:
+        ref = await rt.clients.start_child(spec)
+    except ActorError:
+        await websocket.close(1001, "server shutting down")
+        return
+    state.connections[child_id] = actor
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_forward, ref)
+            await actor.done.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        state.connections.pop(child_id, None)
+        if not actor.done.is_set():  # cancelled: the client went away
+            actor.peer_gone = True
+            with trio.CancelScope(shield=True):
+                await rt.clients.terminate_child(child_id)
+
+
+async def _forward(ref: ActorRef[WsClientMsg]) -> None:
+    while True:
+        data = await websocket.receive()
+        try:
+            await ref.send(Incoming(data))
+        except ActorError:
+            return  # the actor is ending; the handler sees it
+
+
+async def close_all(state: AppState) -> None:
+    """Stop every WebSocket client of this app: each closes its connection with 1001."""
+    rt = state.runtime
+    async with trio.open_nursery() as nursery:
+        for child_id in list(state.connections):
+            nursery.start_soon(rt.clients.terminate_child, child_id)
+
+
+def install(app: Quart, state: AppState) -> None:
+    async def view() -> None:
+        await ws_endpoint(state)
+
+    app.add_websocket(WS_PATH, endpoint="websocket", view_func=view)
+
+
+OPERATION: Final = Operation(
+    "GET",
+    WS_PATH,
+    ws_endpoint,  # type: ignore[arg-type]
+    summary="WebSocket: hello, the tenant's events (replayed from `after`, then live), "
+    "and client commands with replies",
+    description=(
+        "Upgrade with a tenant token (`Authorization: Bearer` or `?token=`). The server "
+        "sends `Hello` first, then `Event`s; the client sends `ClientFrame`s and gets a "
+        "`Reply` for each (or an `ErrorFrame` for a frame that is not a command). Close "
+        "codes: 1001 server shutting down, 4401 token revoked or tenant deleted, 4408 "
+        "fell behind (reconnect with `after`), 1009 frame over 1 MiB. The server pings; "
+        "a client that does not answer is closed."
+    ),
+    tag="events",
+    auth="tenant",
+    query=WsQuery,
+    responses={101: None},
+    errors=(422,),
+    websocket=True,
+)
