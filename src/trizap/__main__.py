@@ -1,0 +1,5 @@
+"""`python -m trizap` is the `trizap` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,396 @@
+"""The `trizap` command: run the server, and manage a running one.
+
+    trizap serve                              # 127.0.0.1:8080, ./trizap-data, SQLite
+    trizap tenant create acme                 # prints the tenant's first token, once
+    trizap tenant list | delete acme
+    trizap token create --tenant acme         # another token for a tenant
+    trizap session qr sales --tenant acme     # the session's QR code, in the terminal
+
+`serve` reads every setting from `TRIZAP_*` environment variables (see `Config`), with its
+flags on top. The other commands talk to the running server over HTTP (`--url`, or
+`TRIZAP_URL`): the server holds the database, so they never open it themselves. They
+authenticate with the admin token from `--token`, `TRIZAP_ADMIN_TOKEN`, or the
+`<data-dir>/admin.token` file the server wrote on its first start.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import httpx
+import segno
+import trio
+
+from .config import Config
+from .http import serve as serve_http
+from .runtime import open_runtime
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trizap")
+def main() -> None:
+    """trizap: a self-hosted, multi-tenant WhatsApp session server."""
+
+
+@main.command()
+@click.option("--host", help="Address to bind [TRIZAP_HOST; default 127.0.0.1].")
+@click.option("--port", type=int, help="Port to bind, 0 for any free one [TRIZAP_PORT; 8080].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the database and credentials live [TRIZAP_DATA_DIR; ./trizap-data].",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["neonize", "sim"]),
+    help="Engine of sessions created without one [TRIZAP_DEFAULT_ENGINE; neonize].",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve(
+    host: str | None, port: int | None, data_dir: Path | None, engine: str | None, log_level: str
+) -> None:
+    """Run the server until SIGINT or SIGTERM, then stop gracefully (exit status 0)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = Config.from_env(host=host, port=port, data_dir=data_dir, default_engine=engine)
+    except (ValueError, TypeError) as exc:
+        _fail(str(exc))
+    try:
+        trio.run(_serve, config)
+    except* OSError as group:  # most likely: the address is in use
+        _fail(f"cannot serve on {config.host}:{config.port}: {group.exceptions[0]}")
+
+
+async def _serve(config: Config) -> None:
+    log = logging.getLogger("trizap")
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        stop = trio.Event()
+
+        async def watch_signals() -> None:
+            async for signum in signals:
+                if not stop.is_set():
+                    log.info("%s: shutting down", signal.Signals(signum).name)
+                    stop.set()
+                else:  # a second signal: the user does not want to wait
+                    log.warning("second %s: exiting now", signal.Signals(signum).name)
+                    os._exit(1)
+
+        async with trio.open_nursery() as signal_nursery:
+            signal_nursery.start_soon(watch_signals)
+            async with open_runtime(config) as rt, trio.open_nursery() as nursery:
+                port = await nursery.start(
+                    functools.partial(
+                        serve_http, rt, config.host, config.port, shutdown_trigger=stop.wait
+                    )
+                )
+                url = f"http://{config.host}:{port}"
+                click.echo(f"trizap listening on {url} (data in {config.data_dir})")
+                if rt.admin_token_created:
+                    click.echo(_first_start_banner(rt.admin_token_created, config, url))
+                sys.stdout.flush()
+            log.info("stopped")
+            signal_nursery.cancel_scope.cancel()
+
+
+def _first_start_banner(token: str, config: Config, url: str) -> str:
+    path = config.data_dir / "admin.token"
+    return f"""
+Generated the admin token (shown once; kept in {path}, mode 0600):
+
+    {token}
+
+It manages tenants. Next, create a tenant; its own token is printed once:
+
+    curl -s -H 'Authorization: Bearer {token}' -d '{{"name": "acme"}}' {url}/v1/tenants
+
+or, from this directory:  trizap tenant create acme --url {url}
+API: {url}/openapi.json
+"""
+
+
+# --- client commands -------------------------------------------------------------------------
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _admin_token(token: str | None, data_dir: Path) -> str:
+    if token:
+        return token
+    path = data_dir / "admin.token"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        _fail(
+            f"no admin token: pass --token, set TRIZAP_ADMIN_TOKEN, or run where {path} is readable"
+        )
+
+
+class Client:
+    """A thin HTTP client for the commands: problem documents become `error:` lines."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=40.0
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            r = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            _fail(f"cannot reach trizap at {self.url} ({exc}); is `trizap serve` running?")
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail") or r.reason_phrase
+            except ValueError:
+                detail = r.reason_phrase
+            _fail(f"{r.status_code} {detail}")
+        return r.json() if r.content else None
+
+
+url_option = click.option(
+    "--url",
+    envvar="TRIZAP_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="The running server [TRIZAP_URL].",
+)
+token_option = click.option(
+    "--token", envvar="TRIZAP_ADMIN_TOKEN", help="The admin token [TRIZAP_ADMIN_TOKEN]."
+)
+data_dir_option = click.option(
+    "--data-dir",
+    envvar="TRIZAP_DATA_DIR",
+    default="trizap-data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to find admin.token when no token is given [TRIZAP_DATA_DIR].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the raw JSON answer.")
+
+
+def _admin_client(url: str, token: str | None, data_dir: Path) -> Client:
+    return Client(url, _admin_token(token, data_dir))
+
+
+def _print_json(obj: Any) -> None:
+    import json
+
+    click.echo(json.dumps(obj, indent=2))
+
+
+@main.group()
+def tenant() -> None:
+    """Create, list and delete tenants (admin)."""
+
+
+@tenant.command("create")
+@click.argument("name")
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def tenant_create(name: str, url: str, token: str | None, data_dir: Path, as_json: bool) -> None:
+    """Create tenant NAME and print its first token (shown once)."""
+    body = _admin_client(url, token, data_dir).call("POST", "/v1/tenants", json={"name": name})
+    if as_json:
+        _print_json(body)
+        return
+    click.echo(f"tenant {body['name']} ({body['id']})")
+    click.echo(f"token: {body['token']}")
+    click.echo("Keep the token: it is not shown again. Sessions are created with it:")
+    click.echo(
+        f"  curl -s -H 'Authorization: Bearer {body['token']}' -d '{{\"name\": \"sales\"}}' "
+        f"{url}/v1/sessions"
+    )
+
+
+@tenant.command("list")
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def tenant_list(url: str, token: str | None, data_dir: Path, as_json: bool) -> None:
+    """List tenants with their session counts."""
+    body = _admin_client(url, token, data_dir).call("GET", "/v1/tenants")
+    if as_json:
+        _print_json(body)
+        return
+    for t in body["tenants"]:
+        click.echo(f"{t['name']}\t{t['id']}\t{t.get('sessions', 0)} sessions\t{t['created_at']}")
+
+
+@tenant.command("delete")
+@click.argument("tenant")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@url_option
+@token_option
+@data_dir_option
+def tenant_delete(tenant: str, yes: bool, url: str, token: str | None, data_dir: Path) -> None:
+    """Delete TENANT (id or name): its sessions are logged out and its data removed."""
+    if not yes:
+        click.confirm(
+            f"Delete tenant {tenant}, log out its sessions and remove its data?", abort=True
+        )
+    _admin_client(url, token, data_dir).call("DELETE", f"/v1/tenants/{tenant}")
+    click.echo(f"deleted {tenant}")
+
+
+@main.group()
+def token() -> None:
+    """Tokens of a tenant (admin)."""
+
+
+@token.command("create")
+@click.option("--tenant", "tenant_", required=True, help="Tenant id or name.")
+@click.option("--label", help="What the token is for.")
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def token_create(
+    tenant_: str, label: str | None, url: str, token: str | None, data_dir: Path, as_json: bool
+) -> None:
+    """Create a token for a tenant and print it (shown once)."""
+    body = _admin_client(url, token, data_dir).call(
+        "POST", f"/v1/tenants/{tenant_}/tokens", json={"label": label} if label else {}
+    )
+    if as_json:
+        _print_json(body)
+        return
+    click.echo(f"token {body['id']}: {body['token']}")
+
+
+@token.command("list")
+@click.option("--tenant", "tenant_", required=True, help="Tenant id or name.")
+@url_option
+@token_option
+@data_dir_option
+def token_list(tenant_: str, url: str, token: str | None, data_dir: Path) -> None:
+    """List a tenant's tokens (never their secrets)."""
+    body = _admin_client(url, token, data_dir).call("GET", f"/v1/tenants/{tenant_}/tokens")
+    for t in body["tokens"]:
+        click.echo(f"{t['id']}\t{t['label'] or '-'}\tlast used {t['last_used_at'] or 'never'}")
+
+
+@token.command("revoke")
+@click.option("--tenant", "tenant_", required=True, help="Tenant id or name.")
+@click.argument("token_id")
+@url_option
+@token_option
+@data_dir_option
+def token_revoke(tenant_: str, token_id: str, url: str, token: str | None, data_dir: Path) -> None:
+    """Revoke a token; WebSocket clients using it are disconnected."""
+    _admin_client(url, token, data_dir).call("DELETE", f"/v1/tenants/{tenant_}/tokens/{token_id}")
+    click.echo(f"revoked {token_id}")
+
+
+@main.group()
+def session() -> None:
+    """A tenant's WhatsApp sessions."""
+
+
+@contextmanager
+def _tenant_client(
+    url: str, tenant_token: str | None, admin: str | None, tenant_: str | None, data_dir: Path
+) -> Iterator[Client]:
+    """A client with a tenant token: the one given, or (with the admin token and
+    `--tenant`) a short-lived one made for this command and revoked afterwards."""
+    if tenant_token:
+        yield Client(url, tenant_token)
+        return
+    if not tenant_:
+        _fail("pass --tenant (with the admin token) or a tenant token (--tenant-token)")
+    admin_client = _admin_client(url, admin, data_dir)
+    made = admin_client.call(
+        "POST", f"/v1/tenants/{tenant_}/tokens", json={"label": "trizap cli (temporary)"}
+    )
+    try:
+        yield Client(url, made["token"])
+    finally:
+        admin_client.call("DELETE", f"/v1/tenants/{tenant_}/tokens/{made['id']}")
+
+
+def _draw_qr(code: str) -> None:
+    if sys.stdout.isatty():
+        click.echo("\x1b[2J\x1b[H", nl=False)
+    segno.make(code, error="l").terminal(out=sys.stdout, compact=True)
+    sys.stdout.flush()
+
+
+@session.command("qr")
+@click.argument("name")
+@click.option("--tenant", "tenant_", help="Tenant id or name (with the admin token).")
+@click.option("--tenant-token", envvar="TRIZAP_TOKEN", help="A tenant token [TRIZAP_TOKEN].")
+@click.option(
+    "--follow/--once",
+    default=True,
+    show_default=True,
+    help="Redraw each new code until the phone has scanned, or draw the current one once.",
+)
+@url_option
+@token_option
+@data_dir_option
+def session_qr(
+    name: str,
+    tenant_: str | None,
+    tenant_token: str | None,
+    follow: bool,
+    url: str,
+    token: str | None,
+    data_dir: Path,
+) -> None:
+    """Draw session NAME's QR code in the terminal; scan it with WhatsApp on the phone
+    (Settings > Linked devices > Link a device)."""
+    with _tenant_client(url, tenant_token, token, tenant_, data_dir) as client:
+        events = client.call("GET", "/v1/events", params={"session": name, "limit": 1})
+        after = events["last_seq"]
+        current = client.call("GET", f"/v1/sessions/{name}")
+        if current["status"] == "connected":
+            click.echo(f"{name} is already connected as {current['me']['jid']}")
+            return
+        qr = client.call("GET", f"/v1/sessions/{name}/qr")
+        _draw_qr(qr["qr"])
+        click.echo(f"Scan with WhatsApp > Linked devices. Expires at {qr['expires_at']}.")
+        if not follow:
+            return
+        while True:
+            page = client.call(
+                "GET", "/v1/events", params={"session": name, "after": after, "wait": 25}
+            )
+            after = page["last_seq"]
+            for ev in page["events"]:
+                if ev["type"] == "session.qr":
+                    _draw_qr(ev["data"]["qr"])
+                    click.echo(f"New code. Expires at {ev['data']['expires_at']}.")
+                elif ev["type"] == "session.status":
+                    status = ev["data"]["status"]
+                    if status == "connected":
+                        click.echo(f"connected as {ev['data']['me']['jid']}")
+                        return
+                    if status in ("stopped", "failed", "logged_out"):
+                        reason = ev["data"]["reason"] or status
+                        _fail(f"{name} is {status} ({reason}); start it again to get a new code")
