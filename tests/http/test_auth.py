@@ -1,0 +1,211 @@
+"""The auth matrix: every route of the contract with no token, a bad token, the admin
+token, the owning tenant's token and another tenant's token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import httpx
+from trio_websocket import ConnectionRejected, open_websocket_url
+
+from tests.http.conftest import ADMIN, Server, Ws, bearer
+from trizap.http.app import operations
+
+
+@attrs.frozen
+class Case:
+    method: str
+    route: str  # as in the route table
+    role: str  # none | any | admin | tenant
+    ok: int  # the status of the authorised call
+    params: dict[str, str] = attrs.field(factory=dict)
+    body: Any = None
+    other_ok: int | None = None  # a tenant route another tenant may call on its own data
+
+    @property
+    def path(self) -> str:
+        return self.route.format(**self.params)
+
+
+CASES = [
+    Case("GET", "/health", "none", 200),
+    Case("GET", "/ready", "none", 200),
+    Case("GET", "/openapi.json", "none", 200),
+    Case("GET", "/metrics", "admin", 200),
+    Case("GET", "/v1/me", "any", 200),
+    Case("POST", "/v1/tenants", "admin", 201, body={"name": "newco"}),
+    Case("GET", "/v1/tenants", "admin", 200),
+    Case("GET", "/v1/tenants/{tenant}", "admin", 200, {"tenant": "acme"}),
+    Case("DELETE", "/v1/tenants/{tenant}", "admin", 204, {"tenant": "doomed-co"}),
+    Case("POST", "/v1/tenants/{tenant}/tokens", "admin", 201, {"tenant": "acme"}, {}),
+    Case("GET", "/v1/tenants/{tenant}/tokens", "admin", 200, {"tenant": "acme"}),
+    Case(
+        "DELETE",
+        "/v1/tenants/{tenant}/tokens/{token_id}",
+        "admin",
+        204,
+        {"tenant": "acme", "token_id": "SPARE"},
+    ),
+    Case("POST", "/v1/sessions", "tenant", 201, body={"name": "fresh"}, other_ok=201),
+    Case("GET", "/v1/sessions", "tenant", 200, other_ok=200),
+    Case("GET", "/v1/sessions/{name}", "tenant", 200, {"name": "sales"}),
+    Case("DELETE", "/v1/sessions/{name}", "tenant", 204, {"name": "doomed"}),
+    Case("POST", "/v1/sessions/{name}/start", "tenant", 200, {"name": "sales"}),
+    Case("POST", "/v1/sessions/{name}/stop", "tenant", 200, {"name": "stoppable"}),
+    Case("POST", "/v1/sessions/{name}/restart", "tenant", 200, {"name": "restartable"}),
+    Case("POST", "/v1/sessions/{name}/logout", "tenant", 200, {"name": "leaving"}),
+    Case("GET", "/v1/sessions/{name}/qr", "tenant", 200, {"name": "pairing"}),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/pairing-code",
+        "tenant",
+        200,
+        {"name": "pairing"},
+        {"phone": "5511900000009"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/messages",
+        "tenant",
+        202,
+        {"name": "sales"},
+        {"to": "5511987654321", "text": "hi"},
+    ),
+    Case("GET", "/v1/sessions/{name}/messages", "tenant", 200, {"name": "sales"}),
+    Case(
+        "GET",
+        "/v1/sessions/{name}/messages/{message_id}",
+        "tenant",
+        200,
+        {"name": "sales", "message_id": "MESSAGE"},
+    ),
+    Case("GET", "/v1/events", "tenant", 200, other_ok=200),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/sim/scan",
+        "tenant",
+        204,
+        {"name": "scannable"},
+        {"phone": "5511900000003"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/sim/inbound",
+        "tenant",
+        204,
+        {"name": "sales"},
+        {"from": "5511912345678", "text": "hello"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/sim/fault",
+        "tenant",
+        204,
+        {"name": "faulty"},
+        {"kind": "disconnect"},
+    ),
+    Case("GET", "/v1/ws", "tenant", 101, other_ok=101),
+]
+
+
+def expected(case: Case, who: str) -> int:
+    if case.role == "none":
+        return case.ok
+    if who in ("none", "bad"):
+        return 401
+    if case.role == "any":
+        return case.ok
+    if case.role == "admin":
+        return case.ok if who == "admin" else 403
+    if who == "admin":
+        return 403
+    if who == "other":
+        return case.other_ok if case.other_ok is not None else 404
+    return case.ok
+
+
+def test_the_matrix_covers_every_route() -> None:
+    assert {(c.method, c.route) for c in CASES} == {(o.method, o.path) for o in operations()}
+
+
+async def _ws_status(server: Server, token: str | None) -> tuple[int, dict[str, Any] | None]:
+    try:
+        async with open_websocket_url(server.ws_url(token)) as conn:
+            return 101, await Ws(conn).recv()
+    except ConnectionRejected as exc:
+        return exc.status_code or 0, None
+
+
+async def _setup(server: Server) -> tuple[dict[str, str], dict[str, str]]:
+    """Tokens of acme and globex; ids of a spare acme token and a message of acme's."""
+    http = server.http
+    _, acme = await server.tenant("acme")
+    _, globex = await server.tenant("globex")
+    await server.tenant("doomed-co")
+    spare = (
+        await http.post("/v1/tenants/acme/tokens", json={"label": "spare"}, headers=bearer(ADMIN))
+    ).json()
+    await server.session(acme, "sales", phone="5511900000001")
+    await server.session(acme, "faulty", phone="5511900000002")
+    for name in ("pairing", "scannable", "doomed", "stoppable", "restartable", "leaving"):
+        await server.session(acme, name)
+    r = await http.post(
+        "/v1/sessions/sales/messages",
+        json={"to": "5511987654321", "text": "first"},
+        headers=bearer(acme),
+    )
+    return {"own": acme, "other": globex}, {"SPARE": spare["id"], "MESSAGE": r.json()["id"]}
+
+
+async def test_every_route_with_every_kind_of_token(server: Server) -> None:
+    own, ids = await _setup(server)
+    tokens: dict[str, str | None] = {
+        "none": None,
+        "bad": "tz_not-a-real-token",
+        "admin": ADMIN,
+        "own": own["own"],
+        "other": own["other"],
+    }
+    mismatches = []
+    for case in CASES:
+        params = {k: ids.get(v, v) for k, v in case.params.items()}
+        path = case.route.format(**params)
+        # the call that succeeds (and may change something) goes last
+        order = (
+            ["none", "bad", "own", "other", "admin"]
+            if case.role == "admin"
+            else ["none", "bad", "admin", "other", "own"]
+        )
+        for who in order:
+            token = tokens[who]
+            if case.route == "/v1/ws":
+                status, hello = await _ws_status(server, token)
+                if hello is not None:
+                    tenant_name = "acme" if who == "own" else "globex"
+                    assert hello["tenant"]["name"] == tenant_name
+            else:
+                r = await server.http.request(
+                    case.method,
+                    path,
+                    json=case.body,
+                    headers=bearer(token) if token else {},
+                )
+                status = r.status_code
+                _check_answer(r, who, status)
+            want = expected(case, who)
+            if status != want:
+                mismatches.append(f"{case.method} {path} as {who}: {status}, expected {want}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def _check_answer(r: httpx.Response, who: str, status: int) -> None:
+    if status >= 400:
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["status"] == status
+        if status == 401:
+            assert r.headers["www-authenticate"].startswith("Bearer")
+    elif who == "other":
+        # another tenant's token sees its own (empty) world, never acme's things
+        for name in ("sales", "faulty", "pairing", "acme"):
+            assert f'"{name}"' not in r.text, r.text

@@ -1,0 +1,140 @@
+"""Bad input on every route that takes a body (and on the query strings): the documented
+problem, with locations, and nothing changed in the store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+
+from tests.http.conftest import ADMIN, Server, bearer, store_snapshot
+from trizap.http.app import operations
+from trizap.protocol.fields import wire_key
+
+PATHS = {"tenant": "acme", "name": "sales"}
+
+# Values each rule of the contract rejects, per body type: (body, the location it names).
+SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
+    "CreateTenant": [({"name": "Bad Name"}, "body.name"), ({"name": "a" * 64}, "body.name")],
+    "CreateToken": [({"label": "x" * 201}, "body.label")],
+    "CreateSession": [
+        ({"name": "-leading-dash"}, "body.name"),
+        ({"name": "ok", "engine": "telegram"}, "body.engine"),
+    ],
+    "SendText": [
+        ({"to": "123", "text": "hi"}, "body.to"),
+        ({"to": "someone@example.com", "text": "hi"}, "body.to"),
+        ({"to": "5511999999999", "text": ""}, "body.text"),
+        ({"to": "5511999999999", "text": "x" * 65537}, "body.text"),
+        ({"to": "5511999999999", "text": "hi", "idempotency_key": ""}, "body.idempotency_key"),
+    ],
+    "PairingCodeRequest": [({"phone": "call me"}, "body.phone")],
+    "SimScan": [({"phone": "12"}, "body.phone")],
+    "SimInbound": [({"from": "x", "text": "hi"}, "body.from")],
+    "SimFault": [({"kind": "explode"}, "body.kind")],
+}
+
+
+def _body_ops() -> list[Any]:
+    return [op for op in operations() if op.body is not None]
+
+
+def test_every_body_type_has_specific_cases() -> None:
+    assert {op.body.__name__ for op in _body_ops()} == set(SPECIFIC)
+
+
+async def _setup(server: Server) -> str:
+    _, token = await server.tenant("acme")
+    await server.session(token, "sales", phone="5511900000001")
+    return token
+
+
+async def test_bad_bodies_get_the_documented_problem_and_change_nothing(server: Server) -> None:
+    tenant_token = await _setup(server)
+    before = await store_snapshot(server.rt)
+    failures: list[str] = []
+
+    async def expect(
+        op: Any, content: bytes, status: int, loc: str | None = None, **headers: str
+    ) -> None:
+        token = ADMIN if op.auth == "admin" else tenant_token
+        path = op.path.format(**PATHS)
+        r = await server.http.request(
+            op.method, path, content=content, headers={**bearer(token), **headers}
+        )
+        shown = content[:60]
+        if r.status_code != status:
+            failures.append(f"{op.method} {path} {shown!r}: {r.status_code} {r.text[:200]}")
+            return
+        if r.headers["content-type"] != "application/problem+json":
+            failures.append(f"{op.method} {path} {shown!r}: not a problem document")
+            return
+        problem = r.json()
+        assert {"type", "title", "status", "detail"} <= set(problem)
+        if loc is not None and loc not in [e["loc"] for e in problem.get("errors", [])]:
+            failures.append(f"{op.method} {path} {shown!r}: {loc} not in {problem}")
+
+    for op in _body_ops():
+        # not JSON, or not an object: 400
+        await expect(op, b'{"name": ', 400)
+        await expect(op, b"[1, 2]", 400)
+        await expect(op, b'"just a string"', 400)
+        # unknown fields: 422 at the field
+        await expect(op, b'{"surprise": 1}', 422, "body.surprise")
+        # the wrong JSON type for each field: 422 there
+        for field in attrs.fields(op.body):
+            key = wire_key(field)
+            await expect(op, json.dumps({key: 12345}).encode(), 422, f"body.{key}")
+        # what the contract's rules reject
+        for body, loc in SPECIFIC[op.body.__name__]:
+            await expect(op, json.dumps(body).encode(), 422, loc)
+        # over 1 MiB: 413
+        await expect(op, b'{"name": "' + b"x" * (1024 * 1024) + b'"}', 413)
+
+    send = next(op for op in _body_ops() if op.body.__name__ == "SendText")
+    body = json.dumps({"to": "5511999999999", "text": "hi", "idempotency_key": "a"}).encode()
+    await expect(send, body, 422, "header.Idempotency-Key", **{"Idempotency-Key": "b"})
+    await expect(
+        send,
+        json.dumps({"to": "5511999999999", "text": "hi"}).encode(),
+        422,
+        "header.Idempotency-Key",
+        **{"Idempotency-Key": "k" * 201},
+    )
+
+    assert not failures, "\n".join(failures)
+    assert await store_snapshot(server.rt) == before
+
+
+async def test_bad_query_strings_get_422_at_the_parameter(server: Server) -> None:
+    token = await _setup(server)
+    cases = [
+        ("/v1/events?limit=0", "query.limit"),
+        ("/v1/events?limit=1001", "query.limit"),
+        ("/v1/events?after=abc", "query.after"),
+        ("/v1/events?wait=31", "query.wait"),
+        ("/v1/events?session=Not%20A%20Name", "query.session"),
+        ("/v1/events?colour=blue", "query.colour"),
+        ("/v1/sessions/sales/messages?status=lost", "query.status"),
+        ("/v1/sessions/sales/messages?limit=-1", "query.limit"),
+    ]
+    for path, loc in cases:
+        r = await server.http.get(path, headers=bearer(token))
+        assert r.status_code == 422, (path, r.text)
+        assert loc in [e["loc"] for e in r.json()["errors"]], (path, r.text)
+
+
+async def test_idempotency_key_header_gives_the_same_message(server: Server) -> None:
+    token = await _setup(server)
+    body = {"to": "5511999999999", "text": "once"}
+    headers = {**bearer(token), "Idempotency-Key": "order-42"}
+    first = await server.http.post("/v1/sessions/sales/messages", json=body, headers=headers)
+    again = await server.http.post("/v1/sessions/sales/messages", json=body, headers=headers)
+    in_body = await server.http.post(
+        "/v1/sessions/sales/messages",
+        json={**body, "idempotency_key": "order-42"},
+        headers=bearer(token),
+    )
+    assert (first.status_code, again.status_code, in_body.status_code) == (202, 200, 200)
+    assert first.json()["id"] == again.json()["id"] == in_body.json()["id"]

@@ -1,0 +1,81 @@
+"""The OpenAPI document: valid OpenAPI 3.1, and it lists every route the app serves."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from openapi_spec_validator import validate
+
+from tests.http.conftest import Server
+
+
+async def _document(server: Server) -> dict[str, Any]:
+    r = await server.http.get("/openapi.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    doc: dict[str, Any] = r.json()
+    return doc
+
+
+def _served_routes(server: Server) -> set[tuple[str, str]]:
+    from trizap.http.app import create_app
+
+    app = create_app(server.rt)
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        methods = {"GET"} if rule.websocket else set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+        routes |= {(m, path) for m in methods}
+    return routes
+
+
+async def test_the_document_is_valid_openapi_3_1(server: Server) -> None:
+    doc = await _document(server)
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) -> None:
+    doc = await _document(server)
+    documented = {(m.upper(), path) for path, item in doc["paths"].items() for m in item}
+    assert documented == _served_routes(server)
+    contract = {
+        ("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("GET", "/openapi.json"),
+        ("POST", "/v1/tenants"), ("GET", "/v1/tenants"), ("GET", "/v1/tenants/{tenant}"),
+        ("DELETE", "/v1/tenants/{tenant}"), ("POST", "/v1/tenants/{tenant}/tokens"),
+        ("GET", "/v1/tenants/{tenant}/tokens"),
+        ("DELETE", "/v1/tenants/{tenant}/tokens/{token_id}"),
+        ("GET", "/v1/me"), ("POST", "/v1/sessions"), ("GET", "/v1/sessions"),
+        ("GET", "/v1/sessions/{name}"), ("DELETE", "/v1/sessions/{name}"),
+        ("POST", "/v1/sessions/{name}/start"), ("POST", "/v1/sessions/{name}/stop"),
+        ("POST", "/v1/sessions/{name}/restart"), ("POST", "/v1/sessions/{name}/logout"),
+        ("GET", "/v1/sessions/{name}/qr"), ("POST", "/v1/sessions/{name}/pairing-code"),
+        ("POST", "/v1/sessions/{name}/messages"), ("GET", "/v1/sessions/{name}/messages"),
+        ("GET", "/v1/sessions/{name}/messages/{message_id}"), ("GET", "/v1/events"),
+        ("GET", "/v1/ws"), ("POST", "/v1/sessions/{name}/sim/scan"),
+        ("POST", "/v1/sessions/{name}/sim/inbound"), ("POST", "/v1/sessions/{name}/sim/fault"),
+    }  # fmt: skip
+    assert documented == contract
+
+
+async def test_bodies_and_answers_refer_to_the_protocol_schemas(server: Server) -> None:
+    doc = await _document(server)
+    schemas = doc["components"]["schemas"]
+    create = doc["paths"]["/v1/sessions"]["post"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/CreateSession"}
+    assert schemas["CreateSession"]["additionalProperties"] is False
+    assert schemas["CreateSession"]["properties"]["name"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,62}$"
+    assert set(create["responses"]) >= {"201", "400", "401", "403", "409", "413", "422"}
+    qr = doc["paths"]["/v1/sessions/{name}/qr"]["get"]["responses"]["200"]["content"]
+    assert set(qr) == {"application/json", "image/png", "image/svg+xml"}
+    events = doc["paths"]["/v1/events"]["get"]
+    assert {p["name"] for p in events["parameters"]} == {"after", "limit", "session", "wait"}
+    # the WebSocket frames are documented too
+    assert {"Hello", "Event", "Reply", "ErrorFrame", "ClientFrame", "Problem"} <= set(schemas)
+    # every reference resolves
+    text = str(doc)
+    for name in re.findall(r"#/components/schemas/([A-Za-z]+)", text):
+        assert name in schemas, name
