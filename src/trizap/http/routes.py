@@ -432,18 +432,20 @@ async def list_events(ctx: Ctx) -> Answer:
         wait = min(wait, max(0.0, ctx.state.read_timeout - 1.0))
     rows: list[Any] = []
     last = 0
-    async with trio.open_nursery() as nursery:
-        # A shutdown ends the long-poll at once (with what is there) instead of holding it.
-        async def on_close() -> None:
-            await ctx.state.closing.wait()
-            nursery.cancel_scope.cancel()
+    # A shutdown ends the long-poll at once (with what is there) instead of holding it.
+    with trio.CancelScope() as released:
+        async with trio.open_nursery() as nursery:
 
-        nursery.start_soon(on_close)
-        rows, last = await ctx.rt.read_events(
-            ctx.tenant.id, after=q.after, limit=q.limit, session=q.session, wait=wait
-        )
-        nursery.cancel_scope.cancel()
-    if nursery.cancel_scope.cancelled_caught and not rows:
+            async def on_close() -> None:
+                await ctx.state.closing.wait()
+                released.cancel()
+
+            nursery.start_soon(on_close)
+            rows, last = await ctx.rt.read_events(
+                ctx.tenant.id, after=q.after, limit=q.limit, session=q.session, wait=wait
+            )
+            nursery.cancel_scope.cancel()
+    if released.cancelled_caught:
         rows, last = await ctx.rt.read_events(
             ctx.tenant.id, after=q.after, limit=q.limit, session=q.session
         )
