@@ -71,6 +71,8 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if log_level != "debug":  # its "Running on ..." repeats our own line
+        logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
     try:
         config = Config.from_env(host=host, port=port, data_dir=data_dir, default_engine=engine)
     except (ValueError, TypeError) as exc:
