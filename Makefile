@@ -28,7 +28,7 @@ pytest: install
 test: lint typecheck pytest
 
 serve: install
-	$(BIN)/trizap serve
+	$(BIN)/trizap serve $(ARGS)
 
 bench: install
 	$(BIN)/python bench/actor_call.py
