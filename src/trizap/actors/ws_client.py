@@ -131,9 +131,7 @@ class WsClientActor:
         self.encoder = encoder
         self.peer_gone = False  # set by the edge when the client disconnected by itself
         self.done = trio.Event()  # set when the body has ended, however it ended
-        self.close_code: int | None = None
-        self.frames_in = 0
-        self.frames_out = 0
+        self.close_code: int | None = None  # how the actor closed the connection, if it did
 
     async def body(self, mailbox: Mailbox[WsClientMsg], task_status: trio.TaskStatus[None]) -> None:
         rt = self.runtime
@@ -194,7 +192,6 @@ class WsClientActor:
         return outcome[0] if outcome else (GOING_AWAY, "server shutting down")
 
     async def _handle(self, data: str | bytes) -> None:
-        self.frames_in += 1
         try:
             frame = decode_client_frame(data)
         except FrameInvalid as exc:
@@ -233,7 +230,6 @@ class WsClientActor:
 
     async def _send(self, text: str) -> None:
         await self.transport.send(text)
-        self.frames_out += 1
 
     async def _close(self, code: int, reason: str) -> None:
         self.close_code = code

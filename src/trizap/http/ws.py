@@ -74,8 +74,12 @@ async def ws_endpoint(state: AppState) -> None:
     await websocket.accept()
     try:
         ref = await rt.clients.start_child(spec)
-    except ActorError:
+    except ActorError:  # the clients supervisor is stopping
         await websocket.close(1001, "server shutting down")
+        return
+    except Exception:  # the actor failed before its hello (e.g. the store failed)
+        log.exception("ws client of tenant %s failed to start", principal.tenant.id)
+        await websocket.close(1011, "could not start the event stream; retry")
         return
     state.connections[child_id] = actor
     try:
