@@ -37,7 +37,7 @@ import attrs
 import trio
 
 from ..config import Config
-from ..protocol.errors import Busy, InvalidState, TrizapError
+from ..protocol.errors import Busy, InvalidState, TrizapError, Unavailable
 from ..protocol.events import (
     MESSAGE_RECEIVED,
     MESSAGE_STATUS,
@@ -157,6 +157,7 @@ class SessionActor:
         self._outbox_wake = trio.Event()
         self._status_changed = trio.Event()
         self._engine_calls = 0
+        self._engine_returned = False  # this run's engine returned (did not raise)
         self._last_activity = 0.0
         self._rng = random.Random(f"{tenant_id}/{name}")
 
@@ -194,6 +195,7 @@ class SessionActor:
         task_status.started()
         self._last_activity = trio.current_time()
         send, recv = trio.open_memory_channel[EngineEvent](ENGINE_EVENTS)
+        self._engine_returned = False
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._run_engine, engine, send, nursery.cancel_scope)
@@ -266,6 +268,10 @@ class SessionActor:
                 reply.fail(InvalidState(f"session {self.name!r} is {self.status}: {exc}"))
             except (TrizapError, ValueError) as exc:
                 reply.fail(exc if isinstance(exc, TrizapError) else InvalidState(str(exc)))
+            except EngineFailure as exc:
+                # E.g. its worker died under the call: `run()` fails too and says why; the
+                # caller may retry once the session is back.
+                reply.fail(Unavailable(f"session {self.name!r}: engine failed: {exc}"))
             finally:
                 self._engine_calls -= 1
 
@@ -294,8 +300,11 @@ class SessionActor:
         try:
             with send:
                 await engine.run(send)
-        except EngineFailure as exc:
-            await self._crashed(f"engine failed: {exc}")
+                # Before `send` closes: the consumer tells a return from a failure by this.
+                self._engine_returned = True
+        except Exception as exc:
+            detail = str(exc) if isinstance(exc, EngineFailure) else f"{type(exc).__name__}: {exc}"
+            await self._crashed(f"engine failed: {detail}")
             raise
         # The engine ended its life by itself (logged out, banned, pairing timed out): the
         # consumer writes the final status when it has read every event.
@@ -310,6 +319,8 @@ class SessionActor:
         with recv:
             async for event in recv:
                 await self._on_event(event)
+        if not self._engine_returned:
+            return  # the engine failed or was cancelled: `_run_engine` ends the run
         # The engine returned: if no final event said why, it is a crash in disguise.
         if self.status in RUNNING:
             await self._crashed("engine ended without a reason")
