@@ -40,7 +40,7 @@ import trio
 from .actors import hub as hubmod
 from .actors.hub import EventHub, HubClient, Subscription
 from .actors.reaper import ClientJoined, ClientLeft, Reaper, ReaperMsg
-from .actors.ref import ActorFailed, ActorRef, ActorStopped, MailboxFull, Reply
+from .actors.ref import ActorFailed, ActorRef, ActorStopped, Mailbox, MailboxFull, Reply
 from .actors.registry import Registry
 from .actors.session import (
     GetQr,
@@ -525,6 +525,19 @@ def _load_admin_token(config: Config) -> tuple[str, bool]:
     return token, True
 
 
+async def until_stopped(
+    mailbox: Mailbox[Any],
+    run: Callable[..., Awaitable[None]],
+    task_status: trio.TaskStatus[None],
+) -> None:
+    """Run a mailbox-less child (`run(task_status=...)`) until its graceful stop."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run)
+        task_status.started()
+        await mailbox.stop_event.wait()
+        nursery.cancel_scope.cancel()
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(
     config: Config | None = None,
@@ -584,24 +597,29 @@ async def open_runtime(
         clients = DynamicSupervisor("clients")
         runtime_holder: dict[str, Runtime] = {}
 
-        async def tenants_body(mailbox: Any, task_status: trio.TaskStatus[None]) -> None:
+        async def tenants_body(mailbox: Mailbox[Any], task_status: trio.TaskStatus[None]) -> None:
             async with trio.open_nursery() as nursery:
                 await nursery.start(tenants.run)
                 for tenant in await store.list_tenants():
                     await runtime_holder["rt"]._start_tenant(tenant.id)
                 task_status.started()
-                await trio.sleep_forever()
+                await mailbox.stop_event.wait()
+                nursery.cancel_scope.cancel()  # the supervisor stops its tenants in order
 
-        async def clients_body(mailbox: Any, task_status: trio.TaskStatus[None]) -> None:
-            await clients.run(task_status)
+        async def clients_body(mailbox: Mailbox[Any], task_status: trio.TaskStatus[None]) -> None:
+            await until_stopped(mailbox, clients.run, task_status)
 
-        async def retention_body(mailbox: Any, task_status: trio.TaskStatus[None]) -> None:
-            await run_retention(
-                store,
-                max_age_s=config.event_retention_age,
-                max_per_tenant=config.event_retention_count,
-                interval_s=config.retention_interval,
-                task_status=task_status,
+        async def retention_body(mailbox: Mailbox[Any], task_status: trio.TaskStatus[None]) -> None:
+            await until_stopped(
+                mailbox,
+                functools.partial(
+                    run_retention,
+                    store,
+                    max_age_s=config.event_retention_age,
+                    max_per_tenant=config.event_retention_count,
+                    interval_s=config.retention_interval,
+                ),
+                task_status,
             )
 
         reaper = Reaper(config.pairing_abandon_grace, lambda tid: registry.whereis(f"tenant:{tid}"))

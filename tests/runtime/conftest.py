@@ -33,7 +33,9 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-async def rt(config: Config, autojump_clock: object) -> AsyncIterator[Runtime]:
+async def rt(config: Config) -> AsyncIterator[Runtime]:
+    """A runtime with the sim engine. pytest-trio only takes a clock from the test's own
+    arguments: tests on virtual time ask for `autojump_clock` themselves."""
     async with open_runtime(config, store_thread=False) as runtime:
         yield runtime
 

@@ -20,7 +20,9 @@ async def pair(rt: Runtime, tenant_id: str, name: str, phone: str) -> None:
         await next_event(sub, status_is(name, "connected"))
 
 
-async def test_qr_scan_connect_and_message_another_tenant_with_receipts(rt: Runtime) -> None:
+async def test_qr_scan_connect_and_message_another_tenant_with_receipts(
+    rt: Runtime, autojump_clock: object
+) -> None:
     acme, _ = await rt.create_tenant("acme")
     globex, _ = await rt.create_tenant("globex")
     async with rt.subscribe(acme.id) as acme_events, rt.subscribe(globex.id) as globex_events:
@@ -55,7 +57,9 @@ async def test_qr_scan_connect_and_message_another_tenant_with_receipts(rt: Runt
         assert final.status == "read" and final.wa_id == received.data["id"]
 
 
-async def test_idempotency_key_returns_the_same_message(rt: Runtime) -> None:
+async def test_idempotency_key_returns_the_same_message(
+    rt: Runtime, autojump_clock: object
+) -> None:
     acme, _ = await rt.create_tenant("acme")
     await pair(rt, acme.id, "sales", "5511900000001")
     first, created = await rt.send_text(acme.id, "sales", "5511999", "hi", idempotency_key="k1")
@@ -65,7 +69,7 @@ async def test_idempotency_key_returns_the_same_message(rt: Runtime) -> None:
     assert created and not created_again and again.id == first.id
 
 
-async def test_tenants_cannot_see_each_others_sessions(rt: Runtime) -> None:
+async def test_tenants_cannot_see_each_others_sessions(rt: Runtime, autojump_clock: object) -> None:
     acme, _ = await rt.create_tenant("acme")
     globex, _ = await rt.create_tenant("globex")
     await rt.create_session(acme.id, "sales")
@@ -99,7 +103,7 @@ async def test_reopening_brings_paired_sessions_back_without_a_qr_and_sends_once
         assert len(sent) == 1
 
 
-async def test_pairing_timeout_stops_the_session(rt: Runtime) -> None:
+async def test_pairing_timeout_stops_the_session(rt: Runtime, autojump_clock: object) -> None:
     acme, _ = await rt.create_tenant("acme")
     async with rt.subscribe(acme.id) as sub:
         await rt.create_session(acme.id, "sales")

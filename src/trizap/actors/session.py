@@ -141,8 +141,17 @@ class _EndRun(Exception):
 class SessionActor:
     """State and body of one session; the same object serves every run of its slot."""
 
-    def __init__(self, deps: SessionDeps, tenant_id: str, name: str, row: SessionRow | None):
+    def __init__(
+        self,
+        deps: SessionDeps,
+        tenant_id: str,
+        name: str,
+        row: SessionRow | None,
+        *,
+        on_idle: Callable[[], None] | None = None,
+    ):
         self.deps = deps
+        self._on_idle = on_idle
         self.tenant_id = tenant_id
         self.name = name
         self._initial_row = row
@@ -475,26 +484,29 @@ class SessionActor:
                 raise EngineFailure("engine hung")
 
     async def _timers(self, scope: trio.CancelScope) -> None:
-        """Pairing timeout and idle hibernation, re-armed on every status change."""
+        """Pairing timeout and idle hibernation, re-armed on every status change. Going to
+        sleep is the tenant's decision (it serialises it with wake-ups): the session only
+        asks, again after a while if nothing happened."""
         config = self.deps.config
+        idle = config.idle_timeout
         while True:
             changed = self._status_changed
             deadline = float("inf")
             if self.status == "qr":
                 deadline = self._status_since + config.pairing_timeout
-            elif self.status == "connected" and config.idle_timeout is not None:
-                deadline = self._last_activity + config.idle_timeout
+            elif self.status == "connected" and idle is not None and self._on_idle is not None:
+                deadline = self._last_activity + idle
             with trio.move_on_at(deadline):
                 await changed.wait()
                 continue
             if self.status == "qr":
                 await self._pairing_timed_out()
-            elif trio.current_time() - self._last_activity >= (config.idle_timeout or 0):
-                await self._transition("stop", reason="idle")
-            else:
-                continue  # there was activity meanwhile: wait again
-            scope.cancel()
-            raise _EndRun
+                scope.cancel()
+                raise _EndRun
+            if idle is not None and trio.current_time() - self._last_activity >= idle:
+                assert self._on_idle is not None
+                self._on_idle()
+                self._last_activity = trio.current_time() - idle / 2  # ask again if ignored
 
     def _touch(self) -> None:
         self._last_activity = trio.current_time()
@@ -531,8 +543,6 @@ class SessionActor:
         await self.deps.hub.append(
             [NewEvent(self.tenant_id, type, self.name, self.deps.now(), data)]
         )
-
-
 
 
 async def write_status(
@@ -583,6 +593,13 @@ async def fail_pending(deps: SessionDeps, tenant_id: str, name: str, reason: str
         )
 
 
+def describe(error: BaseException) -> str:
+    """A crash in words: the innermost errors of a group, not the group's own message."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(describe(e) for e in error.exceptions)
+    return str(error) or type(error).__name__
+
+
 async def session_gave_up(
     deps: SessionDeps, tenant_id: str, name: str, error: BaseException
 ) -> None:
@@ -593,6 +610,12 @@ async def session_gave_up(
     me = Me(**row.me) if row.me else None
     await deps.store.update_session(tenant_id, name, desired="stopped")
     await write_status(
-        deps, tenant_id, name, "failed", f"gave up restarting: {error}", me, row.restarts
+        deps,
+        tenant_id,
+        name,
+        "failed",
+        f"gave up restarting: {describe(error)}",
+        me,
+        row.restarts,
     )
     await fail_pending(deps, tenant_id, name, f"session {name} failed")

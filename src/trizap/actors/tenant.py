@@ -90,6 +90,13 @@ class WakeSession:
 
 
 @attrs.frozen
+class Hibernate:
+    """The session has been idle past the limit: stop it, keeping it wanted-running."""
+
+    name: str
+
+
+@attrs.frozen
 class AbandonPairings:
     """The tenant's last client left long enough ago: stop sessions waiting for a scan."""
 
@@ -192,6 +199,8 @@ class TenantActor:
                         await self._start(found)
                         ref = self.session_ref(name)
                 reply.send(ref)
+            case Hibernate(name):
+                await self._hibernate(name)
             case AbandonPairings():
                 for row in await store.list_sessions(self.tenant_id):
                     if row.status == "qr" and self.session_ref(row.name) is not None:
@@ -217,7 +226,13 @@ class TenantActor:
 
     async def _start(self, row: SessionRow) -> SessionRow:
         assert self.sessions is not None
-        actor = SessionActor(self.deps, self.tenant_id, row.name, row)
+        actor = SessionActor(
+            self.deps,
+            self.tenant_id,
+            row.name,
+            row,
+            on_idle=functools.partial(self._on_idle, row.name),
+        )
         deps, tenant_id, name = self.deps, self.tenant_id, row.name
 
         async def gave_up(error: BaseException) -> None:
@@ -242,26 +257,35 @@ class TenantActor:
             return row
         return await self._start(row)
 
-    async def _stop(self, name: str, reason: str) -> SessionRow:
-        row = await self._row(name)
+    async def _stop(self, name: str, reason: str, *, keep_desired: bool = False) -> SessionRow:
+        """End the session's run with `stopped`/`reason`. `keep_desired` (hibernation) leaves
+        it wanted-running, so it wakes on the next command."""
         ref = self.session_ref(name)
         if ref is not None:
-            try:
-                with trio.move_on_after(self.deps.config.stop_grace):
-                    await ref.call_wait(functools.partial(Stop, reason, False))
-            except ActorStopped:
-                pass  # it ended by itself meanwhile
+            with (
+                trio.move_on_after(self.deps.config.stop_grace),
+                contextlib.suppress(ActorStopped),  # it ended by itself meanwhile
+            ):
+                await ref.call_wait(functools.partial(Stop, reason, keep_desired))
             assert self.sessions is not None
             await self.sessions.terminate_child(name)
         row = await self._row(name)
-        if row.desired != "stopped" or row.status in RUNNING:
-            # Not running (or it did not answer in time): record the stop ourselves.
+        if not keep_desired and row.desired != "stopped":
             await self.deps.store.update_session(self.tenant_id, name, desired="stopped")
-            if row.status not in ("stopped", "logged_out", "failed"):
-                await write_status(
-                    self.deps, self.tenant_id, name, "stopped", reason, _me(row), row.restarts
-                )
+        if row.status in RUNNING:
+            # It did not answer in time (or was not running): record the stop ourselves.
+            await write_status(
+                self.deps, self.tenant_id, name, "stopped", reason, _me(row), row.restarts
+            )
         return await self._row(name)
+
+    async def _hibernate(self, name: str) -> None:
+        if self.session_ref(name) is None:
+            return
+        row = await self._stop(name, "idle", keep_desired=True)
+        # A message accepted while it was going to sleep must not wait for the next one.
+        if await self.deps.store.pending_messages(self.tenant_id, name, 1):
+            await self._start(row)
 
     async def _restart(self, name: str) -> SessionRow:
         row = await self._row(name)
@@ -299,6 +323,12 @@ class TenantActor:
         await self._logout_quietly(name)
         await fail_pending(self.deps, self.tenant_id, name, f"session {name} was deleted")
         await self.deps.store.delete_session(self.tenant_id, name)
+
+    def _on_idle(self, name: str) -> None:
+        ref = self.registry.whereis(f"tenant:{self.tenant_id}")
+        if ref is not None:
+            with contextlib.suppress(MailboxFull, ActorStopped):
+                ref.cast(Hibernate(name))  # if it is busy, the session asks again later
 
     def wake_outbox(self, name: str) -> bool:
         """Nudge a running session to drain its outbox; False if it is not running."""

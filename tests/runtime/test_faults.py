@@ -1,0 +1,187 @@
+"""Fault isolation and recovery of sessions, through the library API, on virtual time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.runtime.conftest import next_event, of_type, sim_config, status_is
+from trizap.actors.hub import Subscription
+from trizap.protocol.errors import InvalidState
+from trizap.runtime import Runtime, open_runtime
+
+
+async def paired(rt: Runtime, sub: Subscription, tenant_id: str, name: str, phone: str) -> None:
+    await rt.create_session(tenant_id, name)
+    await next_event(sub, of_type("session.qr", name))
+    await rt.sim_scan(tenant_id, name, phone)
+    await next_event(sub, status_is(name, "connected"))
+
+
+async def exchange(
+    rt: Runtime, sub: Subscription, tenant_id: str, a: str, b: str, text: str
+) -> None:
+    """`a` sends `b` a message and `b` receives it."""
+    await rt.send_text(tenant_id, a, "55119000000" + b[-2:], text)
+    got = await next_event(sub, of_type("message.received", b))
+    assert got.data["text"] == text
+
+
+async def test_a_crash_restarts_only_that_session(rt: Runtime, autojump_clock: object) -> None:
+    acme, _ = await rt.create_tenant("acme")
+    async with rt.subscribe(acme.id) as sub:
+        await paired(rt, sub, acme.id, "s01", "5511900000001")
+        await paired(rt, sub, acme.id, "s02", "5511900000002")
+        await paired(rt, sub, acme.id, "s03", "5511900000003")
+        await rt.sim_fault(acme.id, "s01", "crash")
+        restarting = await next_event(sub, status_is("s01", "starting"))
+        assert "simulated crash" in restarting.data["reason"]
+        # meanwhile the others keep talking
+        await exchange(rt, sub, acme.id, "s02", "s03", "still here")
+        back = await next_event(sub, status_is("s01", "connected"))
+        assert back.data["restarts"] == 1
+    assert (await rt.get_session(acme.id, "s02")).restarts == 0
+    assert not [
+        e
+        for e in (await rt.read_events(acme.id, limit=1000))[0]
+        if e.type == "session.qr" and e.session == "s01" and e.data["qr"] and e.seq > back.seq
+    ]
+
+
+async def test_a_crash_loop_ends_failed_and_fails_its_queue(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    config = sim_config(tmp_path, restart_max=3, restart_period=600)
+    async with open_runtime(config, store_thread=False) as rt:
+        acme, _ = await rt.create_tenant("acme")
+        async with rt.subscribe(acme.id) as sub:
+            await paired(rt, sub, acme.id, "s01", "5511900000001")
+            await paired(rt, sub, acme.id, "s02", "5511900000002")
+            for _ in range(3):
+                await rt.sim_fault(acme.id, "s01", "crash")
+                await next_event(sub, status_is("s01", "connected"))
+            await rt.sim_fault(acme.id, "s01", "crash")
+            failed = await next_event(sub, status_is("s01", "failed"))
+            assert "simulated crash" in failed.data["reason"]
+            msg, _ = await rt.send_text(acme.id, "s01", "5511900000002", "too late")
+            assert msg.status == "failed"
+            # the tenant's other session never noticed
+            await exchange(rt, sub, acme.id, "s02", "s02", "all good")
+        row = await rt.get_session(acme.id, "s02")
+        assert row.status == "connected" and row.restarts == 0
+        # a failed session can be started again by hand
+        await rt.start_session(acme.id, "s01")
+        async with rt.subscribe(acme.id) as sub:
+            await next_event(sub, status_is("s01", "connected"))
+
+
+async def test_a_hung_engine_is_detected_and_restarted(rt: Runtime, autojump_clock: object) -> None:
+    acme, _ = await rt.create_tenant("acme")
+    async with rt.subscribe(acme.id) as sub:
+        await paired(rt, sub, acme.id, "s01", "5511900000001")
+        await rt.sim_fault(acme.id, "s01", "hang")
+        start = trio.current_time()
+        restarting = await next_event(sub, status_is("s01", "starting"))
+        assert "did not answer a ping" in restarting.data["reason"]
+        config = rt.config
+        assert trio.current_time() - start <= config.probe_interval + config.probe_timeout + 1
+        await next_event(sub, status_is("s01", "connected"))
+
+
+async def test_a_disconnect_recovers_by_itself(rt: Runtime, autojump_clock: object) -> None:
+    acme, _ = await rt.create_tenant("acme")
+    async with rt.subscribe(acme.id) as sub:
+        await paired(rt, sub, acme.id, "s01", "5511900000001")
+        await rt.sim_fault(acme.id, "s01", "disconnect")
+        down = await next_event(sub, status_is("s01", "disconnected"))
+        assert down.data["reason"] == "simulated disconnect"
+        up = await next_event(sub, status_is("s01", "connected"))
+        assert up.data["restarts"] == 0  # no restart: the engine reconnected
+
+
+@pytest.mark.parametrize(("fault", "status"), [("logout", "logged_out"), ("ban", "failed")])
+async def test_logout_and_ban_end_the_session_and_fail_queued_messages(
+    rt: Runtime, fault: str, status: str, autojump_clock: object
+) -> None:
+    acme, _ = await rt.create_tenant("acme")
+    async with rt.subscribe(acme.id) as sub:
+        await paired(rt, sub, acme.id, "s01", "5511900000001")
+        await rt.sim_fault(acme.id, "s01", "disconnect")
+        await next_event(sub, status_is("s01", "disconnected"))
+        queued, _ = await rt.send_text(acme.id, "s01", "5511900000042", "queued")
+        assert queued.status == "queued"  # not connected: it waits
+        await rt.sim_fault(acme.id, "s01", fault)  # type: ignore[arg-type]
+        ended = await next_event(sub, status_is("s01", status))
+        failed = await next_event(sub, of_type("message.status", "s01"))
+    assert (failed.data["id"], failed.data["status"]) == (queued.id, "failed")
+    assert (await rt.get_message(acme.id, "s01", queued.id)).error is not None
+    row = await rt.get_session(acme.id, "s01")
+    assert row.status == status and row.desired == "stopped"
+    if fault == "logout":
+        assert row.creds is None and row.me is None
+    else:
+        assert ended.data["reason"].startswith("banned")
+    # nothing restarts it by itself
+    await trio.sleep(600)
+    assert (await rt.get_session(acme.id, "s01")).status == status
+
+
+async def test_the_last_client_leaving_abandons_a_pending_pairing(
+    rt: Runtime, autojump_clock: object
+) -> None:
+    acme, _ = await rt.create_tenant("acme")
+    async with rt.subscribe(acme.id) as sub:
+        rt.client_joined(acme.id)
+        await rt.create_session(acme.id, "s01")
+        await next_event(sub, of_type("session.qr", "s01"))
+        rt.client_left(acme.id)
+        start = trio.current_time()
+        stopped = await next_event(sub, status_is("s01", "stopped"))
+    assert stopped.data["reason"] == "pairing_abandoned"
+    assert trio.current_time() - start == pytest.approx(rt.config.pairing_abandon_grace, abs=1)
+
+
+async def test_a_client_coming_back_within_the_grace_keeps_the_pairing(
+    rt: Runtime, autojump_clock: object
+) -> None:
+    acme, _ = await rt.create_tenant("acme")
+    async with rt.subscribe(acme.id) as sub:
+        rt.client_joined(acme.id)
+        await rt.create_session(acme.id, "s01")
+        await next_event(sub, of_type("session.qr", "s01"))
+        rt.client_left(acme.id)
+        await trio.sleep(rt.config.pairing_abandon_grace / 2)
+        rt.client_joined(acme.id)
+        await trio.sleep(rt.config.pairing_abandon_grace)
+    assert (await rt.get_session(acme.id, "s01")).status == "qr"
+
+
+async def test_idle_sessions_hibernate_and_wake_on_the_next_command(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    config = sim_config(tmp_path, idle_timeout=300.0)
+    async with open_runtime(config, store_thread=False) as rt:
+        acme, _ = await rt.create_tenant("acme")
+        async with rt.subscribe(acme.id) as sub:
+            await paired(rt, sub, acme.id, "s01", "5511900000001")
+            start = trio.current_time()
+            idle = await next_event(sub, status_is("s01", "stopped"))
+            assert idle.data["reason"] == "idle"
+            assert trio.current_time() - start == pytest.approx(300, abs=2)
+            msg, _ = await rt.send_text(acme.id, "s01", "5511900000099", "wake up")
+            await next_event(sub, status_is("s01", "connected"))
+            sent = await next_event(sub, of_type("message.status", "s01"))
+            assert (sent.data["id"], sent.data["status"]) == (msg.id, "sent")
+        assert (await rt.get_session(acme.id, "s01")).desired == "running"
+
+
+async def test_commands_to_a_stopped_session_say_what_to_do(
+    rt: Runtime, autojump_clock: object
+) -> None:
+    acme, _ = await rt.create_tenant("acme")
+    await rt.create_session(acme.id, "s01")
+    await rt.stop_session(acme.id, "s01")
+    with pytest.raises(InvalidState, match="start it first"):
+        await rt.get_qr(acme.id, "s01")
