@@ -81,6 +81,8 @@ log = logging.getLogger("trizap.worker")
 OUT_FRAMES: Final = 64
 #: A line of a worker's stdout/stderr is logged in pieces of at most this many bytes.
 LOG_LINE_MAX: Final = 4096
+#: How long a worker whose connection broke may take to exit before it is killed.
+EXIT_WAIT_S: Final = 1.0
 
 
 @attrs.frozen
@@ -263,7 +265,15 @@ class _Worker:
                 buffer.feed(data)
                 for body in buffer.bodies():
                     self._dispatch(decode_from_worker(body))
-        except (trio.BrokenResourceError, ProtocolError) as exc:
+        except trio.BrokenResourceError as exc:
+            # A process that dies with frames of ours unread resets the connection: its exit
+            # status, if it comes promptly, says more than the reset.
+            assert self._process is not None
+            with trio.move_on_after(EXIT_WAIT_S):
+                await self._process.wait()
+            if self._process.returncode is None:
+                self.kill(f"worker connection broken: {exc}")
+        except ProtocolError as exc:
             self.kill(f"worker connection broken: {exc}")
 
     def _dispatch(self, frame: FromWorker) -> None:
