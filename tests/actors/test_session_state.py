@@ -1,0 +1,99 @@
+"""The session state machine, every (status, trigger) pair of it."""
+
+import pytest
+
+from trizap.actors.session_state import (
+    ENDED,
+    RUNNING,
+    STATUSES,
+    TRANSITIONS,
+    TRIGGERS,
+    advances,
+    next_status,
+)
+
+# The whole table, written out: a change to the machine must change this on purpose.
+EXPECTED = {
+    "starting": {
+        "start": "starting",
+        "qr": "qr",
+        "connected": "connected",
+        "crashed": "starting",
+        "stop": "stopped",
+        "logged_out": "logged_out",
+        "banned": "failed",
+        "gave_up": "failed",
+    },
+    "qr": {
+        "start": "starting",
+        "qr": "qr",
+        "connected": "connected",
+        "crashed": "starting",
+        "stop": "stopped",
+        "logged_out": "logged_out",
+        "banned": "failed",
+        "gave_up": "failed",
+    },
+    "connected": {
+        "start": "starting",
+        "connected": "connected",
+        "disconnected": "disconnected",
+        "crashed": "starting",
+        "stop": "stopped",
+        "logged_out": "logged_out",
+        "banned": "failed",
+        "gave_up": "failed",
+    },
+    "disconnected": {
+        "start": "starting",
+        "connected": "connected",
+        "disconnected": "disconnected",
+        "crashed": "starting",
+        "stop": "stopped",
+        "logged_out": "logged_out",
+        "banned": "failed",
+        "gave_up": "failed",
+    },
+    "stopped": {"start": "starting", "gave_up": "failed"},
+    "logged_out": {"start": "starting"},
+    "failed": {"start": "starting"},
+}
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_every_pair(status: str, trigger: str) -> None:
+    assert next_status(status, trigger) == EXPECTED[status].get(trigger)  # type: ignore[arg-type]
+
+
+def test_the_table_has_nothing_else() -> None:
+    assert {(s, t) for s, ts in EXPECTED.items() for t in ts} == set(TRANSITIONS)
+
+
+def test_ended_sessions_only_leave_by_being_started() -> None:
+    for status in ENDED - {"stopped"}:
+        assert {t for t in TRIGGERS if next_status(status, t)} == {"start"}
+
+
+def test_no_qr_once_connected() -> None:
+    for status in RUNNING - {"starting", "qr"}:
+        assert next_status(status, "qr") is None
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "ok"),
+    [
+        ("queued", "sent", True),
+        ("sent", "delivered", True),
+        ("delivered", "read", True),
+        ("queued", "read", True),  # a receipt may overtake the send's own bookkeeping
+        ("delivered", "sent", False),  # a late `sent` never undoes `delivered`
+        ("read", "delivered", False),
+        ("queued", "failed", True),
+        ("sent", "failed", False),  # what WhatsApp took is not failed afterwards
+        ("failed", "sent", False),
+        ("sent", "sent", False),
+    ],
+)
+def test_message_statuses_only_move_forward(current: str, new: str, ok: bool) -> None:
+    assert advances(current, new) is ok  # type: ignore[arg-type]
