@@ -1,0 +1,117 @@
+"""A neonize session through the runtime, offline: a real worker process loads neonize,
+creates the session's store, fails to dial WhatsApp, and the session is restarted with
+backoff until it gives up; a stop ends its worker; nothing is left running.
+
+Real processes, real time (~1 s per worker: a process start and neonize's import); every
+wait is on an event, under `trio.fail_after`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import trio
+
+from tests.runtime.conftest import next_event, sim_config, status_is
+from trizap.runtime import Runtime, open_runtime
+from trizap.whatsapp.worker_client import WorkerPool
+
+GUARD_S = 30
+DIAL_ERROR = "failed to dial whatsapp web websocket"
+RESTART_MAX = 2
+
+
+def children() -> set[int]:
+    """Processes whose parent is this one (zombies included)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            found.add(int(entry))
+    return found
+
+
+def neonize_pool(rt: Runtime) -> WorkerPool:
+    """The runtime's own neonize worker pool (its factory is a bound method of it)."""
+    pool = getattr(rt.deps.engines["neonize"], "__self__", None)
+    assert isinstance(pool, WorkerPool)
+    return pool
+
+
+async def test_a_neonize_session_fails_to_dial_is_retried_then_fails_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    config = sim_config(
+        tmp_path,
+        default_engine="neonize",
+        restart_max=RESTART_MAX,
+        restart_period=60.0,
+        backoff_base=0.2,
+        backoff_cap=0.4,
+        worker_grace=2.0,
+        stop_grace=2.0,
+    )
+    before = children()
+    with trio.fail_after(GUARD_S):
+        async with open_runtime(config) as rt:
+            pool = neonize_pool(rt)
+            tenant, _ = await rt.create_tenant("acme")
+            tid = tenant.id
+            store_file = config.data_dir / "sessions" / tid / "wa.db"
+            async with rt.subscribe(tid, sessions=["wa"]) as sub:
+                created_at = trio.current_time()
+                row = await rt.create_session(tid, "wa")
+                assert row.engine == "neonize"
+                statuses = []
+                with trio.fail_after(GUARD_S):
+                    async for ev in sub:
+                        if ev.type != "session.status":
+                            continue
+                        statuses.append((trio.current_time() - created_at, ev.data))
+                        if ev.data["status"] == "failed":
+                            break
+
+            # One run per start: the first, then RESTART_MAX restarts; each in its own worker.
+            assert pool.statistics().started == RESTART_MAX + 1
+            assert store_file.is_file()  # created by neonize in the worker, before the dial
+            # Every run's failure is the session's reason, and the restarts count grows.
+            (_, first), *rest = statuses
+            assert (first["status"], first["reason"], first["restarts"]) == ("starting", None, 0)
+            *restarting, (failed_t, failed) = rest
+            assert [s["status"] for _, s in restarting] == ["starting"] * len(restarting)
+            for _, s in restarting:
+                assert DIAL_ERROR in s["reason"] and s["reason"].endswith("(restarting)")
+            counts = [s["restarts"] for _, s in restarting]
+            assert counts == sorted(counts) and set(counts) == set(range(RESTART_MAX + 1))
+            assert failed["status"] == "failed" and failed["restarts"] == RESTART_MAX
+            assert DIAL_ERROR in failed["reason"] and failed["reason"].startswith("gave up")
+            after_fail = await rt.get_session(tid, "wa")
+            assert (after_fail.status, after_fail.desired) == ("failed", "stopped")
+            dial_failed_t = restarting[0][0]
+
+            # Started again, and stopped while its worker is starting or dialling.
+            async with rt.subscribe(tid, sessions=["wa"], after=await rt.last_seq(tid)) as sub:
+                await rt.start_session(tid, "wa")
+                await next_event(sub, status_is("wa", "starting"), within=GUARD_S)
+                stop_at = trio.current_time()
+                stopped = await rt.stop_session(tid, "wa")
+                assert (stopped.status, stopped.reason) == ("stopped", "requested")
+                await pool.wait_idle()  # its worker ended and was reaped
+                worker_gone_after = trio.current_time() - stop_at
+            assert pool.statistics().started == RESTART_MAX + 2
+            assert pool.statistics().workers == ()
+            assert children() <= before  # the runtime is still open: no worker is left
+        closed_at = trio.current_time()
+    assert children() <= before  # nothing left running, nothing left unreaped
+    print(
+        f"neonize: first dial failure {dial_failed_t:.2f}s after create; "
+        f"failed after {failed_t:.2f}s ({RESTART_MAX} restarts); "
+        f"worker gone {worker_gone_after:.2f}s after stop; "
+        f"runtime closed in {trio.current_time() - closed_at:.2f}s"
+    )
