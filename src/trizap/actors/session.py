@@ -438,7 +438,9 @@ class SessionActor:
                 await engine.send_text(eng.phone_jid(row.to), row.text, wa_id, row.reply_to)
             except EngineNotReady:
                 return False
-            except (ValueError, TrizapError) as exc:
+            except (ValueError, TrizapError, EngineFailure) as exc:
+                # An EngineFailure from a command is that command failing; if the engine
+                # itself died, its run() says so and ends this run with the right reason.
                 if attempts >= self.deps.config.send_retries:
                     await self._message_status(row, "failed", error=f"send failed: {exc}")
                     return True
