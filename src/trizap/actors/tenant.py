@@ -164,6 +164,9 @@ class TenantActor:
         store = self.deps.store
         match msg:
             case CreateSession(name, engine, reply):
+                if await store.get_session(self.tenant_id, name) is not None:
+                    reply.fail(Conflict(f"a session {name!r} exists already"))
+                    return
                 count = len(await store.list_sessions(self.tenant_id))
                 if count >= self.deps.config.max_sessions_per_tenant:
                     reply.fail(
