@@ -282,3 +282,18 @@ async def test_statistics_report_restarts_and_uptime(autojump_clock: object) -> 
         (child,) = stats.children
         assert child.restarts == 1 and child.running and child.uptime == pytest.approx(3)
         nursery.cancel_scope.cancel()
+
+
+async def test_dynamic_children_stop_all_at_once(autojump_clock: object) -> None:
+    workers = [Worker(f"w{i}", []) for i in range(5)]
+    for worker in workers:
+        worker.ignore_stop = True  # each needs its whole grace
+    sup = DynamicSupervisor("dyn")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        for worker in workers:
+            await sup.start_child(ChildSpec(worker.name, worker, shutdown=2.0))
+        start = trio.current_time()
+        nursery.cancel_scope.cancel()
+    assert trio.current_time() - start == pytest.approx(2.0)  # one grace, not five
+    assert all(w.journal[-1] == f"stop {w.name}" for w in workers)

@@ -10,7 +10,7 @@ Semantics (OTP's, on trio):
 - After `started()` the child runs in a *shielded* cancel scope of its own: a cancelled
   parent does not tear children down at random, the supervisor stops them in reverse start
   order, each with a graceful stop (its mailbox ends) and `spec.shutdown` seconds of grace,
-  then cancellation.
+  then cancellation. A `DynamicSupervisor`'s children are independent and stop all at once.
 - A crash is an `Exception` escaping the body. `Cancelled`, `KeyboardInterrupt` and
   `SystemExit` never are; the last two propagate.
 - Restart types: permanent (always), transient (after a crash), temporary (never).
@@ -488,6 +488,15 @@ class DynamicSupervisor(_Core):
         await self._stop_slot(slot)
         self._remove(slot)
         return True
+
+    async def _shutdown(self) -> None:
+        # Like OTP's simple_one_for_one: dynamic children are independent of each other, so
+        # they stop all at once (10,000 sessions must not stop one after another).
+        async with trio.open_nursery() as nursery:
+            for slot in list(self._slots):
+                nursery.start_soon(self._stop_slot, slot)
+        for slot in list(self._slots):
+            self._remove(slot)
 
     def which_children(self) -> list[str]:
         return [s.spec.id for s in self._slots]
