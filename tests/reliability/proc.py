@@ -30,6 +30,10 @@ ADMIN = "tz_reliability-admin-" + "a" * 24
 Event = dict[str, Any]
 
 
+def _text(path: Path) -> str:
+    return path.read_text()
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -93,7 +97,7 @@ async def trizap_serve(
         with trio.fail_after(startup):
             while (m := LISTENING.search(out)) is None:
                 chunk = await process.stdout.receive_some()
-                assert chunk, f"trizap serve exited early:\n{out.decode()}{log.read_text()}"
+                assert chunk, f"trizap serve exited early:\n{out.decode()}{_text(log)}"
                 out += chunk
         yield Serve(process, int(m[1]), out, log)
     finally:
@@ -143,9 +147,7 @@ async def wait_event(
 
 def status_is(session: str, status: str) -> Callable[[Event], bool]:
     return lambda e: (
-        e["type"] == "session.status"
-        and e["session"] == session
-        and e["data"]["status"] == status
+        e["type"] == "session.status" and e["session"] == session and e["data"]["status"] == status
     )
 
 

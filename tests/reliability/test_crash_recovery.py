@@ -127,74 +127,76 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
     queued_at_kill = {m for m in accepted if at_kill[m]["status"] == "queued"}
     assert queued_at_kill, "the kill came after all the traffic: nothing was tested"
 
-    async with trizap_serve(data, log) as proc:
-        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
-            for tenant, name, _ in SESSIONS:
-                await wait_event(
-                    http, tokens[tenant], status_is(name, "connected"), last_at_kill[tenant]
-                )
+    async with (
+        trizap_serve(data, log) as proc,
+        httpx.AsyncClient(base_url=proc.url, timeout=30) as http,
+    ):
+        for tenant, name, _ in SESSIONS:
+            await wait_event(
+                http, tokens[tenant], status_is(name, "connected"), last_at_kill[tenant]
+            )
 
-            async def settled() -> dict[str, dict[str, Any]]:
-                """Every accepted message, once none queued at the kill is still pending."""
-                with trio.fail_after(60):
-                    after = dict(last_at_kill)
-                    while True:
-                        rows: dict[str, dict[str, Any]] = {}
-                        for name in phone_of:
-                            token = tokens[tenant_of[name]]
-                            r = await http.get(
-                                f"/v1/sessions/{name}/messages",
-                                params={"limit": 1000},
-                                headers=bearer(token),
-                            )
-                            rows.update({m["id"]: m for m in r.json()["messages"]})
-                        pending = [
-                            m
-                            for m in queued_at_kill
-                            if rows[m]["status"] not in ("delivered", "read", "failed")
-                        ]
-                        if not pending:
-                            return rows
-                        # wake on the next event of either tenant, no sleeping
-                        for tenant, token in tokens.items():
-                            r = await http.get(
-                                "/v1/events",
-                                params={"after": after[tenant], "wait": 0.5, "limit": 1000},
-                                headers=bearer(token),
-                            )
-                            after[tenant] = r.json()["last_seq"]
+        async def settled() -> dict[str, dict[str, Any]]:
+            """Every accepted message, once none queued at the kill is still pending."""
+            with trio.fail_after(60):
+                after = dict(last_at_kill)
+                while True:
+                    rows: dict[str, dict[str, Any]] = {}
+                    for name in phone_of:
+                        token = tokens[tenant_of[name]]
+                        r = await http.get(
+                            f"/v1/sessions/{name}/messages",
+                            params={"limit": 1000},
+                            headers=bearer(token),
+                        )
+                        rows.update({m["id"]: m for m in r.json()["messages"]})
+                    pending = [
+                        m
+                        for m in queued_at_kill
+                        if rows[m]["status"] not in ("delivered", "read", "failed")
+                    ]
+                    if not pending:
+                        return rows
+                    # wake on the next event of either tenant, no sleeping
+                    for tenant, token in tokens.items():
+                        r = await http.get(
+                            "/v1/events",
+                            params={"after": after[tenant], "wait": 0.5, "limit": 1000},
+                            headers=bearer(token),
+                        )
+                        after[tenant] = r.json()["last_seq"]
 
-            final = await settled()
-            logs = {t: await read_log(http, tok) for t, tok in tokens.items()}
+        final = await settled()
+        logs = {t: await read_log(http, tok) for t, tok in tokens.items()}
 
-            # every event a client saw is in the log, same seq, same content, no gap
-            for tenant, ws in watchers.items():
-                by_seq = {e["seq"]: e for e in logs[tenant]}
-                for w in ws:
-                    assert w.hello is not None and w.events, f"{tenant}: a client saw nothing"
-                    seqs = [e["seq"] for e in w.events]
-                    first = w.hello["last_seq"] + 1 if w is ws[1] else 1
-                    assert seqs == list(range(first, first + len(seqs))), f"{tenant}: a gap"
-                    for ev in w.events:
-                        assert by_seq.get(ev["seq"]) == ev, (tenant, ev, by_seq.get(ev["seq"]))
+        # every event a client saw is in the log, same seq, same content, no gap
+        for tenant, ws in watchers.items():
+            by_seq = {e["seq"]: e for e in logs[tenant]}
+            for w in ws:
+                assert w.hello is not None and w.events, f"{tenant}: a client saw nothing"
+                seqs = [e["seq"] for e in w.events]
+                first = w.hello["last_seq"] + 1 if w is ws[1] else 1
+                assert seqs == list(range(first, first + len(seqs))), f"{tenant}: a gap"
+                for ev in w.events:
+                    assert by_seq.get(ev["seq"]) == ev, (tenant, ev, by_seq.get(ev["seq"]))
 
-            # a client resuming with `after` gets exactly what it missed, then live events
-            for tenant, ws in watchers.items():
-                for w in ws:
-                    target = logs[tenant][-1]["seq"]
-                    resumed = Watcher()
-                    async with trio.open_nursery() as nursery:
-                        url = proc.ws_url(tokens[tenant], after=w.last_seq)
-                        await nursery.start(resumed.run, url)
-                        with trio.fail_after(20):
-                            await resumed.wait_seq(target)
-                        nursery.cancel_scope.cancel()
-                    missed = [e for e in logs[tenant] if w.last_seq < e["seq"] <= target]
-                    assert resumed.events[: len(missed)] == missed
+        # a client resuming with `after` gets exactly what it missed, then live events
+        for tenant, ws in watchers.items():
+            for w in ws:
+                target = logs[tenant][-1]["seq"]
+                resumed = Watcher()
+                async with trio.open_nursery() as nursery:
+                    url = proc.ws_url(tokens[tenant], after=w.last_seq)
+                    await nursery.start(resumed.run, url)
+                    with trio.fail_after(20):
+                        await resumed.wait_seq(target)
+                    nursery.cancel_scope.cancel()
+                missed = [e for e in logs[tenant] if w.last_seq < e["seq"] <= target]
+                assert resumed.events[: len(missed)] == missed
 
     # delivered exactly once, or failed with a reason; never twice
     received: Counter[tuple[str, str]] = Counter()
-    for tenant, events in logs.items():
+    for events in logs.values():
         for e in events:
             if e["type"] == "message.received":
                 received[(e["session"], e["data"]["text"])] += 1
