@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,11 @@ async def test_offline_run_creates_a_wal_store_and_fails_with_the_dial_error(
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert any(name.startswith("whatsmeow_") for name in tables)
+    # credentials: owner-only, whatever the umask (DESIGN §8)
+    for path in (tmp_path / "sessions", data_dir):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    for path in data_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
 async def test_commands_need_a_connection_and_pairing_needs_a_qr(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import re
 import secrets
 import sqlite3
@@ -199,9 +200,29 @@ class SentIds:
             self._db.close()
 
 
+def _private_dir(path: Path) -> None:
+    """Create `path` and its missing parents owner-only (0700): they hold credentials."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        with suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
+            directory.chmod(0o700)  # mkdir's mode is masked by the umask
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` empty and 0600 if missing (SQLite would use the umask; its -wal and
+    -shm files copy the database file's mode)."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _prepare_sqlite_store(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_dir(path.parent)
     if not path.exists():
+        _private_file(path)
         # WAL is a property of the file: set once here, whatsmeow's driver keeps it.
         with sqlite3.connect(path) as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -293,10 +314,12 @@ class NeonizeEngine:
         from neonize.client import NewClient
         from neonize.proto import Neonize_pb2
 
-        self._spec.data_dir.mkdir(parents=True, exist_ok=True)
+        _private_dir(self._spec.data_dir)
         if not self._store.startswith(("postgres://", "postgresql://")):
             _prepare_sqlite_store(Path(self._store))
-        self._sent = SentIds(self._spec.data_dir / f"{self._spec.session}.sent.db")
+        sent = self._spec.data_dir / f"{self._spec.session}.sent.db"
+        _private_file(sent)
+        self._sent = SentIds(sent)
         creds = self._spec.creds
         client = NewClient(self._store, uuid=self._uuid, new_device=creds is None)
         if creds is not None:
