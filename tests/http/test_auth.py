@@ -1,5 +1,7 @@
-"""The auth matrix: every route of the contract with no token, a bad token, the admin
-token, the owning tenant's token and another tenant's token."""
+"""The auth matrix: every route of the contract with no token, a bad token, a revoked
+token, a token differing from a real one in its last character, the admin token, the
+owning tenant's token and another tenant's token; and every WebSocket command frame sent
+on another tenant's connection."""
 
 from __future__ import annotations
 
@@ -112,7 +114,7 @@ CASES = [
 def expected(case: Case, who: str) -> int:
     if case.role == "none":
         return case.ok
-    if who in ("none", "bad"):
+    if who in ("none", "bad", "revoked", "near", "near_admin"):
         return 401
     if case.role == "any":
         return case.ok
@@ -146,6 +148,11 @@ async def _setup(server: Server) -> tuple[dict[str, str], dict[str, str]]:
     spare = (
         await http.post("/v1/tenants/acme/tokens", json={"label": "spare"}, headers=bearer(ADMIN))
     ).json()
+    revoked = (
+        await http.post("/v1/tenants/acme/tokens", json={"label": "gone"}, headers=bearer(ADMIN))
+    ).json()
+    r = await http.delete(f"/v1/tenants/acme/tokens/{revoked['id']}", headers=bearer(ADMIN))
+    assert r.status_code == 204
     await server.session(acme, "sales", phone="5511900000001")
     await server.session(acme, "faulty", phone="5511900000002")
     for name in ("pairing", "scannable", "doomed", "stoppable", "restartable", "leaving"):
@@ -155,7 +162,8 @@ async def _setup(server: Server) -> tuple[dict[str, str], dict[str, str]]:
         json={"to": "5511987654321", "text": "first"},
         headers=bearer(acme),
     )
-    return {"own": acme, "other": globex}, {"SPARE": spare["id"], "MESSAGE": r.json()["id"]}
+    tokens = {"own": acme, "other": globex, "revoked": revoked["token"]}
+    return tokens, {"SPARE": spare["id"], "MESSAGE": r.json()["id"]}
 
 
 async def test_every_route_with_every_kind_of_token(server: Server) -> None:
@@ -163,6 +171,9 @@ async def test_every_route_with_every_kind_of_token(server: Server) -> None:
     tokens: dict[str, str | None] = {
         "none": None,
         "bad": "tz_not-a-real-token",
+        "revoked": own["revoked"],
+        "near": own["own"][:-1] + ("A" if own["own"][-1] != "A" else "B"),
+        "near_admin": ADMIN[:-1] + chr(ord(ADMIN[-1]) ^ 1),
         "admin": ADMIN,
         "own": own["own"],
         "other": own["other"],
@@ -173,9 +184,9 @@ async def test_every_route_with_every_kind_of_token(server: Server) -> None:
         path = case.route.format(**params)
         # the call that succeeds (and may change something) goes last
         order = (
-            ["none", "bad", "own", "other", "admin"]
+            ["none", "bad", "revoked", "near", "near_admin", "own", "other", "admin"]
             if case.role == "admin"
-            else ["none", "bad", "admin", "other", "own"]
+            else ["none", "bad", "revoked", "near", "near_admin", "admin", "other", "own"]
         )
         for who in order:
             token = tokens[who]
@@ -209,3 +220,36 @@ def _check_answer(r: httpx.Response, who: str, status: int) -> None:
         # another tenant's token sees its own (empty) world, never acme's things
         for name in ("sales", "faulty", "pairing", "acme"):
             assert f'"{name}"' not in r.text, r.text
+
+
+async def test_websocket_commands_on_another_tenants_session_answer_404(server: Server) -> None:
+    """Every command frame that names a session, sent on globex's connection about acme's
+    session: a failed reply with 404 (never revealing it exists), and nothing happens."""
+    tokens, _ = await _setup(server)
+    before = await server.http.get("/v1/sessions/sales/messages", headers=bearer(tokens["own"]))
+    frames = [
+        {"type": "send_text", "ref": "s", "session": "sales", "to": "5511987654321", "text": "x"},
+        {
+            "type": "mark_read",
+            "ref": "m",
+            "session": "sales",
+            "chat": "5511987654321",
+            "ids": ["A"],
+        },
+    ]
+    async with server.ws(tokens["other"]) as ws:
+        hello = await ws.recv()
+        assert hello["tenant"]["name"] == "globex"
+        for frame in frames:
+            reply = await ws.call(frame)
+            assert reply["ok"] is False and reply["error"]["status"] == 404, reply
+        assert (await ws.call({"type": "ping", "ref": "p"}))["ok"] is True
+        assert not ws.events(), "another tenant's events reached globex"
+    after = await server.http.get("/v1/sessions/sales/messages", headers=bearer(tokens["own"]))
+    def ids(r: httpx.Response) -> list[tuple[str, str]]:
+        return [(m["id"], m["text"]) for m in r.json()["messages"]]
+
+    assert ids(after) == ids(before)  # statuses move on by themselves; nothing new
+    # a revoked token cannot open a socket at all
+    status, _ = await _ws_status(server, tokens["revoked"])
+    assert status == 401
