@@ -14,7 +14,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -80,13 +80,28 @@ def serve_env(**extra: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def trizap_serve(
-    data_dir: Path, log: Path, env: Mapping[str, str] | None = None, *, startup: float = 60
+    data_dir: Path,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    args: Sequence[str] = (),
+    startup: float = 60,
 ) -> AsyncIterator[Serve]:
     """Start `trizap serve` and yield once it listens; kill it on the way out if it still
     runs (tests that stop it themselves do so first)."""
     with log.open("ab") as errors:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "trizap", "serve", "--port", "0", "--data-dir", str(data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "trizap",
+                "serve",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+                *args,
+            ],
             stdout=subprocess.PIPE,
             stderr=errors,
             env=dict(env or serve_env()),
