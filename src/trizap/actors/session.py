@@ -327,7 +327,24 @@ class SessionActor:
     ) -> None:
         with recv:
             async for event in recv:
-                await self._on_event(event)
+                if not isinstance(event, eng.Message):
+                    await self._on_event(event)
+                    continue
+                # A burst of inbound messages is one append (one transaction), not one each;
+                # every message taken is still on disk before the next event is taken.
+                messages, after = [event], None
+                while len(messages) < ENGINE_EVENTS:
+                    try:
+                        more = recv.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    if not isinstance(more, eng.Message):
+                        after = more
+                        break
+                    messages.append(more)
+                await self._received(messages)
+                if after is not None:
+                    await self._on_event(after)
         if not self._engine_returned:
             return  # the engine failed or was cancelled: `_run_engine` ends the run
         # The engine returned: if no final event said why, it is a crash in disguise.
@@ -369,24 +386,7 @@ class SessionActor:
             case eng.PairingTimeout():
                 await self._pairing_timed_out()
             case eng.Message():
-                self._touch()
-                await self._append(
-                    MESSAGE_RECEIVED,
-                    event_data(
-                        MESSAGE_RECEIVED,
-                        MessageReceivedData(
-                            id=event.id,
-                            chat=event.chat,
-                            from_=event.sender,
-                            from_me=event.from_me,
-                            push_name=event.push_name,
-                            timestamp=event.timestamp,
-                            kind=event.kind,
-                            text=event.text,
-                            reply_to=event.reply_to,
-                        ),
-                    ),
-                )
+                await self._received([event])
             case eng.Receipt(ids, _chat, _sender, kind, _ts):
                 for wa_id in ids:
                     row = await deps.store.find_message_by_wa_id(self.tenant_id, self.name, wa_id)
@@ -394,6 +394,36 @@ class SessionActor:
                         await self._message_status(row, kind)
             case eng.EngineNotice(detail):
                 log.info("session %s: %s", self.key, detail)
+
+    async def _received(self, messages: Sequence[eng.Message]) -> None:
+        """Inbound messages into the log, in one append."""
+        self._touch()
+        now = self.deps.now()
+        await self.deps.hub.append(
+            [
+                NewEvent(
+                    self.tenant_id,
+                    MESSAGE_RECEIVED,
+                    self.name,
+                    now,
+                    event_data(
+                        MESSAGE_RECEIVED,
+                        MessageReceivedData(
+                            id=m.id,
+                            chat=m.chat,
+                            from_=m.sender,
+                            from_me=m.from_me,
+                            push_name=m.push_name,
+                            timestamp=m.timestamp,
+                            kind=m.kind,
+                            text=m.text,
+                            reply_to=m.reply_to,
+                        ),
+                    ),
+                )
+                for m in messages
+            ]
+        )
 
     async def _logged_out(self, reason: str) -> None:
         self.me = None
