@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest serve bench clean
+.PHONY: install test lint typecheck pytest serve bench plots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,21 @@ test: lint typecheck pytest
 serve: install
 	$(BIN)/trizap serve $(ARGS)
 
+# Not part of `make test`: every bench script, each printing a table and its ratio against a
+# baseline measured in the same run (docs/benchmarks.md). `make plots` redraws the plots.
 bench: install
 	$(BIN)/python bench/actor_call.py
+	$(BIN)/python bench/rest_send.py
+	$(BIN)/python bench/ws_send.py
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/restart.py
+	$(BIN)/python bench/event_log.py
+	$(BIN)/python bench/sessions.py 1000 3000
+	$(BIN)/python bench/worker_memory.py
+
+plots: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/plots.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,73 @@
+"""WebSocket sends: `send_text` frames answered with a `reply`, over 50 sockets (one frame
+in flight per socket), against a bare trio-websocket echo server answering each frame.
+
+trizap does for each frame what `POST .../messages` does (decode, validate, the outbox row
+committed before the reply) and drains the outbox meanwhile on the same core. The sockets
+subscribe to a session that stays quiet (`?sessions=quiet`), so what comes back is the
+replies: pushing the sends' status events to sockets is what `fanout.py` measures.
+
+The load comes from a second process (`bench/_load.py`). Rounds alternate; the best round
+of each counts. Last line: `ws_send: ratio <trizap/bare> (target >= 0.8)`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+
+from _common import LOAD_NOTE, OUTSIDE, fmt, print_table, run_load, trizap_server, wait_drained
+
+CLIENTS = 50
+SECONDS = 2.0
+ROUNDS = 3
+FRAME = json.dumps(
+    {"type": "send_text", "ref": "r1", "session": "s1", "to": OUTSIDE,
+     "text": "hello from the bench, a short text message"}
+)
+
+
+async def echo(request: WebSocketRequest) -> None:
+    ws = await request.accept()
+    try:
+        while True:
+            await ws.send_message(await ws.get_message())
+    except ConnectionClosed:
+        pass
+
+
+def load(port: int, path: str, *extra: str) -> list[str]:
+    return [
+        "ws", "--port", str(port), "--path", path, "--frame", FRAME, "--clients", str(CLIENTS),
+        "--seconds", str(SECONDS), *extra,
+    ]
+
+
+async def main() -> None:
+    best: dict[str, float] = {}
+    async with trizap_server() as tz, trio.open_nursery() as nursery:
+        await tz.rt.create_session(tz.tenant, "quiet", "sim")
+        server = await nursery.start(serve_websocket, echo, "127.0.0.1", 0, None)
+        bare_port = server.port
+        path = f"/v1/ws?token={tz.token}&sessions=quiet"
+        for _ in range(ROUNDS):
+            bare = await run_load(*load(bare_port, "/"))
+            best["bare"] = max(best.get("bare", 0.0), bare["rate"])
+            res = await run_load(*load(tz.port, path, "--skip-first", "--reply-only"))
+            best["trizap"] = max(best.get("trizap", 0.0), res["rate"])
+            await wait_drained(tz.rt, tz.tenant, tz.session)
+        nursery.cancel_scope.cancel()
+    print(LOAD_NOTE)
+    print_table(
+        ["what", "frames/s"],
+        [
+            ["bare trio-websocket echo", fmt(best["bare"])],
+            ["trizap send_text -> reply", fmt(best["trizap"])],
+        ],
+    )
+    print(f"ws_send: ratio {best['trizap'] / best['bare']:.2f} (target >= 0.8)")
+
+
+if __name__ == "__main__":
+    trio.run(main)
