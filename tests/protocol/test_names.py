@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from trizap.protocol import names
 from trizap.protocol.names import normalise_phone, normalise_to, validate_name
@@ -102,3 +105,30 @@ def test_limits_match_the_contract() -> None:
     assert names.MAX_TEXT == 65536
     assert (names.MIN_PHONE_DIGITS, names.MAX_PHONE_DIGITS) == (7, 15)
     assert names.MAX_NAME == 63
+
+
+_PHONEISH = st.text(alphabet="0123456789 +()-@.\t\nsgwhatpnu", max_size=140)
+
+
+@given(_PHONEISH)
+def test_the_documented_phone_pattern_is_the_rule(raw: str) -> None:
+    """The OpenAPI document's pattern accepts exactly what the server accepts (found by
+    schemathesis: `"00"` matched the old pattern and was answered 422)."""
+    documented = re.fullmatch(names.PHONE_INPUT_PATTERN[1:-1], raw) is not None
+    try:
+        normalise_phone(raw)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert documented == accepted, raw
+
+
+@given(st.one_of(_PHONEISH, st.from_regex(names.TO_PATTERN, fullmatch=True)))
+def test_the_documented_to_pattern_is_the_rule(raw: str) -> None:
+    documented = re.fullmatch(names.TO_PATTERN[1:-1], raw) is not None and len(raw) <= names.MAX_JID
+    try:
+        normalise_to(raw)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert documented == accepted, raw

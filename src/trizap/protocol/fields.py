@@ -119,6 +119,7 @@ PHONE_SPEC: Final = Spec(
 PHONE: Final = {SPEC_KEY: PHONE_SPEC}
 TO: Final = spec(
     max_length=names.MAX_JID,
+    pattern=names.TO_PATTERN,
     check=names.normalise_to,
     description=(
         "A phone number (see `phone`) or a full JID: `<digits>@s.whatsapp.net` or "

@@ -18,13 +18,21 @@ MAX_NAME: Final = 63
 # Phone numbers: E.164 allows at most 15 digits; 7 rules out short codes and typos.
 MIN_PHONE_DIGITS: Final = 7
 MAX_PHONE_DIGITS: Final = 15
-# What a phone field may contain before normalisation (documented in the JSON Schema).
-PHONE_INPUT_PATTERN: Final = r"^\+?[0-9 ()-]+$"
+# What a phone field may contain before normalisation (documented in the JSON Schema):
+# spaces, an optional '+', then 7 to 15 digits among the separators ' ', '(', ')' and '-'.
+# Exactly the language `normalise_phone` accepts, so the document does not promise more.
+_PHONE_BODY: Final = r" *\+?[ ()-]*(?:[0-9][ ()-]*){7,15}"
+PHONE_INPUT_PATTERN: Final = f"^{_PHONE_BODY}$"
 
 # JIDs this API sends to: users and groups.
 USER_SERVER: Final = "s.whatsapp.net"
 GROUP_SERVER: Final = "g.us"
 MAX_JID: Final = 128
+# A message recipient: a phone number, a user JID or a group JID (`normalise_to`); at most
+# MAX_JID characters in every form.
+TO_PATTERN: Final = (
+    f"^(?:{_PHONE_BODY}|[0-9]{{7,15}}@s[.]whatsapp[.]net|[0-9]{{1,32}}(?:-[0-9]{{1,32}})?@g[.]us)$"
+)
 
 # Sizes. A message's text is counted in characters (code points), as JSON Schema does.
 MAX_TEXT: Final = 65536
@@ -57,7 +65,7 @@ def validate_name(s: str) -> str:
 def normalise_phone(s: str) -> str:
     """`+55 (11) 9999-9999` -> `551199999999`: a leading `+` and the separators space, `-`,
     `(` and `)` are dropped; what remains must be 7 to 15 ASCII digits."""
-    body = s.strip()
+    body = s.lstrip(" ")  # only spaces: the pattern in the document allows nothing else
     if body.startswith("+"):
         body = body[1:]
     digits = body.translate(_PHONE_SEPARATORS)
@@ -74,11 +82,11 @@ def normalise_phone(s: str) -> str:
 
 def normalise_to(s: str) -> str:
     """A message recipient: a phone number (normalised to digits), or a full JID kept as
-    it is: `<7-15 digits>@s.whatsapp.net` or `<group id>@g.us`."""
+    it is: `<7-15 digits>@s.whatsapp.net` or `<group id>@g.us`. At most MAX_JID characters."""
+    if len(s) > MAX_JID:
+        raise ValueError(f"a recipient has at most {MAX_JID} characters")
     if "@" not in s:
         return normalise_phone(s)
-    if len(s) > MAX_JID:
-        raise ValueError(f"a JID has at most {MAX_JID} characters")
     user, _, server = s.partition("@")
     if server == USER_SERVER:
         if not _DIGITS_RE.fullmatch(user) or not (
