@@ -106,10 +106,10 @@ async def _serve(config: Config) -> None:
                     )
                 )
                 url = f"http://{config.host}:{port}"
-                click.echo(f"trizap listening on {url} (data in {config.data_dir})")
+                text = f"trizap listening on {url} (data in {config.data_dir})"
                 if rt.admin_token_created:
-                    click.echo(_first_start_banner(rt.admin_token_created, config, url))
-                sys.stdout.flush()
+                    text += "\n" + _first_start_banner(rt.admin_token_created, config, url)
+                click.echo(text)  # one write: readers see the banner with the first line
             log.info("stopped")
             signal_nursery.cancel_scope.cancel()
 

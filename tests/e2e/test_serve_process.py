@@ -64,9 +64,10 @@ async def trizap_serve(data_dir: Path, log: Path) -> AsyncIterator[Proc]:
                 chunk = await process.stdout.receive_some()
                 assert chunk, f"trizap serve exited early:\n{out.decode()}{_text(log)}"
                 out += chunk
-            # the banner (if any) follows the listening line in the same write
-            while b"\n" not in out[m.end() :]:
-                out += await process.stdout.receive_some()
+            # the first-start banner comes in the same write, ending with the API's address
+            if b"Generated the admin token" in out:
+                while b"openapi.json" not in out:
+                    out += await process.stdout.receive_some()
         yield Proc(process, int(m[1]), out)
     finally:
         if process.returncode is None:
