@@ -303,3 +303,10 @@ def test_unknown_frame_type_message_lists_the_known_ones() -> None:
 def test_malformed_frames(data: bytes) -> None:
     with pytest.raises(MalformedInput, match="frame"):
         decode_client_frame(data)
+
+
+@pytest.mark.parametrize(("raw", "wait"), [("2.5e-1", 0.25), ("1E1", 10.0), ("3e0", 3.0)])
+def test_query_numbers_take_json_exponents(raw: str, wait: float) -> None:
+    """A number in a query string is spelled as in JSON, exponent included (schemathesis
+    sent `wait=2.21214012511038e-08`, which the document allows, and got 422)."""
+    assert parse_query({"wait": raw}, EventsQuery).wait == wait

@@ -124,7 +124,8 @@ class WsQuery:
 
 
 _INT_RE: Final = re.compile(r"[+-]?[0-9]+")
-_NUMBER_RE: Final = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)")
+# Numbers as JSON spells them, exponents included (`2e-08`), as the document promises.
+_NUMBER_RE: Final = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _from_query_string(value: str, t: Any) -> Any:
