@@ -30,6 +30,7 @@ import hmac
 import logging
 import os
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -95,6 +96,8 @@ log = logging.getLogger("trizap.runtime")
 T = TypeVar("T")
 
 TOKEN_PREFIX = "tz_"
+PRINCIPAL_TTL = 60.0  # seconds a resolved token is trusted without asking the store again
+MAX_PRINCIPALS = 10_000  # resolved tokens kept (least recently used dropped first)
 
 
 def hash_token(token: str) -> bytes:
@@ -162,6 +165,7 @@ class Runtime:
         self._admin_hash = b""
         self.admin_token_created: str | None = None  # set when generated on this start
         self._revoked: dict[str, set[trio.Event]] = {}  # token or tenant id -> watchers
+        self._principals: OrderedDict[bytes, tuple[float, TenantPrincipal]] = OrderedDict()
         self.closing = trio.Event()
 
     # -- auth ---------------------------------------------------------------------------------
@@ -173,13 +177,24 @@ class Runtime:
         digest = hash_token(token)
         if self._admin_hash and hmac.compare_digest(digest, self._admin_hash):
             return Admin()
+        now = trio.current_time()
+        cached = self._principals.get(digest)
+        if cached is not None and cached[0] > now:
+            self._principals.move_to_end(digest)
+            return cached[1]
         row = await self.store.resolve_token(digest)
         if row is None or row.tenant_id is None:
             raise Unauthorized("unknown or revoked token")
         tenant = await self.store.get_tenant(row.tenant_id)
         if tenant is None:
             raise Unauthorized("unknown or revoked token")
-        return TenantPrincipal(tenant, row.id)
+        principal = TenantPrincipal(tenant, row.id)
+        # Two store round trips saved per request; a revocation drops the entry at once,
+        # and the TTL keeps `last_used_at` as fresh as the store keeps it (once a minute).
+        self._principals[digest] = (now + PRINCIPAL_TTL, principal)
+        if len(self._principals) > MAX_PRINCIPALS:
+            self._principals.popitem(last=False)
+        return principal
 
     def revocation(self, principal: TenantPrincipal) -> trio.Event:
         """An event set when the principal's token is revoked or its tenant deleted. Call
@@ -198,6 +213,9 @@ class Runtime:
                     del self._revoked[key]
 
     def _revoke(self, key: str) -> None:
+        for digest, (_, principal) in list(self._principals.items()):
+            if key in (principal.token_id, principal.tenant.id):
+                del self._principals[digest]
         for event in self._revoked.pop(key, set()):
             event.set()
 
