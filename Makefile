@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest serve bench plots clean
+.PHONY: install test lint typecheck pytest serve bench plots soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,8 @@ plots: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+# Not part of `make test`: a real server under load and faults (SOAK_SECONDS, default 600;
+# SOAK_SESSIONS, default 100). Prints its report; exit 1 on a lost message or a leak.
+soak: install
+	$(BIN)/python bench/soak.py
