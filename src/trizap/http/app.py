@@ -10,10 +10,12 @@ method, body over 1 MiB) or from a bug (500, logged).
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import orjson
+import trio
 from quart import Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -29,6 +31,7 @@ from .problems import from_http_exception, problem_body, problem_headers, status
 log = logging.getLogger("trizap.http")
 
 STATE_KEY: Final = "trizap"
+DRAIN: Final = 1.0  # seconds a finished response waits for the rest of its request body
 
 
 def _version() -> str:
@@ -76,7 +79,14 @@ def create_app(runtime: Runtime) -> QuartTrio:
         return problem(TrizapError("an unexpected error happened; it has been logged"))
 
     public = [op.path for op in ops if op.auth == "none"]
-    auth = AuthMiddleware(cast(ASGIApp, app.asgi_app), runtime, public=public)
+    quart = cast(ASGIApp, app.asgi_app)
+
+    async def quart_app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            receive, send = _drained(receive, send)
+        await quart(scope, receive, send)
+
+    auth = AuthMiddleware(quart_app, runtime, public=public)
 
     async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -90,6 +100,50 @@ def create_app(runtime: Runtime) -> QuartTrio:
 
     app.asgi_app = asgi_app  # type: ignore[method-assign,assignment]
     return app
+
+
+def _drained(receive: Receive, send: Send) -> tuple[Receive, Send]:
+    """`receive` and `send` of one HTTP request, so that a response that ends before its
+    request body has arrived (a 405 or 404 answered from the headers alone) cannot hang
+    the connection.
+
+    Two things go wrong there otherwise. Hypercorn can only recycle a keep-alive
+    connection once the request body is read, so it closes the connection instead, from
+    inside our `send` of the last body chunk; and quart-trio cancels the request's nursery
+    as soon as hypercorn reports the stream closed (its `http.disconnect`), which cuts
+    that close off at its first checkpoint: the socket stays open, unusable, and the next
+    request on it waits forever. So the last chunk first waits (at most `DRAIN` seconds,
+    not at all when the response closes the connection anyway) for the body Quart keeps
+    reading, and is then sent shielded, so a close that does happen completes."""
+    body_done = trio.Event()
+
+    async def receive_() -> MutableMapping[str, Any]:
+        message = await receive()
+        if message["type"] == "http.disconnect" or (
+            message["type"] == "http.request" and not message.get("more_body", False)
+        ):
+            body_done.set()
+        return message
+
+    closing = False
+
+    async def send_(message: MutableMapping[str, Any]) -> None:
+        nonlocal closing
+        if message["type"] == "http.response.start":
+            closing = any(
+                bytes(k).lower() == b"connection" and b"close" in bytes(v).lower()
+                for k, v in message.get("headers", ())
+            )
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            if not closing:
+                with trio.move_on_after(DRAIN):
+                    await body_done.wait()
+            with trio.CancelScope(shield=True):
+                await send(message)
+            return
+        await send(message)
+
+    return receive_, send_
 
 
 def app_state(app: QuartTrio) -> AppState:
