@@ -35,6 +35,13 @@ OUTSIDER = "5511999999999"
 QR_SHAPE = re.compile(r"2@[A-Za-z0-9+/=]+,[A-Za-z0-9+/=]{44},[A-Za-z0-9+/=]{44},[A-Za-z0-9+/=]{44}")
 
 
+def taken(event: EngineEvent) -> EngineEvent:
+    """Do what the session does with a message: keep it, then say so to the engine."""
+    if isinstance(event, Message) and event.persisted is not None:
+        event.persisted.set()
+    return event
+
+
 @attrs.define
 class Running:
     """An engine whose `run()` is hosted in the test nursery; `events` ends when it returns."""
@@ -45,11 +52,11 @@ class Running:
     returned: bool = False
 
     async def next(self) -> EngineEvent:
-        return await self.events.receive()
+        return taken(await self.events.receive())
 
     async def rest(self) -> list[EngineEvent]:
         """Every event until `run()` ends."""
-        return [event async for event in self.events]
+        return [taken(event) async for event in self.events]
 
     async def quiet_for(self, seconds: float) -> None:
         with trio.move_on_after(seconds):

@@ -424,6 +424,9 @@ class SessionActor:
                 for m in messages
             ]
         )
+        for m in messages:
+            if m.persisted is not None:
+                m.persisted.set()  # now the engine may count it as handed over
 
     async def _logged_out(self, reason: str) -> None:
         self.me = None

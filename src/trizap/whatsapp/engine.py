@@ -97,7 +97,13 @@ MessageKind = Literal[
 
 @attrs.frozen
 class Message:
-    """An inbound (or own, from another device: `from_me`) message."""
+    """An inbound (or own, from another device: `from_me`) message.
+
+    `persisted`: an engine that must not count a message as handed over before it is
+    durable (the sim: its `delivered` receipt and its queue) sends one with a fresh event
+    and waits on it; the session sets it once the message is in the event log. Never on
+    the wire between processes.
+    """
 
     id: str
     chat: str
@@ -108,6 +114,7 @@ class Message:
     kind: MessageKind
     text: str | None
     reply_to: str | None
+    persisted: trio.Event | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 ReceiptKind = Literal["delivered", "read"]

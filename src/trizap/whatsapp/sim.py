@@ -617,11 +617,17 @@ class SimEngine:
                     if envelope is not None:
                         match envelope:
                             case _Delivery(message=message):
-                                await self._emit(events, message)
+                                # Handed over only once it is in the session's event log:
+                                # until then it stays queued and no `delivered` goes back.
+                                persisted = trio.Event()
+                                await self._emit(
+                                    events, attrs.evolve(message, persisted=persisted)
+                                )
+                                await persisted.wait()
                             case _ReceiptNote(receipt=receipt):
                                 await self._emit(events, receipt)
-                        # Popped only once emitted: a cancelled send leaves it queued for the
-                        # next life (trio's send either delivers or raises, never both).
+                        # Popped only once handed over: a cancelled send or wait leaves it
+                        # queued for the next life (nothing awaits between the wait and this).
                         net._delivered(self._number, envelope)
                         continue
                     deadline = min(deadline, net._read_due(self._number, now))

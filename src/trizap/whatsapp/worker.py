@@ -34,7 +34,7 @@ from typing import Any, Final, NoReturn
 import attrs
 import trio
 
-from .engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec
+from .engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec, Message
 from .worker_protocol import (
     Credit,
     Ended,
@@ -304,6 +304,10 @@ class Worker:
                     await hosted.credit_changed.wait()
                 hosted.credit -= 1
                 await self._out_send.send(EventFrame(hosted.sid, event))
+                if isinstance(event, Message) and event.persisted is not None:
+                    # Across the process boundary the credit window bounds what is in
+                    # flight; the parent's session persists it before granting more.
+                    event.persisted.set()
 
 
 async def _serve(sock: socket.socket, credit: int) -> None:

@@ -28,10 +28,11 @@ from typing import Any, Final, Literal, cast
 
 import attrs
 import orjson
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 
-from .engine import EngineEvent, SimFaultKind
+from .engine import EngineEvent, Message, SimFaultKind
 
 #: The largest frame either side accepts (message texts are bounded far below this).
 MAX_FRAME: Final = 1 << 20
@@ -204,6 +205,13 @@ FromWorker = Ok | Err | EventFrame | Ended
 
 def _make_converter() -> OrjsonConverter:
     conv = make_converter()
+    # A message's `persisted` event lives in one process only.
+    conv.register_unstructure_hook(
+        Message, make_dict_unstructure_fn(Message, conv, persisted=override(omit=True))
+    )
+    conv.register_structure_hook(
+        Message, make_dict_structure_fn(Message, conv, persisted=override(omit=True))
+    )
     # The engine events are attrs classes of their own module; tag them by class name too.
     configure_tagged_union(EngineEvent, conv, tag_name="t")
     configure_tagged_union(ToWorker, conv, tag_name="t")
