@@ -8,11 +8,11 @@ wait is on an event, under `trio.fail_after`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import trio
 
+from tests.e2e.procs import children
 from tests.runtime.conftest import next_event, sim_config, status_is
 from trizap.runtime import Runtime, open_runtime
 from trizap.whatsapp.worker_client import WorkerPool
@@ -20,21 +20,6 @@ from trizap.whatsapp.worker_client import WorkerPool
 GUARD_S = 30
 DIAL_ERROR = "failed to dial whatsapp web websocket"
 RESTART_MAX = 2
-
-
-def children() -> set[int]:
-    """Processes whose parent is this one (zombies included)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-            found.add(int(entry))
-    return found
 
 
 def neonize_pool(rt: Runtime) -> WorkerPool:

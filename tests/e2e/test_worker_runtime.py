@@ -11,13 +11,13 @@ worker, with no QR in between. Real processes, real time: every wait is on an ev
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 import trio
 
+from tests.e2e.procs import alive, children
 from tests.runtime.conftest import next_event, of_type, sim_config, status_is
 from trizap.actors.hub import Subscription
 from trizap.protocol.errors import Unavailable
@@ -28,26 +28,6 @@ from trizap.whatsapp.worker_client import WorkerConfig, WorkerPool, open_worker_
 GUARD_S = 20
 PING_S = 0.2  # how often each worker is pinged
 GRACE_S = 1.0  # how long a ping may go unanswered before the worker is killed
-
-
-def alive(pid: int) -> bool:
-    """True while the process exists at all, zombie included (it is in /proc until reaped)."""
-    return Path(f"/proc/{pid}").exists()
-
-
-def children() -> set[int]:
-    """Processes whose parent is this one (zombies included)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-            found.add(int(entry))
-    return found
 
 
 def worker_of(pool: WorkerPool, tenant_id: str, session: str) -> int:
