@@ -38,7 +38,6 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from .actors import hub as hubmod
 from .actors.hub import EventHub, HubClient, Subscription
 from .actors.reaper import ClientJoined, ClientLeft, Reaper, ReaperMsg
 from .actors.ref import ActorFailed, ActorRef, ActorStopped, Mailbox, MailboxFull, Reply
@@ -597,13 +596,6 @@ async def open_runtime(
         factories.update(engines or {})
         registry = Registry()
         hub = EventHub(store, subscriber_buffer=config.subscriber_buffer)
-        root_holder: dict[str, Supervisor] = {}
-
-        def hub_ref() -> ActorRef[hubmod.HubMsg]:
-            return root_holder["root"].ref("hub")
-
-        # The hub's ref exists once the root supervisor has its slots (at construction).
-        hub_client: HubClient | None = None
         tenants = DynamicSupervisor(
             "tenants",
             registry=registry,
@@ -654,8 +646,8 @@ async def open_runtime(
             max_restarts=config.restart_max,
             period=config.restart_period,
         )
-        root_holder["root"] = root
-        hub_client = HubClient(hub_ref(), store, subscriber_buffer=config.subscriber_buffer)
+        # Slots (and so refs) exist from construction: the hub can be addressed before it runs.
+        hub_client = HubClient(root.ref("hub"), store, subscriber_buffer=config.subscriber_buffer)
         deps = SessionDeps(
             store=store,
             hub=hub_client,

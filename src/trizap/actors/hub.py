@@ -286,12 +286,6 @@ class Subscription:
             self.last_seq = row.seq
             yield row
 
-    def receive_nowait(self) -> EventRow:
-        """The next live event already buffered (after the replay), or `trio.WouldBlock`."""
-        row = self._sub.recv.receive_nowait()
-        self.last_seq = row.seq
-        return row
-
 
 class HubClient:
     """What the rest of the runtime holds: the hub's ref plus the store for replays."""

@@ -228,13 +228,6 @@ class Mailbox(Generic[Msg]):
                 self._depth -= 1
         self._fail_in_hand(stopped)
 
-    def _reopen(self) -> None:
-        """A terminated slot is started again (dynamic children)."""
-        if self._closed:
-            self._send, self._recv = trio.open_memory_channel[Msg](self.size)
-            self._depth = 0
-            self._closed = False
-
     def statistics(self) -> MailboxStatistics:
         return MailboxStatistics(
             size=self.size, depth=self._depth, peak=self._peak, in_hand=len(self._in_hand)

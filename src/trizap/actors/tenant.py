@@ -32,7 +32,6 @@ from .session import (
     SessionDeps,
     SessionMsg,
     Stop,
-    Wake,
     fail_pending,
     session_gave_up,
     write_status,
@@ -332,17 +331,6 @@ class TenantActor:
         if ref is not None:
             with contextlib.suppress(MailboxFull, ActorStopped):
                 ref.cast(Hibernate(name))  # if it is busy, the session asks again later
-
-    def wake_outbox(self, name: str) -> bool:
-        """Nudge a running session to drain its outbox; False if it is not running."""
-        ref = self.session_ref(name)
-        if ref is None:
-            return False
-        try:
-            ref.cast(Wake())
-        except (MailboxFull, ActorStopped):  # the drain finds the row on its next pass
-            log.debug("session %s/%s not woken", self.tenant_id, name)
-        return True
 
 
 class _Ended(Exception):

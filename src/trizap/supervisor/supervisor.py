@@ -178,7 +178,6 @@ class _Core:
         # Each run of a child posts at most one exit; the bound only has to cover bursts.
         self._exits_send, self._exits_recv = trio.open_memory_channel[_Exit](1024)
         self._restarts = 0
-        self._ready = trio.Event()
 
     # -- public ------------------------------------------------------------------------------
 
@@ -379,7 +378,6 @@ class _Core:
             try:
                 for slot in start_children:
                     await self._start_slot(slot)
-                self._ready.set()
                 task_status.started()
                 await self._supervise()
             except (SupervisorGaveUp, Exception) as exc:
