@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import stat
+import threading
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from trizap.protocol.errors import Conflict, NotFound
 from trizap.store import (
@@ -113,6 +116,48 @@ async def test_many_concurrent_callers_are_serialised(store: SqliteStore, tenant
             nursery.start_soon(append, i)
     assert sorted(seqs) == list(range(1, 101))
     assert await store.last_seq(tenant.id) == 100
+
+
+async def test_queued_operations_share_one_commit_and_fail_alone(
+    store: SqliteStore, tenant: TenantRow
+) -> None:
+    # Hold the store's thread so that everything below queues up behind it as one batch.
+    entered, gate = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def hold() -> None:
+        entered.set()
+        gate.wait()
+
+    async def run(name: str, op: Callable[[], Awaitable[object]]) -> None:
+        try:
+            results[name] = await op()
+        except Exception as exc:
+            results[name] = exc
+
+    before = store.statistics()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run, "gate", lambda: store._run(hold))
+        await trio.to_thread.run_sync(entered.wait)
+        nursery.start_soon(run, "beta", lambda: store.create_tenant("beta"))
+        nursery.start_soon(run, "dup", lambda: store.create_tenant("acme"))
+        nursery.start_soon(run, "events", lambda: store.append_events([ev(tenant), ev(tenant)]))
+        nursery.start_soon(run, "ghost", lambda: store.append_events([ev("t_nobody")]))
+        nursery.start_soon(run, "gamma", lambda: store.create_tenant("gamma"))
+        await trio.testing.wait_all_tasks_blocked()
+        waiting = store.statistics().tasks_waiting
+        gate.set()
+    assert waiting == 5
+    after = store.statistics()
+    assert after.operations - before.operations == 6
+    assert after.batches - before.batches == 2  # the gate alone, then the five together
+    # The failures raised to their own callers and wrote nothing ...
+    assert isinstance(results["dup"], Conflict)
+    assert isinstance(results["ghost"], NotFound)
+    # ... and everything else in the batch committed.
+    assert sorted(t.name for t in await store.list_tenants()) == ["acme", "beta", "gamma"]
+    assert [r.seq for r in results["events"]] == [1, 2]  # type: ignore[attr-defined]
+    assert await store.last_seq(tenant.id) == 2
 
 
 async def test_cancelled_caller_leaves_the_store_usable(store: SqliteStore, tenant: TenantRow):

@@ -3,13 +3,19 @@
 Open it with `open_sqlite_store(path)`, an async context manager that closes the store at
 exit. In the supervision tree it is the `store` child: the store and its writer thread.
 
-Threading: there is exactly one connection. Every operation runs on a worker thread through
-`trio.to_thread.run_sync` with a `CapacityLimiter(1)` owned by the store, so at most one
-thread touches the connection at a time (hence `check_same_thread=False`) and the trio loop
-never blocks on disk. Waiting for the limiter is cancellable; once an operation's thread has
-started it runs to the end (commit or rollback) and a cancellation is delivered afterwards,
-which keeps "a method either commits fully or not at all". The limiter's waiters are trio
-tasks, so the only queue here is bounded by the callers' own mailboxes.
+Threading and group commit: there is exactly one connection, owned by the store's own thread
+(`trizap-store`), so the trio loop never blocks on disk. Callers queue operations; the
+thread takes everything queued at once (up to `BATCH_MAX`) and runs it as one batch: one
+transaction, one commit, one wake-up of the trio loop for all of them. Each operation runs
+inside its own SAVEPOINT, so one that fails is rolled back alone and raises to its own
+caller while the others commit. A caller hears of its operation only after the batch has
+committed; if the commit fails, every operation of the batch raises. While the thread is
+busy the next batch builds up, so under load many callers share a commit and a thread hop;
+alone, an operation is a batch of one and costs what it did with a thread per call.
+Once queued, an operation runs to the end (commit or rollback) and a cancellation of its
+caller is delivered afterwards, which keeps "a method either commits fully or not at all".
+The queue holds one entry per waiting trio task, so it is bounded by the callers' own
+mailboxes.
 
 Durability: the file is in WAL mode. With `synchronous="NORMAL"` (default) a commit has been
 written to the OS before the method returns, so it survives the process being killed
@@ -27,9 +33,11 @@ import contextlib
 import hmac
 import logging
 import os
+import queue
 import secrets
 import sqlite3
 import stat
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar
 
 import attrs
 import orjson
+import outcome
 import trio
 
 from trizap.protocol.errors import Conflict, NotFound
@@ -74,6 +83,9 @@ TOKEN_TOUCH_INTERVAL: Final = timedelta(seconds=60)
 PRUNE_CHUNK: Final = 5_000
 # Bounds the WAL file after checkpoints; without it a burst leaves a large file behind.
 JOURNAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
+# Operations per batch (one transaction): enough to share a commit among every caller of a
+# busy server, few enough that the first of them is not kept waiting by the last.
+BATCH_MAX: Final = 256
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DESIRED: Final[dict[str, DesiredState]] = {"running": "running", "stopped": "stopped"}
@@ -113,6 +125,10 @@ def _loads(text: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    if conn.in_transaction:
+        # Inside a batch: the operation's own savepoint makes it all or nothing.
+        yield
+        return
     # IMMEDIATE takes the write lock up front: busy_timeout then covers an outside process
     # (backup, sqlite3 shell) holding it, instead of failing at the first write.
     conn.execute("BEGIN IMMEDIATE")
@@ -213,7 +229,19 @@ class StoreStatistics:
     schema_version: int
     synchronous: Synchronous
     operations: int  # operations run since the store was opened
-    tasks_waiting: int  # tasks queued for the connection right now
+    tasks_waiting: int  # operations queued for the connection right now
+    batches: int = 0  # transactions the operations shared (operations / batches: the sharing)
+
+
+class _Job:
+    """One queued operation: what to run, and (once its batch committed) how it went."""
+
+    __slots__ = ("done", "fn", "result")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.result: outcome.Outcome[Any] | None = None
+        self.done = trio.Event()
 
 
 class SqliteStore:
@@ -242,8 +270,17 @@ class SqliteStore:
         self._synchronous = synchronous
         self._schema_version = schema_version
         self._now = now
-        self._limiter = trio.CapacityLimiter(1)
         self._operations = 0
+        self._batches = 0
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if not inline:
+            token = trio.lowlevel.current_trio_token()
+            self._thread = threading.Thread(
+                target=self._serve, args=(token,), name="trizap-store", daemon=True
+            )
+            self._thread.start()
 
     # plumbing ----------------------------------------------------------------------------
     async def _run(
@@ -252,21 +289,77 @@ class SqliteStore:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        def job() -> T:
-            # Checked on the worker thread, under the limiter, so it can't race close().
-            if self._conn is None:
-                raise trio.ClosedResourceError("the store is closed")
-            self._operations += 1
-            return fn(*args, **kwargs)
-
+        if self._closed:
+            raise trio.ClosedResourceError("the store is closed")
+        job = _Job(lambda: fn(*args, **kwargs))
         if self._inline:
             await trio.lowlevel.checkpoint()
-            return job()
-        return await trio.to_thread.run_sync(job, limiter=self._limiter)
+            self._run_batch([job])
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()  # cancelled before queued: not run
+            self._queue.put(job)
+            # Queued means it will run: wait for its end, then deliver a cancellation.
+            with trio.CancelScope(shield=True):
+                await job.done.wait()
+            await trio.lowlevel.checkpoint_if_cancelled()
+        assert job.result is not None
+        return job.result.unwrap()  # type: ignore[no-any-return]
+
+    def _serve(self, token: trio.lowlevel.TrioToken) -> None:
+        """The store's thread: batches of queued operations until the store is closed."""
+        while True:
+            first = self._queue.get()
+            batch = [first] if first is not None else []
+            while first is not None and len(batch) < BATCH_MAX:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    first = None  # closing: this batch is the last
+                    break
+                batch.append(job)
+            if batch:
+                self._run_batch(batch)
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(_finish, batch)
+            if first is None:
+                return
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        """Runs a batch on the connection: alone, as is; together, in one transaction with
+        a savepoint each."""
+        self._batches += 1
+        self._operations += len(batch)
+        conn = self._conn
+        if conn is None:
+            closed = outcome.Error(trio.ClosedResourceError("the store is closed"))
+            for job in batch:
+                job.result = closed
+            return
+        if len(batch) == 1:
+            batch[0].result = outcome.capture(batch[0].fn)
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                conn.execute("SAVEPOINT op")
+                job.result = outcome.capture(job.fn)
+                if isinstance(job.result, outcome.Error):
+                    conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # The transaction itself failed (locked, disk full, I/O): nothing committed.
+            if conn.in_transaction:
+                conn.rollback()
+            failed = outcome.Error(exc)
+            for job in batch:
+                job.result = failed
 
     @property
     def _db(self) -> sqlite3.Connection:
-        # Only called from inside `_run` jobs, after the closed check.
+        # Only called from inside operations, on the store's thread, once it is open.
         assert self._conn is not None
         return self._conn
 
@@ -276,7 +369,8 @@ class SqliteStore:
             schema_version=self._schema_version,
             synchronous=self._synchronous,
             operations=self._operations,
-            tasks_waiting=self._limiter.statistics().tasks_waiting,
+            tasks_waiting=self._queue.qsize(),
+            batches=self._batches,
         )
 
     async def close(self) -> None:
@@ -292,10 +386,13 @@ class SqliteStore:
             finally:
                 conn.close()
 
-        if self._inline:
-            job()
+        if self._closed:
             return
-        await trio.to_thread.run_sync(job, limiter=self._limiter)
+        await self._run(job)
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            await trio.to_thread.run_sync(self._thread.join)
 
     # tenants -----------------------------------------------------------------------------
     async def create_tenant(self, name: str) -> TenantRow:
@@ -982,6 +1079,11 @@ async def open_sqlite_store(
         # Shielded: a cancelled exit must still release the file and its locks.
         with trio.CancelScope(shield=True):
             await store.close()
+
+
+def _finish(batch: list[_Job]) -> None:
+    for job in batch:
+        job.done.set()
 
 
 if TYPE_CHECKING:
