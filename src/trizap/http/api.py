@@ -9,7 +9,9 @@ one wrapper that does the translation work the handlers must not repeat:
 2. the body, decoded strictly into the operation's command type (400 not JSON, 422 with
    locations, 413 over the limit; an empty body counts as `{}`);
 3. the query string, parsed into the operation's query type (422 at `query.<name>`);
-4. the handler's `Answer` (a view and a status), encoded as JSON.
+4. the handler, within `AppState.deadline()`: past it, 503 `unavailable` (a hung session
+   engine must not leave the client with a dropped connection, see `AppState.deadline`);
+5. the handler's `Answer` (a view and a status), encoded as JSON.
 
 `http.openapi` reads the same table, so the document cannot miss a route or disagree
 with what the route accepts.
@@ -17,6 +19,8 @@ with what the route accepts.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Literal
 
@@ -26,15 +30,18 @@ from quart import Quart, Response, request
 
 from ..actors.ws_client import EventEncoder, WsClientActor
 from ..protocol import SendText, encode, parse_query
-from ..protocol.errors import ValidationError
+from ..protocol.errors import Unavailable, ValidationError
 from ..protocol.wire import loads, structure
 from ..runtime import Principal, Runtime, TenantPrincipal
 from ..store.base import TenantRow
 from .auth import principal_of, require_admin, require_tenant
 
+log = logging.getLogger("trizap.http")
+
 Auth = Literal["none", "admin", "tenant", "any"]
 JSON: Final = "application/json"
 MAX_BODY: Final = 1024 * 1024  # bytes; larger bodies get 413
+ANSWER_MARGIN: Final = 0.5  # seconds kept, before the read timeout, to send an answer
 
 
 @attrs.frozen
@@ -91,6 +98,15 @@ class AppState:
         # Longest a request may hold the connection without the client sending anything
         # (hypercorn's read timeout); long-polls end before it. None: no limit.
         self.read_timeout: float | None = None
+
+    def deadline(self) -> float:
+        """Seconds a handler may run once its request has arrived. Hypercorn's read
+        timeout also runs while a client waits for its answer: a handler still working
+        when it fires (an engine call to a hung session) gets its connection closed with
+        no answer at all, so the wrapper answers 503 before that."""
+        if self.read_timeout is None:
+            return math.inf
+        return max(0.0, self.read_timeout - ANSWER_MARGIN)
 
 
 @attrs.frozen
@@ -183,7 +199,13 @@ def _view(op: Operation, state: AppState) -> Callable[..., Awaitable[Response]]:
         query = None
         if op.query is not None:
             query = parse_query(dict(request.args.items()), op.query)
-        answer = await op.handler(Ctx(state, principal, params, body, query))
+        # From here on the client sends nothing more: hypercorn's read timeout is running.
+        answer: Answer | Response | None = None
+        with trio.move_on_after(state.deadline()):
+            answer = await op.handler(Ctx(state, principal, params, body, query))
+        if answer is None:
+            log.warning("%s %s: no answer within %gs", op.method, request.path, state.deadline())
+            raise Unavailable(f"the request was not done within {state.deadline():g}s; retry later")
         if isinstance(answer, Response):
             return answer
         return json_response(answer)

@@ -427,9 +427,8 @@ async def get_message(ctx: Ctx) -> Answer:
 )
 async def list_events(ctx: Ctx) -> Answer:
     q: EventsQuery = ctx.query
-    wait = q.wait
-    if ctx.state.read_timeout is not None:  # answer before the server drops the connection
-        wait = min(wait, max(0.0, ctx.state.read_timeout - 1.0))
+    # Ends within the wrapper's deadline, leaving time to read what came in the meantime.
+    wait = min(q.wait, max(0.0, ctx.state.deadline() - 0.5))
     rows: list[Any] = []
     last = 0
     # A shutdown ends the long-poll at once (with what is there) instead of holding it.
