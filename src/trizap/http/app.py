@@ -52,6 +52,10 @@ def create_app(runtime: Runtime) -> QuartTrio:
     app = QuartTrio("trizap")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.config["RESPONSE_TIMEOUT"] = None  # long-polls bound themselves
+    # No automatic OPTIONS (Quart's is an empty text/html 200): with no CORS to serve, it is
+    # a method like any other a route does not take, 405 with `Allow`. HEAD stays where
+    # GET is (werkzeug's routing answers it as a GET without the body).
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     state = AppState(runtime)
     app.extensions[STATE_KEY] = state
     ops = operations()
