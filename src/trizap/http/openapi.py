@@ -207,8 +207,13 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
     for status, text in sorted(_ERROR_TEXT.items()):
         answer: dict[str, Any] = {"description": text, "content": problem_content}
         if status == 503:
+            # Every 503 says when to try again (`http.problems.problem_headers`).
             answer["headers"] = {
-                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}
+                "Retry-After": {
+                    "schema": {"type": "integer"},
+                    "required": True,
+                    "description": "Seconds",
+                }
             }
         responses[f"E{status}"] = answer
     return {
