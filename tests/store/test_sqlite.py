@@ -587,7 +587,7 @@ async def test_pending_is_oldest_first_and_list_newest_first(
     assert [m.id for m in await store.list_messages(tenant.id, session, "sent")] == [ids[1]]
 
 
-async def test_update_message_and_find_by_wa_id(
+async def test_update_message_changes_only_what_it_is_given(
     store: SqliteStore, tenant: TenantRow, session: str, clock: WallClock
 ) -> None:
     m, _ = await store.add_message(msg(tenant))
@@ -595,8 +595,6 @@ async def test_update_message_and_find_by_wa_id(
     sent = await store.update_message(m.id, status="sent", wa_id="3EB0ABC", attempts=1)
     assert (sent.status, sent.wa_id, sent.attempts) == ("sent", "3EB0ABC", 1)
     assert sent.updated_at == clock.now and sent.created_at == m.created_at
-    assert await store.find_message_by_wa_id(tenant.id, session, "3EB0ABC") == sent
-    assert await store.find_message_by_wa_id(tenant.id, session, "nope") is None
     read = await store.update_message(m.id, status="read")
     assert (read.status, read.wa_id, read.attempts) == ("read", "3EB0ABC", 1)
     failed = await store.update_message(m.id, status="failed", error="banned")
@@ -606,6 +604,55 @@ async def test_update_message_and_find_by_wa_id(
         await store.update_message("m_missing", status="sent")
     with pytest.raises(ValueError):
         await store.update_message(m.id, status="lost")  # type: ignore[arg-type]
+
+
+async def test_advance_message_moves_only_from_the_statuses_given(
+    store: SqliteStore, tenant: TenantRow, session: str, clock: WallClock
+) -> None:
+    m, _ = await store.add_message(msg(tenant))
+    await store.update_message(m.id, wa_id="3EB0ABC", attempts=1)
+    clock.advance(2)
+    sent = await store.advance_message(
+        tenant.id, session, "sent", after={"queued"}, message_id=m.id
+    )
+    assert sent is not None and (sent.status, sent.wa_id, sent.attempts) == ("sent", "3EB0ABC", 1)
+    assert sent.updated_at == clock.now
+    # A receipt finds it by WhatsApp's id; a late `sent` no longer applies.
+    read = await store.advance_message(
+        tenant.id, session, "read", after={"queued", "sent", "delivered"}, wa_id="3EB0ABC"
+    )
+    assert read is not None and read.status == "read"
+    assert (
+        await store.advance_message(tenant.id, session, "sent", after={"queued"}, message_id=m.id)
+        is None
+    )
+    assert await store.get_message(tenant.id, session, m.id) == read
+    # Unknown ids, and `error` kept with a failure.
+    assert (
+        await store.advance_message(tenant.id, session, "read", after={"sent"}, wa_id="nope")
+        is None
+    )
+    assert (
+        await store.advance_message(
+            tenant.id, session, "sent", after={"queued"}, message_id="m_missing"
+        )
+        is None
+    )
+    q, _ = await store.add_message(msg(tenant))
+    failed = await store.advance_message(
+        tenant.id, session, "failed", after={"queued"}, message_id=q.id, error="send failed"
+    )
+    assert failed is not None and (failed.status, failed.error) == ("failed", "send failed")
+    with pytest.raises(ValueError):
+        await store.advance_message(tenant.id, session, "sent", after={"queued"})
+    with pytest.raises(ValueError):
+        await store.advance_message(
+            tenant.id,
+            session,
+            "lost",
+            after={"queued"},
+            message_id=m.id,  # type: ignore[arg-type]
+        )
 
 
 async def test_fail_pending_fails_only_queued(
@@ -634,7 +681,13 @@ async def test_tenants_never_see_each_others_messages(
     m, _ = await store.add_message(msg(tenant))
     await store.update_message(m.id, wa_id="WA1")
     assert await store.get_message(other.id, "s1", m.id) is None
-    assert await store.find_message_by_wa_id(other.id, "s1", "WA1") is None
+    assert (
+        await store.advance_message(other.id, "s1", "read", after={"queued"}, wa_id="WA1") is None
+    )
+    assert (
+        await store.advance_message(other.id, "s1", "read", after={"queued"}, message_id=m.id)
+        is None
+    )
     assert await store.list_messages(other.id, "s1") == []
     assert await store.pending_messages(other.id, "s1", 10) == []
     assert await store.fail_pending(other.id, "s1", "x") == []

@@ -62,7 +62,7 @@ from ..whatsapp.engine import (
 )
 from .hub import HubClient
 from .ref import Mailbox, Reply
-from .session_state import RUNNING, STATUSES, Status, Trigger, advances, next_status
+from .session_state import AFTER, RUNNING, STATUSES, Status, Trigger, next_status
 
 log = logging.getLogger("trizap.session")
 
@@ -389,9 +389,7 @@ class SessionActor:
                 await self._received([event])
             case eng.Receipt(ids, _chat, _sender, kind, _ts):
                 for wa_id in ids:
-                    row = await deps.store.find_message_by_wa_id(self.tenant_id, self.name, wa_id)
-                    if row is not None:
-                        await self._message_status(row, kind)
+                    await self._message_status(kind, wa_id=wa_id)
             case eng.EngineNotice(detail):
                 log.info("session %s: %s", self.key, detail)
 
@@ -475,24 +473,39 @@ class SessionActor:
                 # An EngineFailure from a command is that command failing; if the engine
                 # itself died, its run() says so and ends this run with the right reason.
                 if attempts >= self.deps.config.send_retries:
-                    await self._message_status(row, "failed", error=f"send failed: {exc}")
+                    await self._message_status(
+                        "failed", message_id=row.id, error=f"send failed: {exc}"
+                    )
                     return True
                 log.warning("session %s: send %s failed (%s); retrying", self.key, row.id, exc)
                 await trio.sleep(self._rng.uniform(0, delay))
                 delay = min(delay * 2, 30.0)
                 continue
             self._touch()
-            await self._message_status(row, "sent")
+            await self._message_status("sent", message_id=row.id)
             return True
 
     async def _message_status(
-        self, row: MessageRow, status: MessageStatus, error: str | None = None
+        self,
+        status: MessageStatus,
+        *,
+        message_id: str | None = None,
+        wa_id: str | None = None,
+        error: str | None = None,
     ) -> None:
-        # The row may be stale (a receipt raced the send): re-read before moving it on.
-        current = await self.deps.store.get_message(self.tenant_id, self.name, row.id)
-        if current is None or not advances(current.status, status):
+        """Moves a message on, if that is forward (a receipt may have raced the send), and
+        says so in an event."""
+        row = await self.deps.store.advance_message(
+            self.tenant_id,
+            self.name,
+            status,
+            after=AFTER[status],
+            message_id=message_id,
+            wa_id=wa_id,
+            error=error,
+        )
+        if row is None:
             return
-        row = await self.deps.store.update_message(row.id, status=status, error=error)
         await self._append(
             MESSAGE_STATUS,
             event_data(

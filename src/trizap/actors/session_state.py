@@ -83,3 +83,10 @@ def advances(current: MessageStatus, new: MessageStatus) -> bool:
     if new == "failed":
         return current == "queued"
     return _RANK[new] > _RANK[current]
+
+
+# For each status, the statuses a message may move to it from (`advances`, as a set).
+AFTER: Final[dict[MessageStatus, frozenset[MessageStatus]]] = {
+    new: frozenset(old for old in (*_RANK, "failed") if advances(old, new))
+    for new in (*_RANK, "failed")
+}

@@ -10,7 +10,7 @@ Every method is a cancellable trio coroutine. A method either commits fully or n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -201,10 +201,6 @@ class Store(Protocol):
         self, tenant_id: str, session: str, message_id: str
     ) -> MessageRow | None: ...
 
-    async def find_message_by_wa_id(
-        self, tenant_id: str, session: str, wa_id: str
-    ) -> MessageRow | None: ...
-
     async def list_messages(
         self,
         tenant_id: str,
@@ -228,6 +224,22 @@ class Store(Protocol):
         error: str | None = None,
         attempts: int | None = None,
     ) -> MessageRow: ...
+
+    async def advance_message(
+        self,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus,
+        *,
+        after: Collection[MessageStatus],
+        message_id: str | None = None,
+        wa_id: str | None = None,
+        error: str | None = None,
+    ) -> MessageRow | None:
+        """Moves the message (by `message_id`, or else by `wa_id`) to `status`, with
+        `error` if given, only if its status now is one of `after`: a compare-and-set in
+        one operation. Returns the new row, or None (no such message, or not in `after`)."""
+        ...
 
     async def fail_pending(self, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
         """Marks every `queued` message of the session `failed` with `reason`; returns them."""

@@ -38,7 +38,7 @@ import secrets
 import sqlite3
 import stat
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar
@@ -877,19 +877,6 @@ class SqliteStore:
         ).fetchone()
         return None if r is None else _message(r)
 
-    async def find_message_by_wa_id(
-        self, tenant_id: str, session: str, wa_id: str
-    ) -> MessageRow | None:
-        return await self._run(self._find_message_by_wa_id, tenant_id, session, wa_id)
-
-    def _find_message_by_wa_id(self, tenant_id: str, session: str, wa_id: str) -> MessageRow | None:
-        r = self._db.execute(
-            f"SELECT {_MESSAGE_COLS} FROM outbox "
-            "WHERE tenant_id = ? AND session = ? AND wa_id = ? LIMIT 1",
-            (tenant_id, session, wa_id),
-        ).fetchone()
-        return None if r is None else _message(r)
-
     async def list_messages(
         self,
         tenant_id: str,
@@ -969,6 +956,66 @@ class SqliteStore:
                 f"SELECT {_MESSAGE_COLS} FROM outbox WHERE id = ?", (message_id,)
             ).fetchone()
         return _message(r)
+
+    async def advance_message(
+        self,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus,
+        *,
+        after: Collection[MessageStatus],
+        message_id: str | None = None,
+        wa_id: str | None = None,
+        error: str | None = None,
+    ) -> MessageRow | None:
+        """Moves the message (by `message_id`, or else by `wa_id`) to `status`, with
+        `error` if given, only if its status now is one of `after`: a compare-and-set in
+        one operation. Returns the new row, or None (no such message, or not in `after`)."""
+        if status not in _STATUS or any(s not in _STATUS for s in after):
+            raise ValueError(f"unknown message status in {status!r} after {sorted(after)!r}")
+        if (message_id is None) == (wa_id is None):
+            raise ValueError("give exactly one of message_id and wa_id")
+        if not after:
+            return None
+        return await self._run(
+            self._advance_message,
+            tenant_id,
+            session,
+            status,
+            tuple(after),
+            message_id,
+            wa_id,
+            error,
+        )
+
+    def _advance_message(
+        self,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus,
+        after: tuple[MessageStatus, ...],
+        message_id: str | None,
+        wa_id: str | None,
+        error: str | None,
+    ) -> MessageRow | None:
+        if message_id is None:
+            r = self._db.execute(
+                "SELECT id FROM outbox WHERE tenant_id = ? AND session = ? AND wa_id = ? LIMIT 1",
+                (tenant_id, session, wa_id),
+            ).fetchone()
+            if r is None:
+                return None
+            message_id = r[0]
+        # `after` holds statuses checked against _STATUS: literals, never caller text.
+        allowed = ", ".join(f"'{s}'" for s in after)
+        with _transaction(self._db):
+            r = self._db.execute(
+                f"UPDATE outbox SET status = ?, error = coalesce(?, error), updated_at = ? "
+                f"WHERE id = ? AND tenant_id = ? AND session = ? AND status IN ({allowed}) "
+                f"RETURNING {_MESSAGE_COLS}",
+                (status, error, _to_us(self._now()), message_id, tenant_id, session),
+            ).fetchone()
+        return None if r is None else _message(r)
 
     async def fail_pending(self, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
         """Marks every `queued` message of the session `failed` with `reason`; returns them,
