@@ -91,6 +91,9 @@ if TYPE_CHECKING:
 # plus its text, so ~1 MiB per number with short texts; past it the oldest is dropped
 # (counted in `statistics().dropped`), as WhatsApp's servers drop what waited too long.
 QUEUE_PER_NUMBER = 2048
+# Messages and receipts handed to a session before the first of them must be in its event
+# log (a credit window, as the neonize worker's): a burst is one append, not one each.
+IN_FLIGHT = 16
 # `wa_id`s remembered per sending number to deliver a resend once: ~100 B each, ~400 KiB.
 SENT_IDS_PER_NUMBER = 4096
 # Delivered-but-unread messages remembered per number for read receipts: ~150 B each.
@@ -404,13 +407,17 @@ class SimNetwork:
         )
         self._enqueue(number, _Delivery(message, None, trio.current_time() + self.delivery_delay_s))
 
-    def _next(self, number: str, now: float) -> tuple[_Envelope | None, float]:
-        """The envelope due for `number`, or None and when the next one is due."""
-        queue = self._phone(number).queue
-        if not queue:
-            return None, math.inf
-        head = queue[0]
-        return (head, now) if head.due <= now else (None, head.due)
+    def _due(self, number: str, now: float, limit: int) -> tuple[list[_Envelope], float]:
+        """Up to `limit` envelopes due for `number`, from the head of its queue (left there
+        until `_delivered`), and when the next one is due."""
+        due: list[_Envelope] = []
+        for envelope in self._phone(number).queue:
+            if envelope.due > now:
+                return due, envelope.due
+            due.append(envelope)
+            if len(due) == limit:
+                break
+        return due, math.inf
 
     def _delivered(self, number: str, envelope: _Envelope) -> None:
         phone = self._phone(number)
@@ -534,6 +541,30 @@ class SimEngine:
         await events.send(event)
         self._events_sent += 1
 
+    async def _hand_over(
+        self, events: trio.MemorySendChannel[EngineEvent], due: list[_Envelope]
+    ) -> None:
+        """Sends the due envelopes to the session, then pops each from the queue in order
+        once it is handed over: a message once it is in the session's event log (until
+        then it stays queued and no `delivered` goes back), a receipt once sent. A
+        cancelled send or wait leaves the rest queued for the next life."""
+        assert self._number is not None
+        handed: list[tuple[_Envelope, trio.Event | None]] = []
+        for envelope in due:
+            match envelope:
+                case _Delivery(message=message):
+                    persisted = trio.Event()
+                    await self._emit(events, attrs.evolve(message, persisted=persisted))
+                    handed.append((envelope, persisted))
+                case _ReceiptNote(receipt=receipt):
+                    await self._emit(events, receipt)
+                    handed.append((envelope, None))
+        for envelope, stored in handed:
+            if stored is not None:
+                await stored.wait()
+            # Nothing awaits between the wait and the pop.
+            self._net._delivered(self._number, envelope)
+
     async def _live(self, events: trio.MemorySendChannel[EngineEvent]) -> None:
         net = self._net
         qr_due = trio.current_time()
@@ -613,22 +644,9 @@ class SimEngine:
                         )
                         await self._emit(events, Disconnected("simulated disconnect"))
                         continue
-                    envelope, deadline = net._next(self._number, now)
-                    if envelope is not None:
-                        match envelope:
-                            case _Delivery(message=message):
-                                # Handed over only once it is in the session's event log:
-                                # until then it stays queued and no `delivered` goes back.
-                                persisted = trio.Event()
-                                await self._emit(
-                                    events, attrs.evolve(message, persisted=persisted)
-                                )
-                                await persisted.wait()
-                            case _ReceiptNote(receipt=receipt):
-                                await self._emit(events, receipt)
-                        # Popped only once handed over: a cancelled send or wait leaves it
-                        # queued for the next life (nothing awaits between the wait and this).
-                        net._delivered(self._number, envelope)
+                    due, deadline = net._due(self._number, now, IN_FLIGHT)
+                    if due:
+                        await self._hand_over(events, due)
                         continue
                     deadline = min(deadline, net._read_due(self._number, now))
                 case _State.DISCONNECTED:
