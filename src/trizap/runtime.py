@@ -333,17 +333,20 @@ class Runtime:
             raise _invalid("to", str(exc)) from None
         if not text or len(text) > 65536:
             raise _invalid("text", "must be 1 to 65536 characters")
-        row = await self.get_session(tenant_id, session)
+        # A running session exists and takes mail: only a session not running is looked up
+        # (a store operation less per message on the hot path). The insert itself answers
+        # 404 for a session that is gone.
+        ref = self.registry.whereis(f"{tenant_id}/{session}")
+        status = None if ref is not None else (await self.get_session(tenant_id, session)).status
         msg, created = await self.store.add_message(
             NewMessage(tenant_id, session, to, text, reply_to, idempotency_key)
         )
         if not created:
             return msg, False
-        if row.status in ("logged_out", "failed"):
-            await fail_pending(self.deps, tenant_id, session, f"session {session} is {row.status}")
+        if status in ("logged_out", "failed"):
+            await fail_pending(self.deps, tenant_id, session, f"session {session} is {status}")
             failed = await self.store.get_message(tenant_id, session, msg.id)
             return (failed or msg), True
-        ref = self.registry.whereis(f"{tenant_id}/{session}")
         if ref is None:
             tenant = self._tenant_ref(tenant_id)
             if tenant is not None:

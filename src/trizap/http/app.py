@@ -24,7 +24,7 @@ from ..protocol.errors import TrizapError
 from ..runtime import Runtime
 from . import routes, ws
 from .api import MAX_BODY, AppState, Operation
-from .auth import ASGIApp, AuthMiddleware, Receive, Scope, Send
+from .auth import ASGI_SEND_KEY, ASGIApp, AuthMiddleware, Receive, Scope, Send
 from .openapi import openapi_document
 from .problems import from_http_exception, problem_body, problem_headers, status_of
 
@@ -88,6 +88,8 @@ def create_app(runtime: Runtime) -> QuartTrio:
     async def quart_app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             receive, send = _drained(receive, send)
+        elif scope["type"] == "websocket":
+            scope[ASGI_SEND_KEY] = send  # the event push skips Quart's per-frame layers
         await quart(scope, receive, send)
 
     auth = AuthMiddleware(quart_app, runtime, public=public)

@@ -26,6 +26,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PRINCIPAL_KEY: Final = "trizap.principal"
+ASGI_SEND_KEY: Final = "trizap.asgi_send"  # a WebSocket's ASGI send, for the event push
 
 
 def bearer_token(scope: Scope) -> str | None:

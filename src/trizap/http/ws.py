@@ -27,7 +27,7 @@ from ..protocol import WsQuery, parse_query
 from ..protocol.errors import Unavailable
 from ..supervisor import ChildSpec
 from .api import AppState, Operation
-from .auth import principal_of, require_tenant
+from .auth import ASGI_SEND_KEY, Send, principal_of, require_tenant
 
 log = logging.getLogger("trizap.http.ws")
 
@@ -40,13 +40,18 @@ _ids = itertools.count(1)
 
 
 class QuartTransport:
-    """The `WsTransport` of a Quart WebSocket (the real object, usable from any task)."""
+    """The `WsTransport` of a Quart WebSocket (the real object, usable from any task).
+
+    Text frames go straight to the server's ASGI `send` (the connection is accepted before
+    the actor starts): a fan-out sends a frame per event per socket, and Quart's wrapper
+    adds an accept check, a signal and two calls to each without doing anything for us."""
 
     def __init__(self, ws: Any) -> None:
         self._ws = ws
+        self._send: Send = ws.scope[ASGI_SEND_KEY]
 
     async def send(self, text: str) -> None:
-        await self._ws.send(text)
+        await self._send({"type": "websocket.send", "text": text})
 
     async def close(self, code: int, reason: str) -> None:
         await self._ws.close(code, reason[:120])
