@@ -200,7 +200,9 @@ class SessionActor:
         self._engine = engine
         self.status = row.status if row.status in STATUSES else "starting"
         reason = self.reason if self.runs > 1 else None
-        await self._transition("start", reason=reason, force=True)
+        # A restart after `_crashed` is already `starting` with its reason: the new restart
+        # count goes out with the next status rather than in a second, identical event.
+        await self._transition("start", reason=reason, force=self.runs == 1)
         task_status.started()
         self._last_activity = trio.current_time()
         send, recv = trio.open_memory_channel[EngineEvent](ENGINE_EVENTS)
@@ -320,7 +322,9 @@ class SessionActor:
 
     async def _crashed(self, reason: str) -> None:
         self.reason = reason
-        await self._transition("crashed", reason=f"{reason} (restarting)")
+        # The row as written now is what the next run starts from: nobody else writes it
+        # while this session's slot waits to restart (a stop or delete ends the slot).
+        self._initial_row = await self._transition("crashed", reason=f"{reason} (restarting)")
 
     async def _consume(
         self, recv: trio.MemoryReceiveChannel[EngineEvent], scope: trio.CancelScope
@@ -565,25 +569,27 @@ class SessionActor:
 
     async def _transition(
         self, trigger: Trigger, *, reason: str | None, force: bool = False
-    ) -> None:
+    ) -> SessionRow | None:
+        """Moves the status on and writes it; the row as written, or None if nothing was
+        (not a legal move, or no change)."""
         async with self._status_lock:
             new = next_status(self.status, trigger)
             if new is None:
                 log.debug("session %s: %s ignored in %s", self.key, trigger, self.status)
-                return
+                return None
             if (
                 not force
                 and new == self.status
                 and reason == self.reason
                 and trigger != "connected"
             ):
-                return
+                return None
             if new != self.status:
                 self._status_since = trio.current_time()
             self.status, self.reason = new, reason
             self._status_changed.set()
             self._status_changed = trio.Event()
-            await write_status(
+            return await write_status(
                 self.deps, self.tenant_id, self.name, new, reason, self.me, self.restarts
             )
 
