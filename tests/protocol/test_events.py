@@ -20,6 +20,7 @@ from trizap.protocol import (
     SessionStatusData,
     ValidationError,
     encode,
+    encode_event,
     event_data,
     event_from_row,
     parse_event_data,
@@ -79,6 +80,25 @@ def test_parse_event_data_locates_errors() -> None:
     assert loc == "data.status"
     with pytest.raises(ValueError, match="unknown event type"):
         parse_event_data("session.mood", {})
+
+
+@pytest.mark.parametrize(
+    ("type_", "session", "data"),
+    [
+        (
+            MESSAGE_STATUS,
+            "sales",
+            {"id": "m1", "wa_id": "3EB0", "status": "sent", "error": None},
+        ),
+        ("session.qr", "s1", {"qr": "2@x,y", "expires_at": AT}),  # a time inside data
+        ("tenant.note", None, {"nested": [{"ä": "ünïcode ✓"}, 1, 2.5, True]}),
+    ],
+)
+def test_encode_event_is_the_same_text_as_encoding_the_event(
+    type_: str, session: str | None, data: dict[str, object]
+) -> None:
+    row = EventRow(tenant_id="t1", seq=7, type=type_, session=session, at=AT, data=data)
+    assert encode_event(row) == encode(event_from_row(row)).decode()
 
 
 def test_event_from_row_is_the_wire_shape() -> None:

@@ -39,8 +39,8 @@ from ..protocol import (
     WsSendText,
     decode_client_frame,
     encode,
+    encode_event,
     error_frame,
-    event_from_row,
     message_view,
     reply_error,
     reply_ok,
@@ -102,7 +102,7 @@ class EventEncoder:
             self.hits += 1
             return text
         self.misses += 1
-        text = encode(event_from_row(row)).decode()
+        text = encode_event(row)
         self._cache[key] = text
         if len(self._cache) > self.size:
             self._cache.popitem(last=False)

@@ -69,6 +69,7 @@ from .events import MessageReceivedData as MessageReceivedData
 from .events import MessageStatusData as MessageStatusData
 from .events import SessionQrData as SessionQrData
 from .events import SessionStatusData as SessionStatusData
+from .events import encode_event as encode_event
 from .events import event_data as event_data
 from .events import event_from_row as event_from_row
 from .events import parse_event_data as parse_event_data
