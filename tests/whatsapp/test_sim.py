@@ -461,6 +461,36 @@ async def test_hang_stops_everything_but_keeps_claiming_connected(
     assert isinstance(message, Message) and message.id == wa_id
 
 
+async def test_a_scan_of_a_hung_engine_is_recorded_but_links_nothing(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    network = SimNetwork()
+    running = start(nursery, network.engine_factory(spec()))
+    assert isinstance(await running.next(), Qr)
+    await running.engine.sim_fault("hang")
+
+    # The phone scans: that is the phone and WhatsApp's servers, it does not wait on the
+    # (hung) engine.
+    with trio.fail_after(1):
+        await running.engine.sim_scan(ALICE)
+    with pytest.raises(EngineNotReady):
+        await running.engine.sim_scan(BOB)  # that code was scanned already
+
+    # A hung client never completes the link: no Paired, nothing linked at the network.
+    await running.quiet_for(600)
+    assert network.statistics().linked_devices == 0
+    assert running.engine.statistics().state == "pairing"
+
+    # Restarted (the session's probe), the new engine shows a new code to scan.
+    await running.engine.sim_fault("crash")
+    assert await running.rest() == []
+    again = start(nursery, network.engine_factory(spec()))
+    assert isinstance(await again.next(), Qr)
+    await again.engine.sim_scan(ALICE)
+    assert isinstance(await again.next(), Paired)
+    assert isinstance(await again.next(), Connected)
+
+
 async def test_faults_need_a_running_engine() -> None:
     engine = SimNetwork().engine_factory(spec())
     with pytest.raises(EngineNotReady):

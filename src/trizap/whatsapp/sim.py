@@ -38,8 +38,12 @@ follows neonize/whatsmeow event semantics:
   `Disconnected` and reconnects by itself after `reconnect_delay_s` plus seeded jitter;
   `logout` unlinks the device (`LoggedOut("unlinked from phone")`); `ban` emits
   `Banned("temporary ban", ban_s)` and refuses the number's creds until it expires; `hang`
-  stops the engine: no events, `ping`/`send_text`/`mark_read` block forever, while it still
-  claims to be connected and holds its number.
+  stops the engine, in any state: no events, its commands (`ping`, `send_text`,
+  `mark_read`, `pair_phone`, `logout`) block forever, while it still claims to be connected
+  and holds its number (or still shows its QR). The `sim_*` controls play the phone and the
+  network, not the engine, so they never wait on it: a `sim_scan` of a hung engine's QR is
+  recorded, but only a live engine completes the link, so it never pairs; restarted, the
+  engine shows a new code.
 
 Every random value (QR codes, keys, message ids, pairing codes, jitter) comes from a
 `random.Random` seeded from the network's seed and the engine's creation order, so the same
@@ -733,7 +737,10 @@ class SimEngine:
 
     async def sim_scan(self, phone: str) -> None:
         number = _digits(phone)
-        await self._responsive()
+        await trio.lowlevel.checkpoint()
+        # The phone scans, not the engine: the scan is recorded even if the engine hangs,
+        # and only the run loop links the device, so a hung engine never pairs (a restart
+        # shows a new code).
         self._showing_qr()
         self._scan = number
         self._poke()
