@@ -13,8 +13,9 @@ its restart intensity the supervisor gives up on it and `session_gave_up` marks 
   id chosen and stored before the first attempt (a resend after a crash is the same
   message, which WhatsApp delivers once), retried with backoff, failed past
   `send_retries`;
-- the liveness probe: a connected engine that does not answer `ping()` within
-  `probe_timeout` is declared hung and the run crashes (it is restarted, not trusted);
+- the liveness probe: an engine that does not answer `ping()` within `probe_timeout`, in
+  any status it runs in (starting, qr, connected, disconnected), is declared hung and the
+  run crashes (it is restarted, not trusted);
 - the timers: pairing timeout (stopped, `pairing_timeout`) and idle hibernation (stopped,
   `idle`, woken by the next command);
 - the mailbox loop: commands from the runtime, answered without waiting on the engine
@@ -26,6 +27,7 @@ order, under one lock, so what the API shows is what happened.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
@@ -524,14 +526,22 @@ class SessionActor:
     # -- liveness and timers -------------------------------------------------------------------
 
     async def _probe(self, engine: Engine) -> None:
+        """A hung engine is restarted in every status it runs in, not only `connected`: one
+        that hangs while it shows a QR, reconnects or starts would otherwise go on showing
+        that status while dead. Any answer to `ping()` is alive, an error too: an engine
+        waiting for a scan, a reconnect or its worker answers at once, and a failed one is
+        for its `run()` to report (with its own reason). Only silence is a hang."""
         config = self.deps.config
         while True:
             await trio.sleep(config.probe_interval)
-            if self.status != "connected":
+            if self.status not in RUNNING:
                 continue
-            with trio.move_on_after(config.probe_timeout) as probe:
+            with (
+                trio.move_on_after(config.probe_timeout) as probe,
+                contextlib.suppress(EngineNotReady, EngineFailure),
+            ):
                 await engine.ping()
-            if probe.cancelled_caught:
+            if probe.cancelled_caught and self.status in RUNNING:
                 await self._crashed(f"engine did not answer a ping within {config.probe_timeout}s")
                 raise EngineFailure("engine hung")
 

@@ -11,8 +11,10 @@ network side), and returns or raises when that life ends:
   restarts it with backoff).
 
 The command methods are valid only while `run()` is active; before the engine is connected
-they raise `EngineNotReady`. A hung engine never answers `ping()` — the session's liveness
-probe wraps it in `trio.move_on_after` and restarts the engine.
+they raise `EngineNotReady`. `ping()` is the exception: it answers in every state of the
+engine's life (starting, showing a QR, connected, waiting to reconnect), and a hung engine
+never answers it — the session's liveness probe wraps it in `trio.move_on_after`, in every
+running status, and restarts an engine that stays silent.
 
 Implementations: `whatsapp.sim.SimEngine` (in process), the neonize adapter (in a worker
 process), and `whatsapp.worker.WorkerEngine` (any engine hosted in a worker process).
@@ -194,7 +196,11 @@ class Engine(Protocol):
         ...
 
     async def ping(self) -> None:
-        """Returns promptly when the engine is alive; never returns when it hangs."""
+        """Returns promptly when the engine is alive, whatever it is doing (waiting for a
+        scan or a reconnect is alive); never returns when it hangs. An engine that cannot
+        be asked yet (its worker process is starting) may raise `EngineNotReady`, and one
+        that died `EngineFailure`: the probe takes any answer as alive and leaves failures
+        to `run()`. So a slow start must be bounded by the engine itself."""
         ...
 
 

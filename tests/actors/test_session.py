@@ -1,0 +1,162 @@
+"""The session actor's liveness probe, through the runtime, on virtual time.
+
+The probe asks the engine for a `ping()` in every status in which it runs: an engine that
+does not answer is restarted whether it is connected, showing a QR, reconnecting or still
+starting, and an engine that is only waiting (for a scan, for its reconnect, for its
+worker) answers and is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import attrs
+import pytest
+import trio
+
+from tests.runtime.conftest import next_event, of_type, sim_config, status_is
+from tests.runtime.test_faults import paired
+from trizap.runtime import open_runtime
+from trizap.store.base import EventRow
+from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady
+from trizap.whatsapp.sim import SimNetwork
+
+
+def restarted_after_a_hang(session: str) -> Callable[[EventRow], bool]:
+    return lambda r: status_is(session, "starting")(r) and "did not answer a ping" in (
+        r.data["reason"] or ""
+    )
+
+
+# --- the probe in every running status ------------------------------------------------------
+
+
+async def test_a_hung_engine_showing_a_qr_is_restarted_and_shows_a_new_one(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    config = sim_config(tmp_path)
+    async with open_runtime(config, store_thread=False) as rt:
+        acme, _ = await rt.create_tenant("acme")
+        async with rt.subscribe(acme.id) as sub:
+            await rt.create_session(acme.id, "s01")
+            first = await next_event(sub, of_type("session.qr", "s01"))
+            # Waiting for a scan is not a hang: several probes later, still the first run.
+            await trio.sleep(3 * config.probe_interval)
+            row = await rt.get_session(acme.id, "s01")
+            assert (row.status, row.restarts) == ("qr", 0)
+
+            await rt.sim_fault(acme.id, "s01", "hang")
+            start = trio.current_time()
+            restarting = await next_event(sub, restarted_after_a_hang("s01"))
+            assert trio.current_time() - start <= config.probe_interval + config.probe_timeout
+            assert restarting.data["restarts"] == 0
+            again = await next_event(sub, of_type("session.qr", "s01"))
+            assert again.data["qr"] != first.data["qr"]
+            # The new engine is alive: a scan pairs it.
+            await rt.sim_scan(acme.id, "s01", "5511900000001")
+            connected = await next_event(sub, status_is("s01", "connected"))
+            assert connected.data["restarts"] == 1
+
+
+async def test_a_hung_engine_backing_off_a_reconnect_is_restarted(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    config = sim_config(tmp_path)
+    network = SimNetwork(reconnect_delay_s=3600.0)
+    async with open_runtime(
+        config, engines={"sim": network.engine_factory}, store_thread=False
+    ) as rt:
+        acme, _ = await rt.create_tenant("acme")
+        async with rt.subscribe(acme.id) as sub:
+            await paired(rt, sub, acme.id, "s01", "5511900000001")
+            await rt.sim_fault(acme.id, "s01", "disconnect")
+            await next_event(sub, status_is("s01", "disconnected"))
+            # A long reconnect backoff is not a hang.
+            await trio.sleep(3 * config.probe_interval)
+            row = await rt.get_session(acme.id, "s01")
+            assert (row.status, row.restarts) == ("disconnected", 0)
+
+            await rt.sim_fault(acme.id, "s01", "hang")
+            start = trio.current_time()
+            await next_event(sub, restarted_after_a_hang("s01"))
+            assert trio.current_time() - start <= config.probe_interval + config.probe_timeout
+            # Restarted on its creds, it connects at once instead of after the backoff.
+            back = await next_event(sub, status_is("s01", "connected"))
+            assert back.data["restarts"] == 1
+            assert trio.current_time() - start < 3600
+
+
+PingDoes = Literal["answer", "not ready", "fail", "hang"]
+
+
+@attrs.define
+class Connecting:
+    """An engine that never gets past connecting (no event at all) and answers pings as
+    told: like a worker engine whose process is starting, or a neonize client dialling."""
+
+    ping_does: PingDoes
+
+    async def run(self, events: trio.MemorySendChannel[EngineEvent]) -> None:
+        await trio.sleep_forever()
+
+    def new_message_id(self) -> str:
+        return "3EB0000000000000000000"
+
+    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+        raise EngineNotReady("connecting")
+
+    async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
+        raise EngineNotReady("connecting")
+
+    async def pair_phone(self, phone: str) -> str:
+        raise EngineNotReady("connecting")
+
+    async def logout(self) -> None:
+        raise EngineNotReady("connecting")
+
+    async def ping(self) -> None:
+        match self.ping_does:
+            case "answer":
+                await trio.lowlevel.checkpoint()
+            case "not ready":
+                raise EngineNotReady("its worker is starting")
+            case "fail":
+                raise EngineFailure("no engine 1")
+            case "hang":
+                await trio.sleep_forever()
+
+
+@pytest.mark.parametrize("ping_does", ["answer", "not ready", "fail"])
+async def test_a_starting_engine_that_answers_pings_is_left_alone(
+    tmp_path: Path, ping_does: PingDoes, autojump_clock: object
+) -> None:
+    """Any answer is alive, an error too: a failing engine is for its run() to report."""
+    config = sim_config(tmp_path)
+    engines = {"neonize": lambda spec: Connecting(ping_does)}
+    async with open_runtime(config, engines=engines, store_thread=False) as rt:
+        acme, _ = await rt.create_tenant("acme")
+        await rt.create_session(acme.id, "s01", engine="neonize")
+        await trio.sleep(5 * config.probe_interval)
+        row = await rt.get_session(acme.id, "s01")
+        assert (row.status, row.restarts) == ("starting", 0)
+
+
+async def test_a_hung_starting_engine_is_restarted_and_each_restart_is_counted(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    config = sim_config(tmp_path)
+    engines = {"neonize": lambda spec: Connecting("hang")}
+    async with open_runtime(config, engines=engines, store_thread=False) as rt:
+        acme, _ = await rt.create_tenant("acme")
+        async with rt.subscribe(acme.id) as sub:
+            await rt.create_session(acme.id, "s01", engine="neonize")
+            start = trio.current_time()
+            first = await next_event(sub, restarted_after_a_hang("s01"))
+            assert trio.current_time() - start <= config.probe_interval + config.probe_timeout
+            # It hangs again: that crash is said too, with the run's restart count.
+            second = await next_event(sub, restarted_after_a_hang("s01"))
+        assert (first.data["restarts"], second.data["restarts"]) == (0, 1)
+        row = await rt.get_session(acme.id, "s01")
+        assert (row.status, row.restarts) == ("starting", 1)
