@@ -96,3 +96,33 @@ async def test_requests_queued_to_a_terminated_actor_fail_with_actor_stopped() -
         with pytest.raises(ActorStopped):
             ref.cast(Crash())
         nursery.cancel_scope.cancel()
+
+
+async def test_the_actor_sees_a_caller_give_up(autojump_clock: object) -> None:
+    """A caller cancelled before the answer abandons its request: the actor can tell (and
+    stop working on it); an answered request is never abandoned."""
+    seen: list[tuple[int, bool]] = []
+
+    async def body(mailbox: Mailbox[Echo], task_status: trio.TaskStatus[None]) -> None:
+        task_status.started()
+        async for msg in mailbox:
+            seen.append((msg.value, msg.reply.abandoned))
+            if msg.value == 0:
+                msg.reply.send(0)
+                continue
+            with trio.move_on_after(60):
+                await msg.reply.wait_abandoned()
+            seen.append((msg.value, msg.reply.abandoned))
+            msg.reply.send(msg.value)  # harmless: nobody reads it
+
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, "slow", body)
+        assert await ref.call(functools.partial(Echo, 0)) == 0
+        start = trio.current_time()
+        with trio.move_on_after(5):
+            await ref.call(functools.partial(Echo, 1))
+        await trio.testing.wait_all_tasks_blocked()
+        assert trio.current_time() - start == 5  # seen when the caller left, not at 60
+        assert seen == [(0, False), (1, False), (1, True)]
+        assert ref.statistics().in_hand == 0
+        nursery.cancel_scope.cancel()

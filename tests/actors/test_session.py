@@ -18,6 +18,7 @@ import trio
 
 from tests.runtime.conftest import next_event, of_type, sim_config, status_is
 from tests.runtime.test_faults import paired
+from trizap.actors.session import MAX_ENGINE_CALLS
 from trizap.runtime import open_runtime
 from trizap.store.base import EventRow
 from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady
@@ -160,3 +161,28 @@ async def test_a_hung_starting_engine_is_restarted_and_each_restart_is_counted(
         assert (first.data["restarts"], second.data["restarts"]) == (0, 1)
         row = await rt.get_session(acme.id, "s01")
         assert (row.status, row.restarts) == ("starting", 1)
+
+
+# --- engine calls whose caller gave up ------------------------------------------------------
+
+
+async def test_engine_calls_whose_callers_gave_up_free_their_slots(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    """A caller that gives up on a hung engine (the HTTP deadline) takes its engine call
+    with it: the session never runs out of slots and answers `busy`."""
+    config = sim_config(tmp_path, probe_interval=1e6)  # the hang stays, as between probes
+    async with open_runtime(config, store_thread=False) as rt:
+        acme, _ = await rt.create_tenant("acme")
+        async with rt.subscribe(acme.id) as sub:
+            await paired(rt, sub, acme.id, "s01", "5511900000001")
+            await rt.sim_fault(acme.id, "s01", "hang")
+            for _ in range(2 * MAX_ENGINE_CALLS):
+                with trio.move_on_after(1) as gave_up:
+                    await rt.mark_read(acme.id, "s01", "5511900000002", ["3EB0AAAA"])
+                assert gave_up.cancelled_caught  # it waited for the engine, it was not busy
+            # Restarted, the session answers again.
+            await rt.sim_fault(acme.id, "s01", "crash")
+            await next_event(sub, status_is("s01", "connected"))
+            with trio.fail_after(1):
+                await rt.mark_read(acme.id, "s01", "5511900000002", ["3EB0AAAA"])

@@ -10,7 +10,7 @@ that state; the only way in is an `ActorRef`:
 - `call(make)` builds a request carrying a one-shot `Reply`, sends it and waits for the
   answer. If the actor crashes or stops while it holds the request, the caller gets
   `ActorFailed` / `ActorStopped` at once — never a hang. No `timeout=`: wrap the call in
-  `trio.fail_after`.
+  `trio.fail_after`; the actor sees a caller that gave up (`Reply.abandoned`).
 
 A mailbox belongs to its supervisor's child *slot*, not to one run of the actor: a ref stays
 valid across restarts and messages queued while the actor restarts are kept. Requests that
@@ -53,16 +53,20 @@ class Reply(Generic[R]):
     """The one-shot answer slot of a `call`. The actor answers with `send` or `fail`.
 
     Answering twice, or after the caller gave up, is harmless: the first answer wins and a
-    caller that went away (cancelled) simply never reads it.
+    caller that went away (cancelled) simply never reads it. A caller that went away
+    before the answer *abandoned* the request: an actor doing slow work for it (an engine
+    call) watches `abandoned` / `wait_abandoned()` to stop that work.
     """
 
-    __slots__ = ("_done", "_error", "_mailbox", "_value")
+    __slots__ = ("_abandoned", "_done", "_error", "_gone", "_mailbox", "_value")
 
     def __init__(self, mailbox: Mailbox[Any]) -> None:
         self._done = trio.Event()
         self._value: R | None = None
         self._error: BaseException | None = None
         self._mailbox = mailbox
+        self._gone = False
+        self._abandoned: trio.Event | None = None  # made by the first `wait_abandoned`
 
     def send(self, value: R) -> None:
         if self._done.is_set():
@@ -82,8 +86,27 @@ class Reply(Generic[R]):
     def answered(self) -> bool:
         return self._done.is_set()
 
+    @property
+    def abandoned(self) -> bool:
+        """The caller stopped waiting (it was cancelled) before the answer came."""
+        return self._gone
+
+    async def wait_abandoned(self) -> None:
+        """Until the caller stops waiting without the answer (forever, once answered)."""
+        if self._abandoned is None:
+            self._abandoned = trio.Event()
+            if self._gone:
+                self._abandoned.set()
+        await self._abandoned.wait()
+
     async def _wait(self) -> R:
-        await self._done.wait()
+        try:
+            await self._done.wait()
+        finally:
+            if not self._done.is_set():
+                self._gone = True
+                if self._abandoned is not None:
+                    self._abandoned.set()
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]

@@ -19,7 +19,8 @@ its restart intensity the supervisor gives up on it and `session_gave_up` marks 
 - the timers: pairing timeout (stopped, `pairing_timeout`) and idle hibernation (stopped,
   `idle`, woken by the next command);
 - the mailbox loop: commands from the runtime, answered without waiting on the engine
-  (engine calls run as tasks of their own, at most `MAX_ENGINE_CALLS` at once).
+  (engine calls run as tasks of their own, at most `MAX_ENGINE_CALLS` at once, each only
+  as long as its caller waits: a caller that gives up cancels it).
 
 Every status change is written to the store and appended as a `session.status` event, in
 order, under one lock, so what the API shows is what happened.
@@ -266,8 +267,12 @@ class SessionActor:
         fn: Callable[[Engine], Awaitable[T]],
     ) -> None:
         engine = self._engine
+        gave_up = Unavailable(f"session {self.name!r}: the caller gave up")  # nobody reads it
         if engine is None:
             reply.fail(InvalidState(f"session {self.name!r} is not running"))
+            return
+        if reply.abandoned:
+            reply.fail(gave_up)  # not started: nobody waits for it
             return
         if self._engine_calls >= MAX_ENGINE_CALLS:
             reply.fail(Busy(f"session {self.name!r} has {MAX_ENGINE_CALLS} engine calls open"))
@@ -276,15 +281,23 @@ class SessionActor:
         async def call() -> None:
             self._engine_calls += 1
             try:
-                reply.send(await fn(engine))
-            except EngineNotReady as exc:
-                reply.fail(InvalidState(f"session {self.name!r} is {self.status}: {exc}"))
-            except (TrizapError, ValueError) as exc:
-                reply.fail(exc if isinstance(exc, TrizapError) else InvalidState(str(exc)))
-            except EngineFailure as exc:
-                # E.g. its worker died under the call: `run()` fails too and says why; the
-                # caller may retry once the session is back.
-                reply.fail(Unavailable(f"session {self.name!r}: engine failed: {exc}"))
+                # The call lasts while its caller waits: one that gave up (the HTTP deadline)
+                # cancels it, so a hung engine cannot hold every slot until it is restarted.
+                async with trio.open_nursery() as watch:
+                    watch.start_soon(_cancel_when_abandoned, reply, watch.cancel_scope)
+                    try:
+                        reply.send(await fn(engine))
+                    except EngineNotReady as exc:
+                        reply.fail(InvalidState(f"session {self.name!r} is {self.status}: {exc}"))
+                    except (TrizapError, ValueError) as exc:
+                        reply.fail(exc if isinstance(exc, TrizapError) else InvalidState(str(exc)))
+                    except EngineFailure as exc:
+                        # E.g. its worker died under the call: `run()` fails too and says
+                        # why; the caller may retry once the session is back.
+                        reply.fail(Unavailable(f"session {self.name!r}: engine failed: {exc}"))
+                    finally:
+                        watch.cancel_scope.cancel()
+                reply.fail(gave_up)  # if it was cancelled unanswered: no longer in hand
             finally:
                 self._engine_calls -= 1
 
@@ -295,8 +308,10 @@ class SessionActor:
             await engine.logout()
         except EngineNotReady:
             # Not paired yet (or not connected): there is nothing to unlink on the phone;
-            # forget what we hold and end like a logout.
-            await self._logged_out("logged out")
+            # forget what we hold and end like a logout. Shielded: a caller giving up now
+            # must not leave the creds cleared and the status unwritten.
+            with trio.CancelScope(shield=True):
+                await self._logged_out("logged out")
 
     async def _sim(
         self, action: Callable[[eng.SimControls], Awaitable[None]], engine: Engine
@@ -655,6 +670,11 @@ async def fail_pending(deps: SessionDeps, tenant_id: str, name: str, reason: str
                 for row in failed
             ]
         )
+
+
+async def _cancel_when_abandoned(reply: Reply[Any], scope: trio.CancelScope) -> None:
+    await reply.wait_abandoned()
+    scope.cancel()
 
 
 def describe(error: BaseException) -> str:
