@@ -10,8 +10,13 @@ injects `EVENTS` messages at once (fewer than a subscriber's buffer, so none is 
 it is timed from the injection to the moment the watcher process has every frame on every
 socket. The baseline round is timed the same way, from its trigger.
 
-The sockets live in a second process (`bench/_load.py watch`). Rounds alternate; the best
-of each counts. Last line: `fanout: ratio <trizap/bare at 100> (target >= 0.7)`.
+A second reference, not the baseline: hypercorn's trio worker sending the same frames
+from a bare ASGI app (one `websocket.send` per frame, as trizap's push does). Its ratio to
+trio-websocket is the ceiling of anything served by hypercorn; trizap's ratio to it is
+what trizap itself costs.
+
+The sockets live in a second process (`bench/_load.py watch`). The best round of each
+counts. Last line: `fanout: ratio <trizap/bare at 100> (target >= 0.7)`.
 
     python bench/fanout.py [SUBSCRIBERS ...]      (default: 1 10 100)
 """
@@ -24,16 +29,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 import trio.lowlevel
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
-from _common import LOAD, LOAD_NOTE, PHONE, fmt, print_table, trizap_server
-from trizap.protocol import encode, event_from_row
+from _common import LOAD, LOAD_NOTE, PHONE, fmt, hypercorn_server, print_table, trizap_server
+from trizap.protocol import encode_event
 
 EVENTS = 500
-ROUNDS = 3
+ROUNDS = 5
 SENDER = "+5511977776666"
 TEXT = "an inbound message for the fan-out bench"
 
@@ -86,8 +92,34 @@ async def rounds_of(
     return best
 
 
-async def measure(subscribers: int) -> tuple[float, float]:
-    """(bare, trizap) deliveries per second to `subscribers` sockets."""
+def asgi_pusher(frame: str) -> tuple[Any, Callable[[], Awaitable[None]]]:
+    """A bare ASGI app for hypercorn whose sockets each send `frame` EVENTS times per
+    round, and the round's trigger."""
+    rounds = [trio.Event() for _ in range(ROUNDS)]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        for started in rounds:
+            await started.wait()
+            for _ in range(EVENTS):
+                await send({"type": "websocket.send", "text": frame})
+        await receive()  # until the watcher leaves
+
+    async def trigger() -> None:
+        next(e for e in rounds if not e.is_set()).set()
+        await trio.lowlevel.checkpoint()
+
+    return app, trigger
+
+
+async def measure(subscribers: int) -> tuple[float, float, float]:
+    """(bare, hypercorn, trizap) deliveries per second to `subscribers` sockets."""
     async with trizap_server() as tz:
         rt = tz.rt
         # The baseline's frame: a real message.received event, encoded as trizap sends it.
@@ -95,7 +127,7 @@ async def measure(subscribers: int) -> tuple[float, float]:
             await rt.sim_inbound(tz.tenant, tz.session, SENDER, TEXT)
             async for row in sub:
                 if row.type == "message.received":
-                    frame = encode(event_from_row(row)).decode()
+                    frame = encode_event(row)
                     break
         # The baseline: round r starts when rounds[r] is set; each socket's task sends.
         rounds = [trio.Event() for _ in range(ROUNDS)]
@@ -128,11 +160,14 @@ async def measure(subscribers: int) -> tuple[float, float]:
         async with trio.open_nursery() as nursery:
             server = await nursery.start(serve_websocket, bare_handler, "127.0.0.1", 0, None)
             bare = await rounds_of(server.port, "/", subscribers, bare_trigger, False)
+            app, asgi_trigger = asgi_pusher(frame)
+            async with hypercorn_server(app) as port:
+                hyper = await rounds_of(port, "/", subscribers, asgi_trigger, False)
             trizap = await rounds_of(
                 tz.port, f"/v1/ws?token={tz.token}", subscribers, trizap_trigger, True
             )
             nursery.cancel_scope.cancel()
-    return bare, trizap
+    return bare, hyper, trizap
 
 
 async def main() -> None:
@@ -140,12 +175,16 @@ async def main() -> None:
     rows = []
     ratio = 0.0
     for n in sizes:
-        bare, trizap = await measure(n)
+        bare, hyper, trizap = await measure(n)
         ratio = trizap / bare
-        rows.append([n, fmt(bare), fmt(trizap), f"{ratio:.2f}"])
+        rows.append(
+            [n, fmt(bare), fmt(hyper), fmt(trizap), f"{ratio:.2f}", f"{trizap / hyper:.2f}"]
+        )
     print(LOAD_NOTE)
-    print(f"{EVENTS} events per round, best of {ROUNDS} rounds")
-    print_table(["subscribers", "bare deliveries/s", "trizap deliveries/s", "ratio"], rows)
+    print(f"{EVENTS} events per round, best of {ROUNDS} rounds; deliveries/s")
+    print_table(
+        ["subscribers", "bare", "hypercorn ASGI", "trizap", "ratio", "trizap/hypercorn"], rows
+    )
     print(f"fanout: ratio {ratio:.2f} (target >= 0.7)")
 
 
