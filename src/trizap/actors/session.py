@@ -267,12 +267,11 @@ class SessionActor:
         fn: Callable[[Engine], Awaitable[T]],
     ) -> None:
         engine = self._engine
-        gave_up = Unavailable(f"session {self.name!r}: the caller gave up")  # nobody reads it
         if engine is None:
             reply.fail(InvalidState(f"session {self.name!r} is not running"))
             return
         if reply.abandoned:
-            reply.fail(gave_up)  # not started: nobody waits for it
+            reply.fail(self._gave_up())  # not started: nobody waits for it
             return
         if self._engine_calls >= MAX_ENGINE_CALLS:
             reply.fail(Busy(f"session {self.name!r} has {MAX_ENGINE_CALLS} engine calls open"))
@@ -297,11 +296,17 @@ class SessionActor:
                         reply.fail(Unavailable(f"session {self.name!r}: engine failed: {exc}"))
                     finally:
                         watch.cancel_scope.cancel()
-                reply.fail(gave_up)  # if it was cancelled unanswered: no longer in hand
+                if not reply.answered:  # cancelled: its caller gave up
+                    reply.fail(self._gave_up())
             finally:
                 self._engine_calls -= 1
 
         nursery.start_soon(call)
+
+    def _gave_up(self) -> Unavailable:
+        """The answer to a call whose caller went away: nobody reads it, but answering
+        takes it out of the mailbox's requests in hand."""
+        return Unavailable(f"session {self.name!r}: the caller gave up")
 
     async def _logout(self, engine: Engine) -> None:
         try:
