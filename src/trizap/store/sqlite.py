@@ -234,14 +234,15 @@ class StoreStatistics:
 
 
 class _Job:
-    """One queued operation: what to run, and (once its batch committed) how it went."""
+    """One queued operation: what to run, who waits for it, and (once its batch committed)
+    how it went."""
 
-    __slots__ = ("done", "fn", "result")
+    __slots__ = ("fn", "result", "task")
 
-    def __init__(self, fn: Callable[[], Any]) -> None:
+    def __init__(self, fn: Callable[[], Any], task: trio.lowlevel.Task | None) -> None:
         self.fn = fn
+        self.task = task
         self.result: outcome.Outcome[Any] | None = None
-        self.done = trio.Event()
 
 
 class SqliteStore:
@@ -291,19 +292,19 @@ class SqliteStore:
     ) -> T:
         if self._closed:
             raise trio.ClosedResourceError("the store is closed")
-        job = _Job(lambda: fn(*args, **kwargs))
         if self._inline:
+            job = _Job(lambda: fn(*args, **kwargs), None)
             await trio.lowlevel.checkpoint()
             self._run_batch([job])
-        else:
-            await trio.lowlevel.checkpoint_if_cancelled()  # cancelled before queued: not run
-            self._queue.put(job)
-            # Queued means it will run: wait for its end, then deliver a cancellation.
-            with trio.CancelScope(shield=True):
-                await job.done.wait()
-            await trio.lowlevel.checkpoint_if_cancelled()
-        assert job.result is not None
-        return job.result.unwrap()  # type: ignore[no-any-return]
+            assert job.result is not None
+            return job.result.unwrap()  # type: ignore[no-any-return]
+        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled before queued: not run
+        self._queue.put(_Job(lambda: fn(*args, **kwargs), trio.lowlevel.current_task()))
+        # Queued means it will run: the wait cannot be aborted (a cancellation is delivered
+        # at the caller's next checkpoint); `_finish` reschedules this task with the result.
+        result: T = await trio.lowlevel.wait_task_rescheduled(_not_abortable)
+        await trio.lowlevel.checkpoint_if_cancelled()
+        return result
 
     def _serve(self, token: trio.lowlevel.TrioToken) -> None:
         """The store's thread: batches of queued operations until the store is closed."""
@@ -1128,9 +1129,14 @@ async def open_sqlite_store(
             await store.close()
 
 
+def _not_abortable(_: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
+
+
 def _finish(batch: list[_Job]) -> None:
     for job in batch:
-        job.done.set()
+        assert job.task is not None and job.result is not None
+        trio.lowlevel.reschedule(job.task, job.result)
 
 
 if TYPE_CHECKING:
