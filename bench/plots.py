@@ -1,7 +1,8 @@
 """The two plots of docs/benchmarks.md, measured on this machine now:
 
 - docs/bench-fanout.png: deliveries per second against the number of subscribed sockets
-  (1, 10, 100), trizap and the bare trio-websocket sender (`fanout.py`'s measure);
+  (1, 10, 100), trizap, the bare trio-websocket sender and hypercorn pushing the same
+  frames from a bare ASGI app (`fanout.py`'s measure);
 - docs/bench-memory.png: resident memory against the number of connected sim sessions
   (100, 1,000, 3,000 by default; `sessions.py`'s approach: RSS with N sessions minus RSS of
   the same runtime with none).
@@ -31,11 +32,14 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 async def main(subscribers: list[int], sizes: list[int]) -> None:
     logging.disable(logging.WARNING)
-    fan: list[tuple[int, float, float]] = []
+    fan: list[tuple[int, float, float, float]] = []
     for n in subscribers:
-        bare, trizap = await fanout.measure(n)
-        fan.append((n, bare, trizap))
-        print(f"fanout {n:>4} subscribers: bare {bare:>9,.0f}/s  trizap {trizap:>9,.0f}/s")
+        bare, hyper, trizap = await fanout.measure(n)
+        fan.append((n, bare, trizap, hyper))
+        print(
+            f"fanout {n:>4} subscribers: bare {bare:>9,.0f}/s  hypercorn {hyper:>9,.0f}/s  "
+            f"trizap {trizap:>9,.0f}/s"
+        )
     mem: list[tuple[int, float, float]] = []
     for n in sizes:
         took, per = await sessions.measure(n)
@@ -45,6 +49,7 @@ async def main(subscribers: list[int], sizes: list[int]) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([r[0] for r in fan], [r[1] for r in fan], "o-", label="bare trio-websocket sender")
+    ax.plot([r[0] for r in fan], [r[3] for r in fan], "^--", label="bare ASGI app on hypercorn")
     ax.plot([r[0] for r in fan], [r[2] for r in fan], "s-", label="trizap (log, hub, actors)")
     ax.set_xscale("log")
     ax.set_xlabel("subscribed sockets")
