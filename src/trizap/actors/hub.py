@@ -274,15 +274,9 @@ class Subscription:
             for row in page:
                 self.last_seq = row.seq
                 yield row
-        recv = self._sub.recv
         while True:
             try:
-                # What is buffered already is taken without a trip through the scheduler:
-                # whoever iterates checkpoints anyway (a socket send does), once per row.
-                try:
-                    row = recv.receive_nowait()
-                except trio.WouldBlock:
-                    row = await recv.receive()
+                row = await self._sub.recv.receive()
             except trio.EndOfChannel:
                 if self._sub.lagged:
                     raise Lagged(self.last_seq) from None
