@@ -160,6 +160,36 @@ async def test_queued_operations_share_one_commit_and_fail_alone(
     assert await store.last_seq(tenant.id) == 2
 
 
+async def test_close_runs_what_was_queued_before_it(db_path: Path) -> None:
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        entered.set()
+        gate.wait()
+
+    created: list[TenantRow] = []
+    async with open_sqlite_store(db_path) as store, trio.open_nursery() as nursery:
+        nursery.start_soon(store._run, hold)
+        await trio.to_thread.run_sync(entered.wait)
+
+        async def create() -> None:
+            created.append(await store.create_tenant("acme"))
+
+        try:
+            nursery.start_soon(create)
+            await trio.testing.wait_all_tasks_blocked()  # queued behind the held thread
+            nursery.start_soon(store.close)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(trio.ClosedResourceError):
+                await store.get_tenant("acme")  # queued after close: refused at once
+        finally:
+            gate.set()
+    # The tenant queued before the close was written, and the file is released.
+    assert [t.name for t in created] == ["acme"]
+    async with open_sqlite_store(db_path) as store:
+        assert await store.get_tenant("acme") == created[0]
+
+
 async def test_cancelled_caller_leaves_the_store_usable(store: SqliteStore, tenant: TenantRow):
     with trio.CancelScope() as scope:
         scope.cancel()

@@ -307,25 +307,33 @@ class SqliteStore:
         return result
 
     def _serve(self, token: trio.lowlevel.TrioToken) -> None:
-        """The store's thread: batches of queued operations until the store is closed."""
-        while True:
+        """The store's thread: batches of queued operations until `close` queues None;
+        then the connection is closed here, after everything queued before it."""
+        closing = False
+        while not closing:
             first = self._queue.get()
-            batch = [first] if first is not None else []
-            while first is not None and len(batch) < BATCH_MAX:
+            batch: list[_Job] = []
+            job: _Job | None = first
+            while job is not None:
+                batch.append(job)
+                if len(batch) == BATCH_MAX:
+                    break
                 try:
                     job = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
-                    first = None  # closing: this batch is the last
-                    break
-                batch.append(job)
+            closing = job is None
             if batch:
-                self._run_batch(batch)
+                try:
+                    self._run_batch(batch)
+                except BaseException as exc:  # a bug here must not leave callers waiting
+                    log.exception("store batch failed")
+                    for j in batch:
+                        if j.result is None:
+                            j.result = outcome.Error(exc)
                 with contextlib.suppress(trio.RunFinishedError):
                     token.run_sync_soon(_finish, batch)
-            if first is None:
-                return
+        self._close_connection()
 
     def _run_batch(self, batch: list[_Job]) -> None:
         """Runs a batch on the connection: alone, as is; together, in one transaction with
@@ -375,25 +383,26 @@ class SqliteStore:
         )
 
     async def close(self) -> None:
-        """Closes the connection; idempotent. Later operations raise `ClosedResourceError`."""
-
-        def job() -> None:
-            conn, self._conn = self._conn, None
-            if conn is None:
-                return
-            try:
-                # SQLite's advice: refresh the planner's statistics when closing.
-                conn.execute("PRAGMA optimize")
-            finally:
-                conn.close()
-
+        """Closes the connection once every operation queued before has run; idempotent.
+        Later operations raise `ClosedResourceError`."""
         if self._closed:
             return
-        await self._run(job)
         self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            await trio.to_thread.run_sync(self._thread.join)
+        if self._thread is None:
+            self._close_connection()
+            return
+        self._queue.put(None)
+        await trio.to_thread.run_sync(self._thread.join)
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            # SQLite's advice: refresh the planner's statistics when closing.
+            conn.execute("PRAGMA optimize")
+        finally:
+            conn.close()
 
     # tenants -----------------------------------------------------------------------------
     async def create_tenant(self, name: str) -> TenantRow:
