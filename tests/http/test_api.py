@@ -27,7 +27,7 @@ async def test_a_hung_engine_is_503_before_the_connection_would_drop(tmp_path: P
         scan = {"phone": "5511900000001"}
         # Without an answer by then, the server closes the connection (httpx raises).
         with trio.fail_after(read_timeout + 1.0):
-            r = await server.http.post("/v1/sessions/sales/sim/scan", json=scan, headers=h)
+            r = await server.http.post("/v1/sessions/sales/pairing-code", json=scan, headers=h)
         assert r.status_code == 503, r.text
         assert r.headers["content-type"] == "application/problem+json"
         assert r.headers["retry-after"] == "1"
