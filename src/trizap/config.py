@@ -28,7 +28,7 @@ class Config:
     pairing_timeout: float = 180.0  # a session waiting for a scan longer than this stops
     pairing_abandon_grace: float = 60.0  # after the tenant's last client left
     idle_timeout: float | None = None  # hibernate paired sessions idle this long (off)
-    probe_interval: float = 30.0  # liveness probe of a connected engine
+    probe_interval: float = 30.0  # liveness probe of a running engine (any status)
     probe_timeout: float = 10.0
     restart_max: int = 5  # per session, within restart_period; then `failed`
     restart_period: float = 60.0
