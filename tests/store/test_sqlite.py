@@ -685,6 +685,27 @@ async def test_advance_message_moves_only_from_the_statuses_given(
         )
 
 
+async def test_assign_wa_ids_gives_ids_once_and_advance_records_attempts(
+    store: SqliteStore, tenant: TenantRow, other: TenantRow, session: str
+) -> None:
+    a, _ = await store.add_message(msg(tenant))
+    b, _ = await store.add_message(msg(tenant))
+    await store.update_message(b.id, wa_id="KEPT")
+    await store.assign_wa_ids(tenant.id, session, {a.id: "WA-A", b.id: "WA-B"})
+    await store.assign_wa_ids(other.id, session, {a.id: "FOREIGN"})  # not its message
+    await store.assign_wa_ids(tenant.id, session, {})
+    got_a = await store.get_message(tenant.id, session, a.id)
+    got_b = await store.get_message(tenant.id, session, b.id)
+    assert got_a is not None and got_b is not None
+    assert (got_a.wa_id, got_b.wa_id) == ("WA-A", "KEPT")
+    sent = await store.advance_message(
+        tenant.id, session, "sent", after={"queued"}, message_id=a.id, attempts=2
+    )
+    assert sent is not None and (sent.status, sent.attempts) == ("sent", 2)
+    read = await store.advance_message(tenant.id, session, "read", after={"sent"}, wa_id="WA-A")
+    assert read is not None and read.attempts == 2  # kept when not given
+
+
 async def test_fail_pending_fails_only_queued(
     store: SqliteStore, tenant: TenantRow, session: str
 ) -> None:

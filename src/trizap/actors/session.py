@@ -477,27 +477,30 @@ class SessionActor:
                 rows = await store.pending_messages(self.tenant_id, self.name, OUTBOX_PAGE)
                 if not rows:
                     break
+                # Every message of the page has its id stored before any is attempted (one
+                # operation): a resend after a crash is the same message.
+                new = {r.id: engine.new_message_id() for r in rows if r.wa_id is None}
+                await store.assign_wa_ids(self.tenant_id, self.name, new)
+                rows = [attrs.evolve(r, wa_id=new[r.id]) if r.id in new else r for r in rows]
                 for row in rows:
                     if self.status != "connected" or not await self._send_one(engine, row):
                         break
 
     async def _send_one(self, engine: Engine, row: MessageRow) -> bool:
         """One message, with retries. False when the engine is not ready: stop draining."""
-        store = self.deps.store
-        wa_id = row.wa_id or engine.new_message_id()
+        assert row.wa_id is not None  # stored by the drain before the first attempt
         attempts = row.attempts
         delay = 0.5
         while True:
             attempts += 1
-            # The id is stored before the attempt: a resend after a crash is the same message.
-            row = await store.update_message(row.id, wa_id=wa_id, attempts=attempts)
             try:
-                await engine.send_text(eng.phone_jid(row.to), row.text, wa_id, row.reply_to)
+                await engine.send_text(eng.phone_jid(row.to), row.text, row.wa_id, row.reply_to)
             except EngineNotReady:
                 return False
             except (ValueError, TrizapError, EngineFailure) as exc:
                 # An EngineFailure from a command is that command failing; if the engine
                 # itself died, its run() says so and ends this run with the right reason.
+                await self.deps.store.update_message(row.id, attempts=attempts)
                 if attempts >= self.deps.config.send_retries:
                     await self._message_status(
                         "failed", message_id=row.id, error=f"send failed: {exc}"
@@ -508,7 +511,7 @@ class SessionActor:
                 delay = min(delay * 2, 30.0)
                 continue
             self._touch()
-            await self._message_status("sent", message_id=row.id)
+            await self._message_status("sent", message_id=row.id, attempts=attempts)
             return True
 
     async def _message_status(
@@ -518,6 +521,7 @@ class SessionActor:
         message_id: str | None = None,
         wa_id: str | None = None,
         error: str | None = None,
+        attempts: int | None = None,
     ) -> None:
         """Moves a message on, if that is forward (a receipt may have raced the send), and
         says so in an event."""
@@ -529,6 +533,7 @@ class SessionActor:
             message_id=message_id,
             wa_id=wa_id,
             error=error,
+            attempts=attempts,
         )
         if row is None:
             return

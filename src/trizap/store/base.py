@@ -10,7 +10,7 @@ Every method is a cancellable trio coroutine. A method either commits fully or n
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -235,10 +235,17 @@ class Store(Protocol):
         message_id: str | None = None,
         wa_id: str | None = None,
         error: str | None = None,
+        attempts: int | None = None,
     ) -> MessageRow | None:
         """Moves the message (by `message_id`, or else by `wa_id`) to `status`, with
-        `error` if given, only if its status now is one of `after`: a compare-and-set in
-        one operation. Returns the new row, or None (no such message, or not in `after`)."""
+        `error` and `attempts` if given, only if its status now is one of `after`: a
+        compare-and-set in one operation. Returns the new row, or None (no such message,
+        or not in `after`)."""
+        ...
+
+    async def assign_wa_ids(self, tenant_id: str, session: str, ids: Mapping[str, str]) -> None:
+        """Gives each message (`ids`: message id -> WhatsApp id) its WhatsApp id, in one
+        operation; a message that has one already keeps it."""
         ...
 
     async def fail_pending(self, tenant_id: str, session: str, reason: str) -> list[MessageRow]:

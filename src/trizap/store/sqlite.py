@@ -38,7 +38,7 @@ import secrets
 import sqlite3
 import stat
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar
@@ -977,10 +977,12 @@ class SqliteStore:
         message_id: str | None = None,
         wa_id: str | None = None,
         error: str | None = None,
+        attempts: int | None = None,
     ) -> MessageRow | None:
         """Moves the message (by `message_id`, or else by `wa_id`) to `status`, with
-        `error` if given, only if its status now is one of `after`: a compare-and-set in
-        one operation. Returns the new row, or None (no such message, or not in `after`)."""
+        `error` and `attempts` if given, only if its status now is one of `after`: a
+        compare-and-set in one operation. Returns the new row, or None (no such message,
+        or not in `after`)."""
         if status not in _STATUS or any(s not in _STATUS for s in after):
             raise ValueError(f"unknown message status in {status!r} after {sorted(after)!r}")
         if (message_id is None) == (wa_id is None):
@@ -996,6 +998,7 @@ class SqliteStore:
             message_id,
             wa_id,
             error,
+            attempts,
         )
 
     def _advance_message(
@@ -1007,6 +1010,7 @@ class SqliteStore:
         message_id: str | None,
         wa_id: str | None,
         error: str | None,
+        attempts: int | None,
     ) -> MessageRow | None:
         if message_id is None:
             r = self._db.execute(
@@ -1020,12 +1024,28 @@ class SqliteStore:
         allowed = ", ".join(f"'{s}'" for s in after)
         with _transaction(self._db):
             r = self._db.execute(
-                f"UPDATE outbox SET status = ?, error = coalesce(?, error), updated_at = ? "
+                f"UPDATE outbox SET status = ?, error = coalesce(?, error), "
+                f"attempts = coalesce(?, attempts), updated_at = ? "
                 f"WHERE id = ? AND tenant_id = ? AND session = ? AND status IN ({allowed}) "
                 f"RETURNING {_MESSAGE_COLS}",
-                (status, error, _to_us(self._now()), message_id, tenant_id, session),
+                (status, error, attempts, _to_us(self._now()), message_id, tenant_id, session),
             ).fetchone()
         return None if r is None else _message(r)
+
+    async def assign_wa_ids(self, tenant_id: str, session: str, ids: Mapping[str, str]) -> None:
+        """Gives each message (`ids`: message id -> WhatsApp id) its WhatsApp id, in one
+        operation; a message that has one already keeps it."""
+        if ids:
+            await self._run(self._assign_wa_ids, tenant_id, session, dict(ids))
+
+    def _assign_wa_ids(self, tenant_id: str, session: str, ids: dict[str, str]) -> None:
+        now = _to_us(self._now())
+        with _transaction(self._db):
+            self._db.executemany(
+                "UPDATE outbox SET wa_id = ?, updated_at = ? "
+                "WHERE id = ? AND tenant_id = ? AND session = ? AND wa_id IS NULL",
+                [(wa_id, now, mid, tenant_id, session) for mid, wa_id in ids.items()],
+            )
 
     async def fail_pending(self, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
         """Marks every `queued` message of the session `failed` with `reason`; returns them,
