@@ -44,7 +44,11 @@ class Config:
     event_retention_count: int | None = 100_000
     retention_interval: float = 600.0
     # engines
-    sim_seed: int = 0
+    # None: a new seed each time the server starts. A fixed seed repeats its values (QR
+    # codes, keys, message ids) on every start: reproducible, but a restarted server's sim
+    # engines then hand out message ids the outbox already holds, and the sim takes such a
+    # message for a resend and drops it. Fix it only for runs that start once.
+    sim_seed: int | None = None
     sim_delivery_delay: float = 0.1
     sim_read_delay: float | None = 1.0
     sessions_per_worker: int = 1
@@ -97,5 +101,5 @@ def _parse(name: str, raw: str, default: Any) -> Any:
 
 
 _OPTIONAL_FLOAT = {"idle_timeout", "event_retention_age", "sim_read_delay"}
-_OPTIONAL_INT = {"event_retention_count"}
+_OPTIONAL_INT = {"event_retention_count", "sim_seed"}
 _OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {"admin_token", "neonize_store_url"}
