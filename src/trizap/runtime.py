@@ -588,10 +588,15 @@ async def open_runtime(
         open_worker_pool(neonize_workers) as neonize_pool,
     ):
         sim = SimNetwork(
-            seed=config.sim_seed,
+            seed=secrets.randbits(64) if config.sim_seed is None else config.sim_seed,
             delivery_delay_s=config.sim_delivery_delay,
             read_delay_s=config.sim_read_delay,
         )
+        # The sim plays WhatsApp's servers, which know every paired account whether or not
+        # its server is up: before any session runs, the network knows their numbers again.
+        for row in await store.list_sessions(None):
+            if row.engine == "sim" and row.creds is not None:
+                sim.restore(row.creds)
         factories: dict[str, EngineFactory] = {
             "sim": sim.engine_factory,
             "neonize": neonize_pool.engine_factory,

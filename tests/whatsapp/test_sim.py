@@ -499,6 +499,35 @@ async def test_faults_need_a_running_engine() -> None:
         await engine.sim_inbound(OUTSIDER, "hi")
 
 
+async def test_a_restored_network_keeps_messages_for_a_number_until_it_comes_back(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as first:
+        _, alice_creds = await paired(first, SimNetwork(1), ALICE)
+        _, bob_creds = await paired(first, SimNetwork(1), BOB)
+        first.cancel_scope.cancel()
+    assert alice_creds is not None and bob_creds is not None
+    # A restarted server: a new network; alice's session is back first, bob's not yet.
+    network = SimNetwork(2)
+    network.restore(bob_creds)
+    async with trio.open_nursery() as nursery:
+        alice = start(nursery, network.engine_factory(spec(alice_creds, "alice")))
+        assert isinstance(await alice.next(), Connected)
+        wa_id = alice.engine.new_message_id()
+        await alice.engine.send_text(BOB, "are you back?", wa_id, None)
+        await alice.quiet_for(60)  # no `delivered` while bob is away (an outsider's comes)
+        bob = start(nursery, network.engine_factory(spec(bob_creds, "bob")))
+        assert isinstance(await bob.next(), Connected)
+        got = await bob.next()
+        assert isinstance(got, Message) and (got.id, got.text) == (wa_id, "are you back?")
+        receipt = await alice.next()
+        assert isinstance(receipt, Receipt) and (receipt.ids, receipt.kind) == (
+            (wa_id,),
+            "delivered",
+        )
+        nursery.cancel_scope.cancel()
+
+
 # --- determinism ---------------------------------------------------------------------------
 
 

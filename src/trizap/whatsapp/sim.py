@@ -296,6 +296,13 @@ class SimNetwork:
         creds = {"sim": CREDS_VERSION, "phone": number, "device": device}
         return device, json.dumps(creds, separators=(",", ":")).encode()
 
+    def restore(self, creds: bytes) -> None:
+        """Knows the account of `creds` again, as WhatsApp's servers do while its server is
+        down: a network made anew (a restarted server) keeps messages to that number until
+        its session comes back, instead of taking it for an outside contact. Invalid,
+        unlinked or banned creds are ignored (their session learns it when it resumes)."""
+        self._resume(creds)
+
     def _resume(self, creds: bytes) -> tuple[str, int] | LoggedOut | Banned:
         try:
             data: Any = json.loads(creds)
