@@ -230,7 +230,7 @@ class StoreStatistics:
     synchronous: Synchronous
     operations: int  # operations run since the store was opened
     tasks_waiting: int  # operations queued for the connection right now
-    batches: int = 0  # transactions the operations shared (operations / batches: the sharing)
+    batches: int  # transactions the operations shared (operations / batches: the sharing)
 
 
 class _Job:
@@ -340,12 +340,9 @@ class SqliteStore:
         a savepoint each."""
         self._batches += 1
         self._operations += len(batch)
-        conn = self._conn
-        if conn is None:
-            closed = outcome.Error(trio.ClosedResourceError("the store is closed"))
-            for job in batch:
-                job.result = closed
-            return
+        # Open here: the thread closes it only after its last batch, and `_run` refuses
+        # work once `close` was called.
+        conn = self._db
         if len(batch) == 1:
             batch[0].result = outcome.capture(batch[0].fn)
             return
