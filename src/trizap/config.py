@@ -59,6 +59,22 @@ class Config:
     # that sends nothing (not even the pong) for interval + timeout is closed and reaped.
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
+    # An idle HTTP keep-alive connection is closed after this long. Keep it longer than
+    # the clients' pools keep theirs (httpx 5 s, aiohttp 15 s), so that the server is the
+    # one to close second: a client that closes first never sends a request on a
+    # connection the server has just closed (that request would fail with a reset). It
+    # must stay below ws_ping_interval + ws_ping_timeout, after which the server stops
+    # reading any silent connection.
+    http_keep_alive: float = 30.0
+
+    def __attrs_post_init__(self) -> None:
+        silent = self.ws_ping_interval + self.ws_ping_timeout
+        if not 0 < self.http_keep_alive < silent:
+            raise ValueError(
+                f"http_keep_alive ({self.http_keep_alive:g} s) must be above 0 and below"
+                f" ws_ping_interval + ws_ping_timeout ({silent:g} s): raise the ping"
+                " settings or lower TRIZAP_HTTP_KEEP_ALIVE"
+            )
 
     @property
     def db_path(self) -> Path:

@@ -45,6 +45,7 @@ def hypercorn_config(runtime: Runtime, host: str, port: int) -> HyperConfig:
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = GRACE
+    hc.keep_alive_timeout = config.http_keep_alive
     hc.websocket_max_message_size = ws.MAX_FRAME
     hc.websocket_ping_interval = config.ws_ping_interval
     hc.read_timeout = config.ws_ping_interval + config.ws_ping_timeout  # type: ignore[assignment]
