@@ -16,7 +16,7 @@ from tests.http.conftest import bearer, http_config, running
 
 
 async def test_a_hung_engine_is_503_before_the_connection_would_drop(tmp_path: Path) -> None:
-    config = http_config(tmp_path, ws_ping_interval=1.0, ws_ping_timeout=1.0)
+    config = http_config(tmp_path, ws_ping_interval=1.0, ws_ping_timeout=1.0, http_keep_alive=1.5)
     read_timeout = config.ws_ping_interval + config.ws_ping_timeout
     async with running(config) as server:
         _, token = await server.tenant("acme")

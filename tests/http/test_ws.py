@@ -278,7 +278,11 @@ async def test_shutdown_closes_clients_with_1001(tmp_path: Path, how: str) -> No
 
 async def test_a_client_that_stops_answering_pings_is_reaped(tmp_path: Path) -> None:
     config = http_config(
-        tmp_path, ws_ping_interval=0.2, ws_ping_timeout=0.3, pairing_abandon_grace=0.1
+        tmp_path,
+        ws_ping_interval=0.2,
+        ws_ping_timeout=0.3,
+        http_keep_alive=0.4,
+        pairing_abandon_grace=0.1,
     )
     async with running(config) as srv:
         tenant, token = await srv.tenant("acme")

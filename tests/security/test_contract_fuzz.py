@@ -100,7 +100,9 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
     data, log = tmp_path / "data", tmp_path / "serve.log"
     # Long-polls are capped below the connection's read timeout (ping interval + timeout,
     # docs/operations.md): 2 s here, so a generated `wait=30` costs 1 s, not 30.
-    env = serve_env(TRIZAP_WS_PING_INTERVAL="1", TRIZAP_WS_PING_TIMEOUT="1")
+    env = serve_env(
+        TRIZAP_WS_PING_INTERVAL="1", TRIZAP_WS_PING_TIMEOUT="1", TRIZAP_HTTP_KEEP_ALIVE="1.5"
+    )
     async with trizap_serve(data, log, env) as proc:
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
             r = await http.post("/v1/tenants", json={"name": "acme"}, headers=bearer(ADMIN))
