@@ -465,6 +465,7 @@ class WorkerEngine:
         self._sid = 0
         self._pairing = False
         self._started = False
+        self._ready = False  # its Start was acknowledged
 
     @property
     def pid(self) -> int | None:
@@ -485,6 +486,7 @@ class WorkerEngine:
         ended = False
         try:
             await self._start(worker, sid)
+            self._ready = True
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, worker, sid)
                 failure = await self._forward(worker, sid, queue, events)
@@ -498,6 +500,7 @@ class WorkerEngine:
                     await self._stop(worker, sid)
                 worker.detach(sid)
                 self._worker = None
+                self._ready = False
 
     async def _start(self, worker: _Worker, sid: int) -> None:
         config = self._pool.config
@@ -606,6 +609,11 @@ class WorkerEngine:
         await self._request(lambda rid: Logout(rid, sid))
 
     async def ping(self) -> None:
+        # Until its Start is acknowledged the worker may be busy loading the engine (a
+        # neonize import takes seconds on a loaded machine): not ready, rather than a ping
+        # that looks hung. `run()` bounds that time with `start_grace_s`.
+        if not self._ready:
+            raise EngineNotReady("engine is starting")
         sid = self._sid
         await self._request(lambda rid: Ping(rid, sid))
 
