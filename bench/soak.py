@@ -56,7 +56,9 @@ RATE = float(os.environ.get("SOAK_RATE", "40"))  # messages per second, all sess
 CRASH_EVERY = float(os.environ.get("SOAK_CRASH_EVERY", "2"))
 SAMPLE_EVERY = float(os.environ.get("SOAK_SAMPLE_EVERY", "5"))
 PER_TENANT = 10
-# Growth allowed over the second half of the run, from a linear fit of the samples.
+# Growth allowed over the second half of the run, from a linear fit of the samples. The
+# sim network's resend window (sim.SENT_IDS_PER_NUMBER ids per number, ~100 B each) fills
+# all through a 10-minute run: ~2 MiB of the second half's growth (docs/reliability.md).
 RSS_GROWTH_MAX = float(os.environ.get("SOAK_RSS_GROWTH_MB", "24")) * 1024 * 1024
 FD_GROWTH_MAX = float(os.environ.get("SOAK_FD_GROWTH", "16"))
 
