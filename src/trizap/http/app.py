@@ -141,7 +141,7 @@ def _drained(receive: Receive, send: Send) -> tuple[Receive, Send]:
                 for k, v in message.get("headers", ())
             )
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            if not closing:
+            if not closing and not body_done.is_set():
                 with trio.move_on_after(DRAIN):
                     await body_done.wait()
             with trio.CancelScope(shield=True):
