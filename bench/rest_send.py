@@ -36,7 +36,7 @@ from _common import (
 
 CLIENTS = 50
 SECONDS = 2.0
-ROUNDS = 3
+ROUNDS = 5
 BODY = json.dumps({"to": OUTSIDE, "text": "hello from the bench, a short text message"})
 
 
