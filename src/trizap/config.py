@@ -71,9 +71,10 @@ class Config:
         silent = self.ws_ping_interval + self.ws_ping_timeout
         if not 0 < self.http_keep_alive < silent:
             raise ValueError(
-                f"http_keep_alive ({self.http_keep_alive:g} s) must be above 0 and below"
-                f" ws_ping_interval + ws_ping_timeout ({silent:g} s): raise the ping"
-                " settings or lower TRIZAP_HTTP_KEEP_ALIVE"
+                f"http_keep_alive (TRIZAP_HTTP_KEEP_ALIVE) is {self.http_keep_alive:g} s; it"
+                " must be above 0 and below ws_ping_interval + ws_ping_timeout"
+                f" (TRIZAP_WS_PING_INTERVAL + TRIZAP_WS_PING_TIMEOUT = {silent:g} s): lower it"
+                " or raise the ping settings"
             )
 
     @property
