@@ -22,7 +22,7 @@ from trizap.actors.session import MAX_ENGINE_CALLS
 from trizap.runtime import open_runtime
 from trizap.store.base import EventRow
 from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady
-from trizap.whatsapp.sim import SimNetwork
+from trizap.whatsapp.sim import SimEngine, SimNetwork
 
 
 def restarted_after_a_hang(session: str) -> Callable[[EventRow], bool]:
@@ -186,3 +186,40 @@ async def test_engine_calls_whose_callers_gave_up_free_their_slots(
             await next_event(sub, status_is("s01", "connected"))
             with trio.fail_after(1):
                 await rt.mark_read(acme.id, "s01", "5511900000002", ["3EB0AAAA"])
+
+
+# --- sends that keep failing ----------------------------------------------------------------
+
+
+class RefusingSends:
+    """A sim engine whose every send fails (WhatsApp refusing it); the rest is the sim's."""
+
+    def __init__(self, engine: SimEngine) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+        await trio.lowlevel.checkpoint()
+        raise EngineFailure("refused by the server")
+
+
+async def test_a_message_whose_sends_keep_failing_ends_failed_after_its_retries(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    config = sim_config(tmp_path, send_retries=3)
+    net = SimNetwork(seed=1, delivery_delay_s=0.01, read_delay_s=None)
+    engines = {"sim": lambda spec: RefusingSends(net.engine_factory(spec))}
+    async with open_runtime(config, engines=engines, store_thread=False) as rt:
+        acme, _ = await rt.create_tenant("acme")
+        async with rt.subscribe(acme.id) as sub:
+            await paired(rt, sub, acme.id, "s01", "5511900000001")
+            msg, _ = await rt.send_text(acme.id, "s01", "5511900000009", "hi")
+            ev = await next_event(
+                sub, lambda r: r.type == "message.status" and r.data["id"] == msg.id
+            )
+        assert ev.data["status"] == "failed", ev.data
+        assert ev.data["error"] == "send failed: refused by the server"
+        row = await rt.get_message(acme.id, "s01", msg.id)
+        assert (row.status, row.attempts) == ("failed", 3)

@@ -500,12 +500,12 @@ class SessionActor:
             except (ValueError, TrizapError, EngineFailure) as exc:
                 # An EngineFailure from a command is that command failing; if the engine
                 # itself died, its run() says so and ends this run with the right reason.
-                await self.deps.store.update_message(row.id, attempts=attempts)
                 if attempts >= self.deps.config.send_retries:
                     await self._message_status(
-                        "failed", message_id=row.id, error=f"send failed: {exc}"
+                        "failed", message_id=row.id, error=f"send failed: {exc}", attempts=attempts
                     )
                     return True
+                await self.deps.store.update_message(row.id, attempts=attempts)
                 log.warning("session %s: send %s failed (%s); retrying", self.key, row.id, exc)
                 await trio.sleep(self._rng.uniform(0, delay))
                 delay = min(delay * 2, 30.0)
