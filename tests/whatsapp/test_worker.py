@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from trizap.whatsapp.engine import (
     Connected,
@@ -245,3 +246,38 @@ async def test_logout_ends_run_normally(start: Callable[[WorkerPool, str], Runni
             await running.engine.logout()
             await running.done.wait()
             assert running.failure is None
+
+
+async def test_an_engine_whose_worker_is_still_loading_it_says_starting_to_pings(
+    tmp_path: Path,
+) -> None:
+    # The session's liveness probe runs while a session starts; a worker busy building
+    # the engine (neonize's import) cannot answer, and must not look hung for it: the
+    # start has a bound of its own (`start_grace_s`).
+    config = sim_config(
+        engine="tests.whatsapp.slow_engine:build",
+        sessions_per_worker=2,
+        grace_s=10.0,  # the other engine's liveness pings wait out the block
+        options={"block_s": "3"},
+    )
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(config) as pool, trio.open_nursery() as nursery:
+
+            def start(session: str) -> Running:
+                running = Running(pool.engine_factory(EngineSpec("t1", session, None, tmp_path)))
+                nursery.start_soon(running.run)
+                return running
+
+            fast = start("fast")
+            await fast.next_of(Qr)  # the worker is up: the next engine joins it at once
+            slow = start("slow")
+            await trio.testing.wait_all_tasks_blocked()  # its Start is sent, not answered
+            assert slow.engine.pid == fast.engine.pid
+            with trio.fail_after(1):  # the worker itself answers nothing for 3 s
+                with pytest.raises(EngineNotReady, match="starting"):
+                    await slow.engine.ping()
+            await slow.next_of(Qr)  # built: now it answers
+            await slow.engine.ping()
+            for running in (fast, slow):
+                running.scope.cancel()
+                await running.done.wait()
