@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
-EngineName = Literal["neonize", "sim"]
+from .protocol.enums import EngineName
 
 
 @attrs.frozen

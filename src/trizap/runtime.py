@@ -65,6 +65,7 @@ from .actors.tenant import (
     WakeSession,
 )
 from .config import Config
+from .protocol.enums import EngineName, FaultKind
 from .protocol.errors import (
     Busy,
     InvalidState,
@@ -73,7 +74,7 @@ from .protocol.errors import (
     Unauthorized,
     Unavailable,
 )
-from .protocol.names import normalise_phone, normalise_to, validate_name
+from .protocol.names import MAX_TEXT, normalise_phone, normalise_to, validate_name
 from .store import open_sqlite_store, run_retention
 from .store.base import (
     EventRow,
@@ -86,7 +87,7 @@ from .store.base import (
     TokenRow,
 )
 from .supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor, Supervisor
-from .whatsapp.engine import EngineFactory, SimControls, SimFaultKind
+from .whatsapp.engine import EngineFactory, SimControls
 from .whatsapp.sim import SimNetwork
 from .whatsapp.worker_client import WorkerConfig, open_worker_pool
 
@@ -273,7 +274,7 @@ class Runtime:
     # -- sessions (tenant) --------------------------------------------------------------------
 
     async def create_session(
-        self, tenant_id: str, name: str, engine: str | None = None
+        self, tenant_id: str, name: str, engine: EngineName | None = None
     ) -> SessionRow:
         name = _name(name)
         return await self._tenant_call(
@@ -331,8 +332,8 @@ class Runtime:
             to = normalise_to(to)
         except ValueError as exc:
             raise _invalid("to", str(exc)) from None
-        if not text or len(text) > 65536:
-            raise _invalid("text", "must be 1 to 65536 characters")
+        if not text or len(text) > MAX_TEXT:
+            raise _invalid("text", f"must be 1 to {MAX_TEXT} characters")
         # A running session exists and takes mail: only a session not running is looked up
         # (a store operation less per message on the hot path). The insert itself answers
         # 404 for a session that is gone.
@@ -427,11 +428,11 @@ class Runtime:
 
     async def sim_inbound(self, tenant_id: str, session: str, sender: str, text: str) -> None:
         sender = _phone(sender, loc="from")
-        if not text or len(text) > 65536:
-            raise _invalid("text", "must be 1 to 65536 characters")
+        if not text or len(text) > MAX_TEXT:
+            raise _invalid("text", f"must be 1 to {MAX_TEXT} characters")
         await self._sim(tenant_id, session, lambda e: e.sim_inbound(sender, text))
 
-    async def sim_fault(self, tenant_id: str, session: str, kind: SimFaultKind) -> None:
+    async def sim_fault(self, tenant_id: str, session: str, kind: FaultKind) -> None:
         await self._sim(tenant_id, session, lambda e: e.sim_fault(kind))
 
     async def _sim(

@@ -19,6 +19,7 @@ import trio
 from tests.runtime.conftest import next_event, of_type, sim_config, status_is
 from tests.runtime.test_faults import paired
 from trizap.actors.session import MAX_ENGINE_CALLS
+from trizap.protocol.outgoing import OutgoingMessage
 from trizap.runtime import open_runtime
 from trizap.store.base import EventRow
 from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady
@@ -105,7 +106,7 @@ class Connecting:
     def new_message_id(self) -> str:
         return "3EB0000000000000000000"
 
-    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
         raise EngineNotReady("connecting")
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
@@ -200,7 +201,7 @@ class RefusingSends:
     def __getattr__(self, name: str) -> object:
         return getattr(self._engine, name)
 
-    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
         await trio.lowlevel.checkpoint()
         raise EngineFailure("refused by the server")
 

@@ -74,7 +74,7 @@ async def test_bodies_and_answers_refer_to_the_protocol_schemas(server: Server) 
     events = doc["paths"]["/v1/events"]["get"]
     assert {p["name"] for p in events["parameters"]} == {"after", "limit", "session", "wait"}
     # the WebSocket frames are documented too
-    assert {"Hello", "Event", "Reply", "ErrorFrame", "ClientFrame", "Problem"} <= set(schemas)
+    assert {"Hello", "Event", "ReplyFrame", "ErrorFrame", "ClientFrame", "Problem"} <= set(schemas)
     # every reference resolves
     text = str(doc)
     for name in re.findall(r"#/components/schemas/([A-Za-z]+)", text):

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import typing
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from trizap.protocol import (
-    MESSAGE_KINDS,
     MESSAGE_RECEIVED,
     MESSAGE_STATUS,
     SESSION_QR,
@@ -117,8 +115,3 @@ def test_event_from_row_is_the_wire_shape() -> None:
         "data": {"id": "m1", "wa_id": "3EB0", "status": "sent", "error": None},
     }
 
-
-def test_message_kinds_match_the_engine_protocol() -> None:
-    from trizap.whatsapp.engine import MessageKind
-
-    assert typing.get_args(MessageKind) == MESSAGE_KINDS

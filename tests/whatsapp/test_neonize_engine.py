@@ -10,6 +10,7 @@ import pytest
 import trio
 import trio.testing
 
+from trizap.protocol.outgoing import OutgoingText
 from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady, EngineSpec
 from trizap.whatsapp.neonize_engine import GoLock, NeonizeEngine, SentIds, new_wa_message_id
 
@@ -40,7 +41,7 @@ async def test_offline_run_creates_a_wal_store_and_fails_with_the_dial_error(
 async def test_commands_need_a_connection_and_pairing_needs_a_qr(tmp_path: Path) -> None:
     engine = NeonizeEngine(EngineSpec("t1", "s1", None, tmp_path), go_lock=GoLock())
     with pytest.raises(EngineNotReady):
-        await engine.send_text("5511999990002", "hi", engine.new_message_id(), None)
+        await engine.send(OutgoingText("5511999990002", "hi"), engine.new_message_id())
     with pytest.raises(EngineNotReady):
         await engine.mark_read("5511999990002@s.whatsapp.net", ["3EB0"], None)
     with pytest.raises(EngineNotReady):

@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 
+from trizap.protocol.outgoing import OutgoingText
 from trizap.whatsapp.engine import (
     Banned,
     Connected,
@@ -180,11 +181,11 @@ async def test_pairing_code_after_first_qr(
 async def test_commands_before_connect_raise_not_ready(nursery: trio.Nursery) -> None:
     engine = SimNetwork().engine_factory(spec())
     with pytest.raises(EngineNotReady):
-        await engine.send_text(BOB, "hi", engine.new_message_id(), None)
+        await engine.send(OutgoingText(BOB, "hi"), engine.new_message_id())
     running = start(nursery, engine)
     assert isinstance(await running.next(), Qr)
     with pytest.raises(EngineNotReady):
-        await engine.send_text(BOB, "hi", engine.new_message_id(), None)
+        await engine.send(OutgoingText(BOB, "hi"), engine.new_message_id())
     with pytest.raises(EngineNotReady):
         await engine.mark_read(BOB, ["x"], None)
     with pytest.raises(EngineNotReady):
@@ -199,7 +200,7 @@ async def test_a_second_session_of_a_number_replaces_the_first(nursery: trio.Nur
     assert isinstance(await old.next(), EngineNotice)
     assert await old.next() == Disconnected("stream replaced")
     with pytest.raises(EngineNotReady):
-        await old.engine.send_text(BOB, "hi", old.engine.new_message_id(), None)
+        await old.engine.send(OutgoingText(BOB, "hi"), old.engine.new_message_id())
     await old.engine.ping()  # still alive: it waits to be restarted, it does not fight back
 
     await new.engine.sim_inbound(OUTSIDER, "to the new one")
@@ -221,18 +222,26 @@ async def test_message_between_sessions_is_delivered_then_read(
     wa_id = alice.engine.new_message_id()
 
     sent_at = trio.current_time()
-    await alice.engine.send_text(f"{BOB}@s.whatsapp.net", "hello bob", wa_id, "3EB0PREVIOUS")
+    await alice.engine.send(
+        OutgoingText(f"{BOB}@s.whatsapp.net", "hello bob", "3EB0PREVIOUS"), wa_id
+    )
     message = await bob.next()
     assert isinstance(message, Message)
     assert (message.id, message.chat, message.sender) == (
-        wa_id, f"{ALICE}@s.whatsapp.net", f"{ALICE}@s.whatsapp.net")
+        wa_id,
+        f"{ALICE}@s.whatsapp.net",
+        f"{ALICE}@s.whatsapp.net",
+    )
     assert (message.from_me, message.push_name, message.kind) == (False, f"Sim {ALICE}", "text")
     assert (message.text, message.reply_to) == ("hello bob", "3EB0PREVIOUS")
 
     delivered = await alice.next()
     assert isinstance(delivered, Receipt)
     assert (delivered.kind, delivered.ids, delivered.chat) == (
-        "delivered", (wa_id,), f"{BOB}@s.whatsapp.net")
+        "delivered",
+        (wa_id,),
+        f"{BOB}@s.whatsapp.net",
+    )
     read = await alice.next()
     assert isinstance(read, Receipt)
     assert (read.kind, read.ids, read.sender) == ("read", (wa_id,), f"{BOB}@s.whatsapp.net")
@@ -249,11 +258,12 @@ async def test_mark_read_sends_the_read_receipt(
     bob, _ = await paired(nursery, network, BOB)
     ids = [alice.engine.new_message_id() for _ in range(2)]
     for wa_id in ids:
-        await alice.engine.send_text(BOB, "hi", wa_id, None)
+        await alice.engine.send(OutgoingText(BOB, "hi"), wa_id)
     for _ in ids:
         assert isinstance(await bob.next(), Message)
-    assert [(e.kind, e.ids) for e in [await alice.next(), await alice.next()]
-            if isinstance(e, Receipt)] == [("delivered", (ids[0],)), ("delivered", (ids[1],))]
+    assert [
+        (e.kind, e.ids) for e in [await alice.next(), await alice.next()] if isinstance(e, Receipt)
+    ] == [("delivered", (ids[0],)), ("delivered", (ids[1],))]
     await alice.quiet_for(60)  # this phone does not read on its own
 
     await bob.engine.mark_read(f"{ALICE}@s.whatsapp.net", [*ids, "3EB0UNKNOWN"], None)
@@ -269,17 +279,19 @@ async def test_outside_contact_and_group_get_delivered(
 ) -> None:
     network = SimNetwork()
     alice, _ = await paired(nursery, network, ALICE)
-    for to, jid in [(f"+{OUTSIDER}", f"{OUTSIDER}@s.whatsapp.net"),
-                    ("120363000000000000@g.us", "120363000000000000@g.us")]:
+    for to, jid in [
+        (f"+{OUTSIDER}", f"{OUTSIDER}@s.whatsapp.net"),
+        ("120363000000000000@g.us", "120363000000000000@g.us"),
+    ]:
         wa_id = alice.engine.new_message_id()
-        await alice.engine.send_text(to, "anyone?", wa_id, None)
+        await alice.engine.send(OutgoingText(to, "anyone?"), wa_id)
         receipt = await alice.next()
         assert isinstance(receipt, Receipt)
         assert (receipt.kind, receipt.ids, receipt.chat) == ("delivered", (wa_id,), jid)
     await alice.quiet_for(60)  # outside contacts send no read receipts
     assert network.statistics().to_outside == 2
     with pytest.raises(ValueError):
-        await alice.engine.send_text("12", "too short", alice.engine.new_message_id(), None)
+        await alice.engine.send(OutgoingText("12", "too short"), alice.engine.new_message_id())
 
 
 async def test_resending_a_wa_id_delivers_once(
@@ -289,14 +301,14 @@ async def test_resending_a_wa_id_delivers_once(
     alice, creds = await paired(nursery, network, ALICE)
     bob, _ = await paired(nursery, network, BOB)
     wa_id = alice.engine.new_message_id()
-    await alice.engine.send_text(BOB, "once", wa_id, None)
-    await alice.engine.send_text(BOB, "once", wa_id, None)
+    await alice.engine.send(OutgoingText(BOB, "once"), wa_id)
+    await alice.engine.send(OutgoingText(BOB, "once"), wa_id)
     # Also across a restart of the sender's engine (a retry after a crash).
     await alice.engine.sim_fault("crash")
     await alice.rest()
     alice = start(nursery, network.engine_factory(spec(creds)))
     assert isinstance(await alice.next(), Connected)
-    await alice.engine.send_text(BOB, "once", wa_id, None)
+    await alice.engine.send(OutgoingText(BOB, "once"), wa_id)
 
     assert isinstance(await bob.next(), Message)
     await bob.quiet_for(60)
@@ -314,7 +326,11 @@ async def test_inbound_from_outside_contact(nursery: trio.Nursery) -> None:
     assert isinstance(message, Message)
     assert re.fullmatch(r"3EB0[0-9A-F]{18}", message.id)
     assert (message.sender, message.push_name, message.text, message.from_me) == (
-        f"{OUTSIDER}@s.whatsapp.net", f"Contact {OUTSIDER}", "hi there", False)
+        f"{OUTSIDER}@s.whatsapp.net",
+        f"Contact {OUTSIDER}",
+        "hi there",
+        False,
+    )
 
 
 async def test_offline_messages_arrive_on_reconnect(
@@ -329,9 +345,9 @@ async def test_offline_messages_arrive_on_reconnect(
     assert await bob.next() == Disconnected("simulated disconnect")
     dropped_at = trio.current_time()
     with pytest.raises(EngineNotReady):
-        await bob.engine.send_text(ALICE, "x", bob.engine.new_message_id(), None)
+        await bob.engine.send(OutgoingText(ALICE, "x"), bob.engine.new_message_id())
     first = alice.engine.new_message_id()
-    await alice.engine.send_text(BOB, "while you were away", first, None)
+    await alice.engine.send(OutgoingText(BOB, "while you were away"), first)
     await bob.engine.sim_inbound(OUTSIDER, "me too")
     assert isinstance(await bob.next(), Connected)
     assert trio.current_time() - dropped_at == pytest.approx(10)
@@ -345,7 +361,7 @@ async def test_offline_messages_arrive_on_reconnect(
     await bob.engine.sim_fault("crash")
     await bob.rest()
     second = alice.engine.new_message_id()
-    await alice.engine.send_text(BOB, "still there?", second, None)
+    await alice.engine.send(OutgoingText(BOB, "still there?"), second)
     await alice.quiet_for(60)
     assert network.statistics().queued == 1
     bob = start(nursery, network.engine_factory(spec(bob_creds)))
@@ -394,7 +410,7 @@ async def test_user_logout_and_phone_unlink_void_the_creds(
 
     # The number has no device left: it is an outside contact now.
     bob, _ = await paired(nursery, network, BOB)
-    await bob.engine.send_text(ALICE, "hello?", "3EB0000000000000000001", None)
+    await bob.engine.send(OutgoingText(ALICE, "hello?"), "3EB0000000000000000001")
     receipt = await bob.next()
     assert isinstance(receipt, Receipt) and receipt.kind == "delivered"
     assert network.statistics().to_outside == 1
@@ -428,7 +444,7 @@ async def test_disconnect_reconnects_by_itself(
     dropped_at = trio.current_time()
     assert await alice.next() == Connected(f"{ALICE}@s.whatsapp.net", f"Sim {ALICE}")
     assert 1.0 <= trio.current_time() - dropped_at <= 1.5
-    await alice.engine.send_text(OUTSIDER, "back", alice.engine.new_message_id(), None)
+    await alice.engine.send(OutgoingText(OUTSIDER, "back"), alice.engine.new_message_id())
 
 
 async def test_hang_stops_everything_but_keeps_claiming_connected(
@@ -443,12 +459,12 @@ async def test_hang_stops_everything_but_keeps_claiming_connected(
         await bob.engine.ping()
     assert ping_scope.cancelled_caught
     with trio.move_on_after(30) as send_scope:
-        await bob.engine.send_text(ALICE, "x", bob.engine.new_message_id(), None)
+        await bob.engine.send(OutgoingText(ALICE, "x"), bob.engine.new_message_id())
     assert send_scope.cancelled_caught
     assert bob.engine.statistics().state == "connected"
 
     wa_id = alice.engine.new_message_id()
-    await alice.engine.send_text(BOB, "are you there?", wa_id, None)
+    await alice.engine.send(OutgoingText(BOB, "are you there?"), wa_id)
     await bob.quiet_for(60)
     await alice.quiet_for(60)  # no delivered receipt from a hung device
 
@@ -514,7 +530,7 @@ async def test_a_restored_network_keeps_messages_for_a_number_until_it_comes_bac
         alice = start(nursery, network.engine_factory(spec(alice_creds, "alice")))
         assert isinstance(await alice.next(), Connected)
         wa_id = alice.engine.new_message_id()
-        await alice.engine.send_text(BOB, "are you back?", wa_id, None)
+        await alice.engine.send(OutgoingText(BOB, "are you back?"), wa_id)
         await alice.quiet_for(60)  # no `delivered` while bob is away (an outsider's comes)
         bob = start(nursery, network.engine_factory(spec(bob_creds, "bob")))
         assert isinstance(await bob.next(), Connected)

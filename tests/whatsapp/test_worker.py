@@ -15,6 +15,7 @@ import pytest
 import trio
 import trio.testing
 
+from trizap.protocol.outgoing import OutgoingText
 from trizap.whatsapp.engine import (
     Connected,
     EngineEvent,
@@ -125,7 +126,7 @@ async def test_commands_before_connected_are_not_ready(
             running = start(pool, "s1")
             await running.next_of(Qr)
             with pytest.raises(EngineNotReady):
-                await running.engine.send_text("5511999990002", "hi", "3EB0X", None)
+                await running.engine.send(OutgoingText("5511999990002", "hi"), "3EB0X")
             code = await running.engine.pair_phone("5511999990001")
             assert len(code) == 9 and code[4] == "-"
             running.scope.cancel()
@@ -189,7 +190,7 @@ async def test_two_sessions_packed_into_one_worker_talk_to_each_other(
             (worker,) = pool.statistics().workers
             assert sorted(worker.sessions) == ["t1/alice", "t1/bob"]
             wa_id = alice.engine.new_message_id()
-            await alice.engine.send_text("5511999990002", "hello bob", wa_id, None)
+            await alice.engine.send(OutgoingText("5511999990002", "hello bob"), wa_id)
             message = await bob.next_of(Message)
             assert isinstance(message, Message)
             assert (message.text, message.sender) == ("hello bob", "5511999990001@s.whatsapp.net")

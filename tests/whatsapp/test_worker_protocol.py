@@ -6,19 +6,20 @@ from datetime import UTC, datetime
 
 import pytest
 
+from trizap.protocol.outgoing import OutgoingText
 from trizap.whatsapp.engine import Message, Paired, PairingTimeout, Qr
 from trizap.whatsapp.worker_protocol import (
     MAX_FRAME,
-    Credit,
-    Ended,
-    Err,
+    CreditFrame,
+    EndedFrame,
+    ErrFrame,
     EventFrame,
     FrameBuffer,
     FromWorker,
-    Ok,
+    OkFrame,
     ProtocolError,
-    SendText,
-    Start,
+    SendFrame,
+    StartFrame,
     ToWorker,
     decode_from_worker,
     decode_to_worker,
@@ -26,14 +27,14 @@ from trizap.whatsapp.worker_protocol import (
 )
 
 TO_WORKER: list[ToWorker] = [
-    Start(1, 1, "neonize", "t1", "s1", b"\x00creds\xff", "/data/sessions/t1", {"seed": "3"}),
-    SendText(2, 1, "5511999990002", "olá", "3EB0ABC", reply_to=None),
-    Credit(1, 8),
+    StartFrame(1, 1, "neonize", "t1", "s1", b"\x00creds\xff", "/data/sessions/t1", {"seed": "3"}),
+    SendFrame(2, 1, OutgoingText("5511999990002", "olá"), "3EB0ABC"),
+    CreditFrame(1, 8),
 ]
 FROM_WORKER: list[FromWorker] = [
-    Ok(1),
-    Ok(2, "ABCD-EFGH"),
-    Err(3, "not_ready", "not connected"),
+    OkFrame(1),
+    OkFrame(2, "ABCD-EFGH"),
+    ErrFrame(3, "not_ready", "not connected"),
     EventFrame(1, Qr("2@abc", 60.0)),
     EventFrame(1, Paired("5511999990001@s.whatsapp.net", "Bot", b"\x01\x02")),
     EventFrame(1, PairingTimeout()),
@@ -51,8 +52,8 @@ FROM_WORKER: list[FromWorker] = [
             reply_to="3EBQ",
         ),
     ),
-    Ended(1, None),
-    Ended(2, "failed to dial"),
+    EndedFrame(1, None),
+    EndedFrame(2, "failed to dial"),
 ]
 
 
@@ -77,7 +78,7 @@ def test_frames_split_anywhere_are_reassembled() -> None:
 
 def test_oversized_frames_are_refused_on_both_sides() -> None:
     with pytest.raises(ProtocolError):
-        encode(SendText(1, 1, "x", "a" * MAX_FRAME, "id", None))
+        encode(SendFrame(1, 1, OutgoingText("x", "a" * MAX_FRAME), "id"))
     buffer = FrameBuffer()
     buffer.feed((MAX_FRAME + 1).to_bytes(4, "big"))
     with pytest.raises(ProtocolError):

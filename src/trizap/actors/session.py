@@ -40,6 +40,7 @@ import attrs
 import trio
 
 from ..config import Config
+from ..protocol.enums import SessionStatus
 from ..protocol.errors import Busy, InvalidState, TrizapError, Unavailable
 from ..protocol.events import (
     MESSAGE_RECEIVED,
@@ -53,6 +54,7 @@ from ..protocol.events import (
     SessionStatusData,
     event_data,
 )
+from ..protocol.outgoing import OutgoingText
 from ..store.base import MessageRow, MessageStatus, NewEvent, SessionRow, Store
 from ..whatsapp import engine as eng
 from ..whatsapp.engine import (
@@ -65,7 +67,7 @@ from ..whatsapp.engine import (
 )
 from .hub import HubClient
 from .ref import Mailbox, Reply
-from .session_state import AFTER, RUNNING, STATUSES, Status, Trigger, next_status
+from .session_state import AFTER, RUNNING, STATUSES, Trigger, next_status
 
 log = logging.getLogger("trizap.session")
 
@@ -159,7 +161,7 @@ class SessionActor:
         self.name = name
         self._initial_row = row
         self.runs = 0
-        self.status: Status = "starting"
+        self.status: SessionStatus = "starting"
         self.reason: str | None = None
         self.me: Me | None = None
         self.restarts = 0
@@ -494,7 +496,9 @@ class SessionActor:
         while True:
             attempts += 1
             try:
-                await engine.send_text(eng.phone_jid(row.to), row.text, row.wa_id, row.reply_to)
+                await engine.send(
+                    OutgoingText(eng.phone_jid(row.to), row.text, row.reply_to), row.wa_id
+                )
             except EngineNotReady:
                 return False
             except (ValueError, TrizapError, EngineFailure) as exc:
@@ -638,7 +642,7 @@ async def write_status(
     deps: SessionDeps,
     tenant_id: str,
     name: str,
-    status: Status,
+    status: SessionStatus,
     reason: str | None,
     me: Me | None,
     restarts: int,

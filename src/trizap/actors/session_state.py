@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-Status = Literal["starting", "qr", "connected", "disconnected", "stopped", "logged_out", "failed"]
+from ..protocol.enums import SESSION_STATUSES, MessageStatus, SessionStatus
+
 Trigger = Literal[
     "start",  # the engine is (re)starting
     "qr",  # the engine shows a QR code
@@ -22,15 +23,7 @@ Trigger = Literal[
     "gave_up",  # restarts exceeded their intensity
 ]
 
-STATUSES: Final[tuple[Status, ...]] = (
-    "starting",
-    "qr",
-    "connected",
-    "disconnected",
-    "stopped",
-    "logged_out",
-    "failed",
-)
+STATUSES: Final[tuple[SessionStatus, ...]] = SESSION_STATUSES
 TRIGGERS: Final[tuple[Trigger, ...]] = (
     "start",
     "qr",
@@ -42,13 +35,17 @@ TRIGGERS: Final[tuple[Trigger, ...]] = (
     "banned",
     "gave_up",
 )
-RUNNING: Final[frozenset[Status]] = frozenset({"starting", "qr", "connected", "disconnected"})
-ENDED: Final[frozenset[Status]] = frozenset({"stopped", "logged_out", "failed"})
+RUNNING: Final[frozenset[SessionStatus]] = frozenset(
+    {"starting", "qr", "connected", "disconnected"}
+)
+ENDED: Final[frozenset[SessionStatus]] = frozenset({"stopped", "logged_out", "failed"})
 
-_TABLE: dict[tuple[Status, Trigger], Status] = {}
+_TABLE: dict[tuple[SessionStatus, Trigger], SessionStatus] = {}
 
 
-def _allow(sources: frozenset[Status] | set[Status], trigger: Trigger, target: Status) -> None:
+def _allow(
+    sources: frozenset[SessionStatus] | set[SessionStatus], trigger: Trigger, target: SessionStatus
+) -> None:
     for source in sources:
         _TABLE[(source, trigger)] = target
 
@@ -63,15 +60,14 @@ _allow(RUNNING, "logged_out", "logged_out")
 _allow(RUNNING, "banned", "failed")
 _allow(RUNNING | {"stopped"}, "gave_up", "failed")
 
-TRANSITIONS: Final[dict[tuple[Status, Trigger], Status]] = dict(_TABLE)
+TRANSITIONS: Final[dict[tuple[SessionStatus, Trigger], SessionStatus]] = dict(_TABLE)
 
 
-def next_status(current: Status, trigger: Trigger) -> Status | None:
+def next_status(current: SessionStatus, trigger: Trigger) -> SessionStatus | None:
     """The status after `trigger` in `current`, or None when the move is not legal."""
     return TRANSITIONS.get((current, trigger))
 
 
-MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
 _RANK: Final[dict[MessageStatus, int]] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 
 

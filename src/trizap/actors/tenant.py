@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 import trio
 
+from ..protocol.enums import EngineName
 from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound
 from ..protocol.events import Me
 from ..store.base import SessionRow
@@ -44,7 +45,7 @@ log = logging.getLogger("trizap.tenant")
 @attrs.frozen
 class CreateSession:
     name: str
-    engine: str
+    engine: EngineName
     reply: Reply[SessionRow]
 
 

@@ -5,7 +5,7 @@ from the protocol's wire classes through `protocol.schema.components` (the same
 declarations the converter enforces), query parameters from the query models. Nothing is
 written by hand, so a route cannot be served without being documented, nor documented
 with a body it does not accept. The WebSocket's frames are in `components.schemas`
-(`Hello`, `Event`, `Reply`, `ErrorFrame`, `ClientFrame`).
+(`Hello`, `Event`, `ReplyFrame`, `ErrorFrame`, `ClientFrame`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..protocol import (
     Event,
     EventData,
     Hello,
-    Reply,
+    ReplyFrame,
     WsMarkRead,
     WsPing,
     WsSendText,
@@ -190,7 +190,7 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
     ws_types = [
         Hello,
         Event,
-        Reply,
+        ReplyFrame,
         ErrorFrame,
         ClientFrame,
         EventData,

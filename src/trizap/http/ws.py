@@ -133,7 +133,7 @@ OPERATION: Final = Operation(
     description=(
         "Upgrade with a tenant token (`Authorization: Bearer` or `?token=`). The server "
         "sends `Hello` first, then `Event`s; the client sends `ClientFrame`s and gets a "
-        "`Reply` for each (or an `ErrorFrame` for a frame that is not a command). Close "
+        "`ReplyFrame` for each (or an `ErrorFrame` for a frame that is not a command). Close "
         "codes: 1001 server shutting down, 4401 token revoked or tenant deleted, 4408 "
         "fell behind (reconnect with `after`), 1009 frame over 1 MiB. The server pings; "
         "a client that does not answer is closed."

@@ -87,7 +87,7 @@ from .views import MessageList as MessageList
 from .views import MessageView as MessageView
 from .views import PairingCode as PairingCode
 from .views import QrView as QrView
-from .views import Reply as Reply
+from .views import ReplyFrame as ReplyFrame
 from .views import SessionList as SessionList
 from .views import SessionView as SessionView
 from .views import TenantCreated as TenantCreated

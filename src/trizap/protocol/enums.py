@@ -1,4 +1,7 @@
-"""The closed vocabularies of the API, as `Literal` types with their values as tuples.
+"""The closed vocabularies of trizap, each word defined here once and used everywhere: the
+API, the store's rows, the engines and the session's state machine.
+
+Each is a `Literal` type with its values as a tuple.
 
 Literals (not `enum.Enum`) because the values are the wire strings themselves: they
 structure and unstructure as plain strings, `match` on them reads naturally, and the
@@ -21,8 +24,7 @@ SESSION_STATUSES: Final[tuple[SessionStatus, ...]] = typing.get_args(SessionStat
 MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
 MESSAGE_STATUSES: Final[tuple[MessageStatus, ...]] = typing.get_args(MessageStatus)
 
-# The same values as `trizap.whatsapp.engine.MessageKind` (protocol imports nothing of
-# trizap; a test keeps the two equal).
+# What an inbound message carries (`message.received`'s `kind`).
 MessageKind = Literal[
     "text",
     "image",
@@ -40,5 +42,12 @@ MESSAGE_KINDS: Final[tuple[MessageKind, ...]] = typing.get_args(MessageKind)
 
 FaultKind = Literal["crash", "disconnect", "logout", "ban", "hang", "abort"]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = typing.get_args(FaultKind)
+
+# Whether the server should run a session (it comes back after a restart) or not.
+DesiredState = Literal["running", "stopped"]
+DESIRED_STATES: Final[tuple[DesiredState, ...]] = typing.get_args(DesiredState)
+
+# Receipts for a message this session sent.
+ReceiptKind = Literal["delivered", "read"]
 
 Role = Literal["admin", "tenant"]

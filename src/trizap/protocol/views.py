@@ -176,7 +176,7 @@ class Hello:
 
 
 @attrs.frozen
-class Reply:
+class ReplyFrame:
     """The answer to a client frame with its `ref`: `data` when `ok`, else `error` (a
     problem document). Build with `reply_ok` / `reply_error`."""
 
@@ -195,16 +195,16 @@ class ErrorFrame:
     error: dict[str, Any]
 
 
-def reply_ok(ref: str, data: object = None) -> Reply:
+def reply_ok(ref: str, data: object = None) -> ReplyFrame:
     """A successful reply; `data` (a view, a dict, or None for `{}`) is unstructured."""
     body = {} if data is None else unstructure(data)
     if not isinstance(body, dict):
         raise TypeError(f"reply data must be an object, not {type(body).__name__}")
-    return Reply(ref=ref, ok=True, data=body)
+    return ReplyFrame(ref=ref, ok=True, data=body)
 
 
-def reply_error(ref: str, error: TrizapError) -> Reply:
-    return Reply(ref=ref, ok=False, error=error.problem())
+def reply_error(ref: str, error: TrizapError) -> ReplyFrame:
+    return ReplyFrame(ref=ref, ok=False, error=error.problem())
 
 
 def error_frame(error: TrizapError) -> ErrorFrame:

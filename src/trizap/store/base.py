@@ -12,13 +12,31 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import attrs
 
-DesiredState = Literal["running", "stopped"]
-MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
-MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("queued", "sent", "delivered", "read", "failed")
+from ..protocol.enums import (
+    MESSAGE_STATUSES,
+    DesiredState,
+    EngineName,
+    MessageStatus,
+    SessionStatus,
+)
+
+__all__ = [
+    "MESSAGE_STATUSES",
+    "DesiredState",
+    "EventRow",
+    "MessageRow",
+    "MessageStatus",
+    "NewEvent",
+    "NewMessage",
+    "SessionRow",
+    "Store",
+    "TenantRow",
+    "TokenRow",
+]
 
 
 @attrs.frozen
@@ -41,9 +59,9 @@ class TokenRow:
 class SessionRow:
     tenant_id: str
     name: str
-    engine: str
+    engine: EngineName
     desired: DesiredState
-    status: str
+    status: SessionStatus
     reason: str | None
     me: dict[str, Any] | None  # {"jid", "push_name"}
     creds: bytes | None  # engine credentials (sim: the paired number); never shown
@@ -136,7 +154,7 @@ class Store(Protocol):
     async def delete_token(self, tenant_id: str, token_id: str) -> bool: ...
 
     # sessions ----------------------------------------------------------------------------
-    async def create_session(self, tenant_id: str, name: str, engine: str) -> SessionRow:
+    async def create_session(self, tenant_id: str, name: str, engine: EngineName) -> SessionRow:
         """Status `starting`, desired `running`. Raises `Conflict` if it exists."""
         ...
 
@@ -152,7 +170,7 @@ class Store(Protocol):
         name: str,
         *,
         desired: DesiredState | None = None,
-        status: str | None = None,
+        status: SessionStatus | None = None,
         reason: str | None = None,
         me: dict[str, Any] | None = None,
         creds: bytes | None = None,

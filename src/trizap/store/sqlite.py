@@ -48,6 +48,13 @@ import orjson
 import outcome
 import trio
 
+from trizap.protocol.enums import (
+    DESIRED_STATES,
+    ENGINE_NAMES,
+    SESSION_STATUSES,
+    EngineName,
+    SessionStatus,
+)
 from trizap.protocol.errors import Conflict, NotFound
 
 from .base import (
@@ -88,8 +95,10 @@ JOURNAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 BATCH_MAX: Final = 256
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_DESIRED: Final[dict[str, DesiredState]] = {"running": "running", "stopped": "stopped"}
+_DESIRED: Final[dict[str, DesiredState]] = {s: s for s in DESIRED_STATES}
 _STATUS: Final[dict[str, MessageStatus]] = {s: s for s in MESSAGE_STATUSES}
+_SESSION_STATUS: Final[dict[str, SessionStatus]] = {s: s for s in SESSION_STATUSES}
+_ENGINE: Final[dict[str, EngineName]] = {s: s for s in ENGINE_NAMES}
 
 
 def _utcnow() -> datetime:
@@ -187,9 +196,9 @@ def _session(r: Any) -> SessionRow:
     return SessionRow(
         tenant_id=r[0],
         name=r[1],
-        engine=r[2],
+        engine=_ENGINE[r[2]],
         desired=_DESIRED[r[3]],
-        status=r[4],
+        status=_SESSION_STATUS[r[4]],
         reason=r[5],
         me=None if r[6] is None else _loads(r[6]),
         creds=r[7],
@@ -537,12 +546,12 @@ class SqliteStore:
         return cur.rowcount > 0
 
     # sessions ----------------------------------------------------------------------------
-    async def create_session(self, tenant_id: str, name: str, engine: str) -> SessionRow:
+    async def create_session(self, tenant_id: str, name: str, engine: EngineName) -> SessionRow:
         """Status `starting`, desired `running`. Raises `Conflict` if it exists, `NotFound`
         if the tenant doesn't."""
         return await self._run(self._create_session, tenant_id, name, engine)
 
-    def _create_session(self, tenant_id: str, name: str, engine: str) -> SessionRow:
+    def _create_session(self, tenant_id: str, name: str, engine: EngineName) -> SessionRow:
         now = self._now()
         row = SessionRow(
             tenant_id=tenant_id,
@@ -601,7 +610,7 @@ class SqliteStore:
         name: str,
         *,
         desired: DesiredState | None = None,
-        status: str | None = None,
+        status: SessionStatus | None = None,
         reason: str | None = None,
         me: dict[str, Any] | None = None,
         creds: bytes | None = None,

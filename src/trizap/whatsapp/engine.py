@@ -25,10 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
 import trio
+
+from ..protocol.enums import FaultKind, MessageKind, ReceiptKind
+from ..protocol.outgoing import OutgoingMessage
 
 JID_USER_SERVER = "s.whatsapp.net"
 
@@ -91,12 +94,6 @@ class PairingTimeout:
     """Every QR code expired unscanned; `run()` returns after this."""
 
 
-MessageKind = Literal[
-    "text", "image", "video", "audio", "document", "sticker", "location", "contact",
-    "reaction", "poll", "other",
-]
-
-
 @attrs.frozen
 class Message:
     """An inbound (or own, from another device: `from_me`) message.
@@ -117,9 +114,6 @@ class Message:
     text: str | None
     reply_to: str | None
     persisted: trio.Event | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
-
-
-ReceiptKind = Literal["delivered", "read"]
 
 
 @attrs.frozen
@@ -181,8 +175,8 @@ class Engine(Protocol):
         """A fresh WhatsApp message id; stored before the first send attempt."""
         ...
 
-    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
-        """Sends under `wa_id`; sending the same `wa_id` again is delivered once."""
+    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
+        """Sends `message` under `wa_id`; sending the same `wa_id` again is delivered once."""
         ...
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None: ...
@@ -207,9 +201,6 @@ class Engine(Protocol):
 EngineFactory = Callable[[EngineSpec], Engine]
 
 
-SimFaultKind = Literal["crash", "disconnect", "logout", "ban", "hang", "abort"]
-
-
 @runtime_checkable
 class SimControls(Protocol):
     """The extra controls of a sim engine (API.md `sim/*` routes)."""
@@ -218,4 +209,4 @@ class SimControls(Protocol):
 
     async def sim_inbound(self, sender: str, text: str) -> None: ...
 
-    async def sim_fault(self, kind: SimFaultKind) -> None: ...
+    async def sim_fault(self, kind: FaultKind) -> None: ...

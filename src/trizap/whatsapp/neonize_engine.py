@@ -50,6 +50,7 @@ import attrs
 import outcome
 import trio
 
+from ..protocol.outgoing import OutgoingMessage, OutgoingText
 from .engine import (
     Banned,
     Connected,
@@ -461,14 +462,15 @@ class NeonizeEngine:
     def new_message_id(self) -> str:
         return new_wa_message_id()
 
-    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
         self._require_connected()
         assert self._sent is not None
         if await trio.to_thread.run_sync(self._sent.sent_as, wa_id) is not None:
             return  # sent before, under this wa_id: a retry must not send it again
-        response = await self._call(
-            self._client.send_message, _jid(to), self._text(to, text, reply_to)
-        )
+        match message:
+            case OutgoingText(to=to, text=text, reply_to=reply_to):
+                native = self._text(to, text, reply_to)
+        response = await self._call(self._client.send_message, _jid(message.to), native)
         await trio.to_thread.run_sync(self._sent.record, wa_id, str(response.ID))
 
     def _text(self, to: str, text: str, reply_to: str | None) -> Any:

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import attrs
 
+from ..protocol.enums import MessageKind
 from .engine import (
     Banned,
     Connected,
@@ -32,7 +33,6 @@ from .engine import (
     EngineNotice,
     LoggedOut,
     Message,
-    MessageKind,
     Paired,
     Qr,
     Receipt,

@@ -66,6 +66,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from ..protocol.enums import FaultKind
+from ..protocol.outgoing import OutgoingMessage
 from .engine import (
     JID_USER_SERVER,
     Banned,
@@ -82,7 +84,6 @@ from .engine import (
     PairingTimeout,
     Qr,
     Receipt,
-    SimFaultKind,
     phone_jid,
 )
 
@@ -516,7 +517,7 @@ class SimEngine:
         self._number: str | None = None
         self._device: int | None = None
         self._hung = False
-        self._crash: SimFaultKind | None = None  # "crash" or "abort", pending
+        self._crash: FaultKind | None = None  # "crash" or "abort", pending
         self._end: LoggedOut | Banned | None = None  # pending, emitted before run() returns
         self._disconnect = False
         self._replaced = False
@@ -704,10 +705,12 @@ class SimEngine:
     def new_message_id(self) -> str:
         return f"3EB0{self._rng.getrandbits(72):018X}"
 
-    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
-        recipient = _parse_recipient(to)
+    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
+        recipient = _parse_recipient(message.to)
         await self._responsive()
-        self._net._route(self._connected_number(), recipient, text, wa_id, reply_to)
+        self._net._route(
+            self._connected_number(), recipient, message.text, wa_id, message.reply_to
+        )
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         await self._responsive()
@@ -760,7 +763,7 @@ class SimEngine:
             raise EngineNotReady(f"not paired ({self._state.value})")
         self._net._inbound(self._number, number, text, self.new_message_id())
 
-    async def sim_fault(self, kind: SimFaultKind) -> None:
+    async def sim_fault(self, kind: FaultKind) -> None:
         await trio.lowlevel.checkpoint()
         if self._state in (_State.NEW, _State.ENDING, _State.ENDED):
             raise EngineNotReady(f"not running ({self._state.value})")

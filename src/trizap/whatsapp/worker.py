@@ -36,26 +36,26 @@ import trio
 
 from .engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec, Message
 from .worker_protocol import (
-    Credit,
-    Ended,
-    Err,
+    CreditFrame,
+    EndedFrame,
+    ErrFrame,
     EventFrame,
     FrameBuffer,
     FromWorker,
-    Logout,
-    MarkRead,
-    NewMessageId,
-    Ok,
-    PairPhone,
-    Ping,
+    LogoutFrame,
+    MarkReadFrame,
+    NewMessageIdFrame,
+    OkFrame,
+    PairPhoneFrame,
+    PingFrame,
     ProtocolError,
     Request,
-    SendText,
-    SimFault,
-    SimInbound,
-    SimScan,
-    Start,
-    Stop,
+    SendFrame,
+    SimFaultFrame,
+    SimInboundFrame,
+    SimScanFrame,
+    StartFrame,
+    StopFrame,
     decode_to_worker,
     encode,
 )
@@ -142,7 +142,7 @@ class Worker:
             buffer.feed(data)
             for body in buffer.bodies():
                 frame = decode_to_worker(body)
-                if isinstance(frame, Credit):
+                if isinstance(frame, CreditFrame):
                     self._grant(frame)
                 else:
                     await self._slots.acquire()
@@ -158,7 +158,7 @@ class Worker:
                     break
             await self._stream.send_all(b"".join(chunks))
 
-    def _grant(self, credit: Credit) -> None:
+    def _grant(self, credit: CreditFrame) -> None:
         hosted = self._engines.get(credit.sid)
         if hosted is not None:
             hosted.credit += credit.n
@@ -169,18 +169,18 @@ class Worker:
 
     async def _handle(self, request: Request) -> None:
         try:
-            reply: FromWorker = Ok(request.rid, await self._dispatch(request))
+            reply: FromWorker = OkFrame(request.rid, await self._dispatch(request))
         except EngineNotReady as exc:
-            reply = Err(request.rid, "not_ready", str(exc))
+            reply = ErrFrame(request.rid, "not_ready", str(exc))
         except EngineFailure as exc:
-            reply = Err(request.rid, "failure", str(exc))
+            reply = ErrFrame(request.rid, "failure", str(exc))
         except _NoEngine as exc:
-            reply = Err(request.rid, "no_engine", str(exc))
+            reply = ErrFrame(request.rid, "no_engine", str(exc))
         except _Unsupported as exc:
-            reply = Err(request.rid, "unsupported", str(exc))
+            reply = ErrFrame(request.rid, "unsupported", str(exc))
         except Exception as exc:
             log.exception("request %s failed", type(request).__name__)
-            reply = Err(request.rid, "error", f"{type(exc).__name__}: {exc}")
+            reply = ErrFrame(request.rid, "error", f"{type(exc).__name__}: {exc}")
         finally:
             self._slots.release()
         await self._out_send.send(reply)
@@ -199,38 +199,38 @@ class Worker:
 
     async def _dispatch(self, request: Request) -> str | None:
         match request:
-            case Start():
+            case StartFrame():
                 await self._start(request)
-            case Stop(sid=sid):
+            case StopFrame(sid=sid):
                 hosted = self._engines.get(sid)
                 if hosted is not None:
                     hosted.stopping = True
                     hosted.scope.cancel()
                     await hosted.ended.wait()
-            case Ping(sid=sid):
+            case PingFrame(sid=sid):
                 if sid:
                     await self._hosted(sid).engine.ping()
-            case NewMessageId(sid=sid):
+            case NewMessageIdFrame(sid=sid):
                 return self._hosted(sid).engine.new_message_id()
-            case SendText(sid=sid, to=to, text=text, wa_id=wa_id, reply_to=reply_to):
-                await self._hosted(sid).engine.send_text(to, text, wa_id, reply_to)
-            case MarkRead(sid=sid, chat=chat, ids=ids, sender=sender):
+            case SendFrame(sid=sid, message=message, wa_id=wa_id):
+                await self._hosted(sid).engine.send(message, wa_id)
+            case MarkReadFrame(sid=sid, chat=chat, ids=ids, sender=sender):
                 await self._hosted(sid).engine.mark_read(chat, ids, sender)
-            case PairPhone(sid=sid, phone=phone):
+            case PairPhoneFrame(sid=sid, phone=phone):
                 return await self._hosted(sid).engine.pair_phone(phone)
-            case Logout(sid=sid):
+            case LogoutFrame(sid=sid):
                 await self._hosted(sid).engine.logout()
-            case SimScan(sid=sid, phone=phone):
+            case SimScanFrame(sid=sid, phone=phone):
                 await self._control(sid, "sim_scan")(phone)
-            case SimInbound(sid=sid, sender=sender, text=text):
+            case SimInboundFrame(sid=sid, sender=sender, text=text):
                 await self._control(sid, "sim_inbound")(sender, text)
-            case SimFault(sid=sid, kind=kind):
+            case SimFaultFrame(sid=sid, kind=kind):
                 await self._control(sid, "sim_fault")(kind)
         return None
 
     # --- engines ---------------------------------------------------------------------------
 
-    async def _start(self, start: Start) -> None:
+    async def _start(self, start: StartFrame) -> None:
         if start.sid in self._engines:
             raise ValueError(f"engine {start.sid} exists")
         spec = EngineSpec(
@@ -292,7 +292,7 @@ class Worker:
                         failure = f"{type(exc).__name__}: {exc}"
                 if hosted.stopping:  # a stopped engine's pending events have no reader
                     nursery.cancel_scope.cancel()
-            await self._out_send.send(Ended(hosted.sid, failure))
+            await self._out_send.send(EndedFrame(hosted.sid, failure))
         finally:
             del self._engines[hosted.sid]
             hosted.ended.set()

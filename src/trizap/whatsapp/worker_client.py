@@ -40,6 +40,8 @@ from typing import Final
 import attrs
 import trio
 
+from ..protocol.enums import FaultKind
+from ..protocol.outgoing import OutgoingMessage
 from .engine import (
     Connected,
     EngineEvent,
@@ -48,28 +50,27 @@ from .engine import (
     EngineSpec,
     Paired,
     Qr,
-    SimFaultKind,
 )
 from .worker_protocol import (
-    Credit,
-    Ended,
-    Err,
+    CreditFrame,
+    EndedFrame,
+    ErrFrame,
     EventFrame,
     FrameBuffer,
     FromWorker,
-    Logout,
-    MarkRead,
-    Ok,
-    PairPhone,
-    Ping,
+    LogoutFrame,
+    MarkReadFrame,
+    OkFrame,
+    PairPhoneFrame,
+    PingFrame,
     ProtocolError,
     Request,
-    SendText,
-    SimFault,
-    SimInbound,
-    SimScan,
-    Start,
-    Stop,
+    SendFrame,
+    SimFaultFrame,
+    SimInboundFrame,
+    SimScanFrame,
+    StartFrame,
+    StopFrame,
     ToWorker,
     decode_from_worker,
     encode,
@@ -148,7 +149,7 @@ class _Worker:
         self._kill_reason: str | None = None
         self._sids = itertools.count(1)
         self._rids = itertools.count(1)
-        self._pending: dict[int, trio.MemorySendChannel[Ok | Err | _Dead]] = {}
+        self._pending: dict[int, trio.MemorySendChannel[OkFrame | ErrFrame | _Dead]] = {}
         self._out_send, self._out_recv = trio.open_memory_channel[ToWorker](OUT_FRAMES)
 
     @property
@@ -278,13 +279,13 @@ class _Worker:
 
     def _dispatch(self, frame: FromWorker) -> None:
         match frame:
-            case Ok(rid=rid) | Err(rid=rid):
+            case OkFrame(rid=rid) | ErrFrame(rid=rid):
                 reply = self._pending.get(rid)
                 if reply is not None:
                     reply.send_nowait(frame)
             case EventFrame(sid=sid, event=event):
                 self._to_session(sid, event)
-            case Ended(sid=sid, failure=failure):
+            case EndedFrame(sid=sid, failure=failure):
                 self._to_session(sid, _End(failure))
 
     def _to_session(self, sid: int, item: _Item) -> None:
@@ -338,7 +339,7 @@ class _Worker:
         if self.dead is not None:
             raise EngineFailure(self.dead)
         rid = next(self._rids)
-        send, recv = trio.open_memory_channel[Ok | Err | _Dead](1)
+        send, recv = trio.open_memory_channel[OkFrame | ErrFrame | _Dead](1)
         self._pending[rid] = send
         try:
             try:
@@ -349,11 +350,11 @@ class _Worker:
         finally:
             del self._pending[rid]
         match reply:
-            case Ok(value=value):
+            case OkFrame(value=value):
                 return value
-            case Err(kind="not_ready", message=message):
+            case ErrFrame(kind="not_ready", message=message):
                 raise EngineNotReady(message)
-            case Err(kind=kind, message=message):
+            case ErrFrame(kind=kind, message=message):
                 raise EngineFailure(message if kind == "failure" else f"{kind}: {message}")
             case _Dead(reason=reason):
                 raise EngineFailure(reason)
@@ -465,7 +466,7 @@ class WorkerEngine:
         self._sid = 0
         self._pairing = False
         self._started = False
-        self._ready = False  # its Start was acknowledged
+        self._ready = False  # its StartFrame was acknowledged
 
     @property
     def pid(self) -> int | None:
@@ -510,7 +511,7 @@ class WorkerEngine:
         spec = self._spec
         with trio.move_on_after(config.start_grace_s) as scope:
             await worker.request(
-                lambda rid: Start(
+                lambda rid: StartFrame(
                     rid=rid,
                     sid=sid,
                     engine=config.engine,
@@ -531,7 +532,7 @@ class WorkerEngine:
             await trio.sleep(config.ping_interval_s)
             with trio.move_on_after(config.grace_s) as scope:
                 try:
-                    await worker.request(lambda rid: Ping(rid, sid))
+                    await worker.request(lambda rid: PingFrame(rid, sid))
                 except (EngineFailure, EngineNotReady):
                     return  # ended or dead: `_forward` hears of it
             if scope.cancelled_caught:
@@ -557,7 +558,7 @@ class WorkerEngine:
             await events.send(item)
             consumed += 1
             if consumed >= half:
-                await worker.post(Credit(sid, consumed))
+                await worker.post(CreditFrame(sid, consumed))
                 consumed = 0
         return worker.dead or "worker gone"
 
@@ -570,7 +571,7 @@ class WorkerEngine:
             return
         with trio.move_on_after(self._pool.config.grace_s) as scope:
             try:
-                await worker.request(lambda rid: Stop(rid, sid))
+                await worker.request(lambda rid: StopFrame(rid, sid))
             except (EngineFailure, EngineNotReady):
                 return
         if scope.cancelled_caught:
@@ -590,32 +591,32 @@ class WorkerEngine:
 
         return new_wa_message_id()
 
-    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
         sid = self._sid
-        await self._request(lambda rid: SendText(rid, sid, to, text, wa_id, reply_to))
+        await self._request(lambda rid: SendFrame(rid, sid, message, wa_id))
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         sid = self._sid
-        await self._request(lambda rid: MarkRead(rid, sid, chat, list(ids), sender))
+        await self._request(lambda rid: MarkReadFrame(rid, sid, chat, list(ids), sender))
 
     async def pair_phone(self, phone: str) -> str:
         sid = self._sid
-        code = await self._request(lambda rid: PairPhone(rid, sid, phone))
+        code = await self._request(lambda rid: PairPhoneFrame(rid, sid, phone))
         assert code is not None
         return code
 
     async def logout(self) -> None:
         sid = self._sid
-        await self._request(lambda rid: Logout(rid, sid))
+        await self._request(lambda rid: LogoutFrame(rid, sid))
 
     async def ping(self) -> None:
-        # Until its Start is acknowledged the worker may be busy loading the engine (a
+        # Until its StartFrame is acknowledged the worker may be busy loading the engine (a
         # neonize import takes seconds on a loaded machine): not ready, rather than a ping
         # that looks hung. `run()` bounds that time with `start_grace_s`.
         if not self._ready:
             raise EngineNotReady("engine is starting")
         sid = self._sid
-        await self._request(lambda rid: Ping(rid, sid))
+        await self._request(lambda rid: PingFrame(rid, sid))
 
 
 class SimWorkerEngine(WorkerEngine):
@@ -623,12 +624,12 @@ class SimWorkerEngine(WorkerEngine):
 
     async def sim_scan(self, phone: str) -> None:
         sid = self._sid
-        await self._request(lambda rid: SimScan(rid, sid, phone))
+        await self._request(lambda rid: SimScanFrame(rid, sid, phone))
 
     async def sim_inbound(self, sender: str, text: str) -> None:
         sid = self._sid
-        await self._request(lambda rid: SimInbound(rid, sid, sender, text))
+        await self._request(lambda rid: SimInboundFrame(rid, sid, sender, text))
 
-    async def sim_fault(self, kind: SimFaultKind) -> None:
+    async def sim_fault(self, kind: FaultKind) -> None:
         sid = self._sid
-        await self._request(lambda rid: SimFault(rid, sid, kind))
+        await self._request(lambda rid: SimFaultFrame(rid, sid, kind))

@@ -6,10 +6,11 @@ frame is a 4-byte big-endian length followed by a JSON object (cattrs + orjson),
 its class name under `"t"`:
 
     parent -> worker   requests, each with a request id `rid`, about one hosted engine `sid`:
-                       Start Stop SendText MarkRead PairPhone Logout Ping NewMessageId
-                       SimScan SimInbound SimFault;  and Credit (no reply)
-    worker -> parent   Ok / Err (the reply to request `rid`), EventFrame (an engine event),
-                       Ended (the engine's `run()` returned or failed)
+                       StartFrame StopFrame SendFrame MarkReadFrame PairPhoneFrame LogoutFrame
+                       PingFrame NewMessageIdFrame SimScanFrame SimInboundFrame SimFaultFrame;
+                       and CreditFrame (no reply)
+    worker -> parent   OkFrame / ErrFrame (the reply to request `rid`), EventFrame (an engine
+                       event), EndedFrame (the engine's `run()` returned or failed)
 
 Events are flow-controlled per engine with credits: the worker sends an engine's events
 only while it holds credit for it, and the parent grants credit as the session consumes
@@ -32,7 +33,9 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 
-from .engine import EngineEvent, Message, SimFaultKind
+from ..protocol.enums import FaultKind
+from ..protocol.outgoing import OutgoingMessage
+from .engine import EngineEvent, Message
 
 #: The largest frame either side accepts (message texts are bounded far below this).
 MAX_FRAME: Final = 1 << 20
@@ -47,7 +50,7 @@ class ProtocolError(Exception):
 
 
 @attrs.frozen
-class Start:
+class StartFrame:
     """Create engine `sid` and start its `run()`. `engine` is `neonize`, `sim`, or an import
     path `package.module:factory` (a callable `(spec, options) -> Engine`)."""
 
@@ -62,7 +65,7 @@ class Start:
 
 
 @attrs.frozen
-class Stop:
+class StopFrame:
     """Cancel engine `sid`'s `run()`; answered once it has ended."""
 
     rid: int
@@ -70,17 +73,15 @@ class Stop:
 
 
 @attrs.frozen
-class SendText:
+class SendFrame:
     rid: int
     sid: int
-    to: str
-    text: str
+    message: OutgoingMessage
     wa_id: str
-    reply_to: str | None
 
 
 @attrs.frozen
-class MarkRead:
+class MarkReadFrame:
     rid: int
     sid: int
     chat: str
@@ -89,20 +90,20 @@ class MarkRead:
 
 
 @attrs.frozen
-class PairPhone:
+class PairPhoneFrame:
     rid: int
     sid: int
     phone: str
 
 
 @attrs.frozen
-class Logout:
+class LogoutFrame:
     rid: int
     sid: int
 
 
 @attrs.frozen
-class Ping:
+class PingFrame:
     """Answered when engine `sid` answers its own `ping()` (sid 0: the worker itself)."""
 
     rid: int
@@ -110,20 +111,20 @@ class Ping:
 
 
 @attrs.frozen
-class NewMessageId:
+class NewMessageIdFrame:
     rid: int
     sid: int
 
 
 @attrs.frozen
-class SimScan:
+class SimScanFrame:
     rid: int
     sid: int
     phone: str
 
 
 @attrs.frozen
-class SimInbound:
+class SimInboundFrame:
     rid: int
     sid: int
     sender: str
@@ -131,14 +132,14 @@ class SimInbound:
 
 
 @attrs.frozen
-class SimFault:
+class SimFaultFrame:
     rid: int
     sid: int
-    kind: SimFaultKind
+    kind: FaultKind
 
 
 @attrs.frozen
-class Credit:
+class CreditFrame:
     """The parent consumed `n` more events of engine `sid`; the worker may send `n` more."""
 
     sid: int
@@ -146,26 +147,26 @@ class Credit:
 
 
 Request = (
-    Start
-    | Stop
-    | SendText
-    | MarkRead
-    | PairPhone
-    | Logout
-    | Ping
-    | NewMessageId
-    | SimScan
-    | SimInbound
-    | SimFault
+    StartFrame
+    | StopFrame
+    | SendFrame
+    | MarkReadFrame
+    | PairPhoneFrame
+    | LogoutFrame
+    | PingFrame
+    | NewMessageIdFrame
+    | SimScanFrame
+    | SimInboundFrame
+    | SimFaultFrame
 )
-ToWorker = Request | Credit
+ToWorker = Request | CreditFrame
 
 
 # --- worker -> parent ----------------------------------------------------------------------
 
 
 @attrs.frozen
-class Ok:
+class OkFrame:
     rid: int
     value: str | None = None
 
@@ -174,7 +175,7 @@ ErrorKind = Literal["not_ready", "failure", "no_engine", "unsupported", "error"]
 
 
 @attrs.frozen
-class Err:
+class ErrFrame:
     """`not_ready` -> `EngineNotReady`, `failure` -> `EngineFailure`; `no_engine`: the sid is
     unknown or has ended; `unsupported`: e.g. a sim control sent to a neonize engine."""
 
@@ -190,14 +191,14 @@ class EventFrame:
 
 
 @attrs.frozen
-class Ended:
+class EndedFrame:
     """Engine `sid`'s `run()` is over: returned (`failure` None) or raised."""
 
     sid: int
     failure: str | None
 
 
-FromWorker = Ok | Err | EventFrame | Ended
+FromWorker = OkFrame | ErrFrame | EventFrame | EndedFrame
 
 
 # --- codec ---------------------------------------------------------------------------------
