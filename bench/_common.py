@@ -56,7 +56,7 @@ def bench_config(data_dir: Path, **overrides: Any) -> Config:
 async def wait_status(rt: Runtime, tenant: str, session: str, status: str) -> None:
     with trio.fail_after(10):
         while True:
-            if (await rt.get_session(tenant, session)).status == status:
+            if (await rt.sessions.get(tenant, session)).status == status:
                 return
             await trio.sleep(0.005)
 
@@ -65,15 +65,15 @@ async def wait_drained(rt: Runtime, tenant: str, session: str) -> None:
     """Until the session's outbox has nothing queued."""
     with trio.fail_after(300):
         while True:
-            if not await rt.list_messages(tenant, session, "queued", 1):
+            if not await rt.messages.list(tenant, session, "queued", 1):
                 return
             await trio.sleep(0.05)
 
 
 async def connected_session(rt: Runtime, tenant: str, name: str, phone: str) -> None:
-    await rt.create_session(tenant, name, "sim")
+    await rt.sessions.create(tenant, name, "sim")
     await wait_status(rt, tenant, name, "qr")
-    await rt.sim_scan(tenant, name, phone)
+    await rt.sessions.sim_scan(tenant, name, phone)
     await wait_status(rt, tenant, name, "connected")
 
 
@@ -83,7 +83,7 @@ async def trizap_server(*, http: bool = True, **overrides: Any) -> AsyncIterator
     on an ephemeral port of 127.0.0.1 (port 0 without `http`)."""
     with tempfile.TemporaryDirectory() as tmp:
         async with open_runtime(bench_config(Path(tmp), **overrides)) as rt:
-            tenant, token = await rt.create_tenant("bench")
+            tenant, token = await rt.tenants.create("bench")
             await connected_session(rt, tenant.id, "s1", PHONE)
             async with trio.open_nursery() as nursery:
                 port = await nursery.start(serve, rt, "127.0.0.1", 0) if http else 0

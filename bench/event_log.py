@@ -14,7 +14,7 @@ from pathlib import Path
 
 import trio
 
-from trizap.actors.hub import EventHub, HubClient
+from trizap.domain.hub import EventHub, HubClient
 from trizap.store import NewEvent, open_sqlite_store
 from trizap.supervisor import ChildSpec, Supervisor
 
@@ -23,8 +23,13 @@ PER_APPENDER = 200
 
 
 def event(tenant: str, k: int, n: int) -> NewEvent:
-    return NewEvent(tenant, "message.received", f"s{k}", datetime.now(UTC),
-                    {"id": f"3EB0{k:04d}{n:06d}", "text": "hello there", "from": "5511999999999"})
+    return NewEvent(
+        tenant,
+        "message.received",
+        f"s{k}",
+        datetime.now(UTC),
+        {"id": f"3EB0{k:04d}{n:06d}", "text": "hello there", "from": "5511999999999"},
+    )
 
 
 async def run_appenders(append: object, tenant: str) -> float:

@@ -68,8 +68,19 @@ async def rounds_of(
 ) -> float:
     """Best deliveries/s over ROUNDS rounds of EVENTS events to `subscribers` sockets."""
     args = [
-        sys.executable, LOAD, "watch", "--port", str(port), "--path", path,
-        "--clients", str(subscribers), "--count", str(EVENTS), "--rounds", str(ROUNDS),
+        sys.executable,
+        LOAD,
+        "watch",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--clients",
+        str(subscribers),
+        "--count",
+        str(EVENTS),
+        "--rounds",
+        str(ROUNDS),
     ]
     if hello:
         args.append("--skip-first")
@@ -123,8 +134,8 @@ async def measure(subscribers: int) -> tuple[float, float, float]:
     async with trizap_server() as tz:
         rt = tz.rt
         # The baseline's frame: a real message.received event, encoded as trizap sends it.
-        async with rt.subscribe(tz.tenant) as sub:
-            await rt.sim_inbound(tz.tenant, tz.session, SENDER, TEXT)
+        async with rt.events.subscribe(tz.tenant) as sub:
+            await rt.sessions.sim_inbound(tz.tenant, tz.session, SENDER, TEXT)
             async for row in sub:
                 if row.type == "message.received":
                     frame = encode_event(row)

@@ -33,6 +33,7 @@ from _common import (
     trizap_server,
     wait_drained,
 )
+from trizap.protocol.outgoing import OutgoingText
 
 CLIENTS = 50
 SECONDS = 2.0
@@ -54,8 +55,19 @@ def bare_app(answer: bytes) -> QuartTrio:
 
 def load(port: int, token: str = "") -> list[str]:
     return [
-        "http", "--port", str(port), "--path", "/v1/sessions/s1/messages", "--body", BODY,
-        "--token", token, "--clients", str(CLIENTS), "--seconds", str(SECONDS),
+        "http",
+        "--port",
+        str(port),
+        "--path",
+        "/v1/sessions/s1/messages",
+        "--body",
+        BODY,
+        "--token",
+        token,
+        "--clients",
+        str(CLIENTS),
+        "--seconds",
+        str(SECONDS),
     ]
 
 
@@ -65,7 +77,7 @@ async def main() -> None:
     async with trizap_server() as tz:
         rt = tz.rt
         # The baseline answers with what trizap answers (same size), taken from trizap.
-        row, _ = await rt.send_text(tz.tenant, tz.session, OUTSIDE, "warm-up")
+        row, _ = await rt.messages.send(tz.tenant, tz.session, OutgoingText(OUTSIDE, "warm-up"))
         from trizap.protocol import encode, message_view
 
         answer = encode(message_view(row))
@@ -74,7 +86,7 @@ async def main() -> None:
                 bare = await run_load(*load(bare_port))
                 best["bare"] = max(best.get("bare", 0.0), bare["rate"])
                 start = trio.current_time()
-                before = len(await rt.list_messages(tz.tenant, tz.session, "queued", 100_000))
+                before = len(await rt.messages.list(tz.tenant, tz.session, "queued", 100_000))
                 res = await run_load(*load(tz.port, tz.token))
                 if res["errors"]:
                     print(f"trizap errors: {res['errors']}", file=sys.stderr)

@@ -31,18 +31,18 @@ async def until_connected(sub: object) -> None:
 
 
 async def fresh(rt: Runtime, tenant: str, session: str) -> float:
-    await rt.stop_session(tenant, session)
-    async with rt.subscribe(tenant) as sub:
+    await rt.sessions.stop(tenant, session)
+    async with rt.events.subscribe(tenant) as sub:
         start = time.perf_counter()
-        await rt.start_session(tenant, session)
+        await rt.sessions.start(tenant, session)
         await until_connected(sub)
         return time.perf_counter() - start
 
 
 async def restart(rt: Runtime, tenant: str, session: str) -> float:
-    async with rt.subscribe(tenant) as sub:
+    async with rt.events.subscribe(tenant) as sub:
         start = time.perf_counter()
-        await rt.sim_fault(tenant, session, "crash")
+        await rt.sessions.sim_fault(tenant, session, "crash")
         await until_connected(sub)
         return time.perf_counter() - start
 
@@ -63,10 +63,16 @@ async def main() -> None:
     print_table(
         ["what", "median ms", "min ms"],
         [
-            ["fresh start -> connected", f"{med['fresh'] * 1e3:.2f}",
-             f"{min(times['fresh']) * 1e3:.2f}"],
-            ["crash -> connected", f"{med['restart'] * 1e3:.2f}",
-             f"{min(times['restart']) * 1e3:.2f}"],
+            [
+                "fresh start -> connected",
+                f"{med['fresh'] * 1e3:.2f}",
+                f"{min(times['fresh']) * 1e3:.2f}",
+            ],
+            [
+                "crash -> connected",
+                f"{med['restart'] * 1e3:.2f}",
+                f"{min(times['restart']) * 1e3:.2f}",
+            ],
         ],
     )
     print(f"restart: ratio {med['fresh'] / med['restart']:.2f} (target >= 0.8)")

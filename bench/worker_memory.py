@@ -60,7 +60,7 @@ class IdleNeonizeEngine:
     def new_message_id(self) -> str:
         return "3EB0" + "0" * 18
 
-    async def send_text(self, to: str, text: str, wa_id: str, reply_to: str | None) -> None:
+    async def send(self, message: Any, wa_id: str) -> None:
         raise NotImplementedError
 
     async def mark_read(self, chat: str, ids: Any, sender: str | None) -> None:

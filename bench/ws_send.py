@@ -38,8 +38,13 @@ CLIENTS = 50
 SECONDS = 2.0
 ROUNDS = 5
 FRAME = json.dumps(
-    {"type": "send_text", "ref": "r1", "session": "s1", "to": OUTSIDE,
-     "text": "hello from the bench, a short text message"}
+    {
+        "type": "send_text",
+        "ref": "r1",
+        "session": "s1",
+        "to": OUTSIDE,
+        "text": "hello from the bench, a short text message",
+    }
 )
 
 
@@ -65,8 +70,18 @@ def quart_echo() -> QuartTrio:
 
 def load(port: int, path: str, *extra: str) -> list[str]:
     return [
-        "ws", "--port", str(port), "--path", path, "--frame", FRAME, "--clients", str(CLIENTS),
-        "--seconds", str(SECONDS), *extra,
+        "ws",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--frame",
+        FRAME,
+        "--clients",
+        str(CLIENTS),
+        "--seconds",
+        str(SECONDS),
+        *extra,
     ]
 
 
@@ -81,7 +96,7 @@ async def main() -> None:
         hypercorn_server(quart_echo()) as quart_port,
         trio.open_nursery() as nursery,
     ):
-        await tz.rt.create_session(tz.tenant, "quiet", "sim")
+        await tz.rt.sessions.create(tz.tenant, "quiet", "sim")
         server = await nursery.start(serve_websocket, echo, "127.0.0.1", 0, None)
         bare_port = server.port
         path = f"/v1/ws?token={tz.token}&sessions=quiet"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from trizap import Config, Subscription, open_runtime
+from trizap import Config, OutgoingText, Subscription, open_runtime
 from trizap.store import EventRow
 
 
@@ -32,21 +32,26 @@ async def main(data_dir: Path) -> None:
         data_dir=data_dir, default_engine="sim", sim_delivery_delay=0.01, sim_read_delay=0.05
     )
     async with open_runtime(config) as rt:
-        shop, _ = await rt.create_tenant("shop")
-        bank, _ = await rt.create_tenant("bank")
-        async with rt.subscribe(shop.id) as shop_events, rt.subscribe(bank.id) as bank_events:
+        shop, _ = await rt.tenants.create("shop")
+        bank, _ = await rt.tenants.create("bank")
+        async with (
+            rt.events.subscribe(shop.id) as shop_events,
+            rt.events.subscribe(bank.id) as bank_events,
+        ):
             for tenant, name, phone, events in [
                 (shop.id, "sales", "5511900000001", shop_events),
                 (bank.id, "alerts", "5511900000002", bank_events),
             ]:
-                await rt.create_session(tenant, name)
+                await rt.sessions.create(tenant, name)
                 qr = await wait_for(events, "session.qr", name)
                 print(f"{name}: scan this QR -> {qr.data['qr'][:32]}...")
-                await rt.sim_scan(tenant, name, phone)  # the simulated phone scans it
+                await rt.sessions.sim_scan(tenant, name, phone)  # the simulated phone scans it
                 await wait_for(events, "session.status", name, "connected")
                 print(f"{name}: connected as {phone}")
 
-            message, _ = await rt.send_text(shop.id, "sales", "5511900000002", "Your order shipped")
+            message, _ = await rt.messages.send(
+                shop.id, "sales", OutgoingText("5511900000002", "Your order shipped")
+            )
             received = await wait_for(bank_events, "message.received", "alerts")
             print(f"alerts received {received.data['text']!r} from {received.data['from']}")
             for status in ("sent", "delivered", "read"):

@@ -14,10 +14,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .actors.hub import Lagged as Lagged
-    from .actors.hub import Subscription as Subscription
-    from .actors.hub import SubscriptionClosed as SubscriptionClosed
     from .config import Config as Config
+    from .domain.hub import Lagged as Lagged
+    from .domain.hub import Subscription as Subscription
+    from .domain.hub import SubscriptionClosed as SubscriptionClosed
     from .http import create_app as create_app
     from .http import serve as serve
     from .protocol.errors import Busy as Busy
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .protocol.errors import Unauthorized as Unauthorized
     from .protocol.errors import Unavailable as Unavailable
     from .protocol.errors import ValidationError as ValidationError
+    from .protocol.outgoing import OutgoingText as OutgoingText
     from .runtime import Admin as Admin
     from .runtime import Runtime as Runtime
     from .runtime import TenantPrincipal as TenantPrincipal
@@ -52,9 +53,9 @@ _ERRORS = (
     "ValidationError",
 )
 _WHERE: dict[str, str] = {
-    "Lagged": ".actors.hub",
-    "Subscription": ".actors.hub",
-    "SubscriptionClosed": ".actors.hub",
+    "Lagged": ".domain.hub",
+    "Subscription": ".domain.hub",
+    "SubscriptionClosed": ".domain.hub",
     "Config": ".config",
     "create_app": ".http",
     "serve": ".http",
@@ -62,6 +63,7 @@ _WHERE: dict[str, str] = {
     "Runtime": ".runtime",
     "TenantPrincipal": ".runtime",
     "open_runtime": ".runtime",
+    "OutgoingText": ".protocol.outgoing",
     **dict.fromkeys(_ERRORS, ".protocol.errors"),
 }
 

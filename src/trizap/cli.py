@@ -107,8 +107,8 @@ async def _serve(config: Config) -> None:
                 )
                 url = f"http://{config.host}:{port}"
                 text = f"trizap listening on {url} (data in {config.data_dir})"
-                if rt.admin_token_created:
-                    text += "\n" + _first_start_banner(rt.admin_token_created, config, url)
+                if rt.auth.admin_token_created:
+                    text += "\n" + _first_start_banner(rt.auth.admin_token_created, config, url)
                 click.echo(text)  # one write: readers see the banner with the first line
             log.info("stopped")
             signal_nursery.cancel_scope.cancel()

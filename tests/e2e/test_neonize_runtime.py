@@ -46,12 +46,12 @@ async def test_a_neonize_session_fails_to_dial_is_retried_then_fails_and_leaves_
     with trio.fail_after(GUARD_S):
         async with open_runtime(config) as rt:
             pool = neonize_pool(rt)
-            tenant, _ = await rt.create_tenant("acme")
+            tenant, _ = await rt.tenants.create("acme")
             tid = tenant.id
             store_file = config.data_dir / "sessions" / tid / "wa.db"
-            async with rt.subscribe(tid, sessions=["wa"]) as sub:
+            async with rt.events.subscribe(tid, sessions=["wa"]) as sub:
                 created_at = trio.current_time()
-                row = await rt.create_session(tid, "wa")
+                row = await rt.sessions.create(tid, "wa")
                 assert row.engine == "neonize"
                 statuses = []
                 with trio.fail_after(GUARD_S):
@@ -76,16 +76,18 @@ async def test_a_neonize_session_fails_to_dial_is_retried_then_fails_and_leaves_
             assert counts == sorted(counts) and set(counts) == set(range(RESTART_MAX + 1))
             assert failed["status"] == "failed" and failed["restarts"] == RESTART_MAX
             assert DIAL_ERROR in failed["reason"] and failed["reason"].startswith("gave up")
-            after_fail = await rt.get_session(tid, "wa")
+            after_fail = await rt.sessions.get(tid, "wa")
             assert (after_fail.status, after_fail.desired) == ("failed", "stopped")
             dial_failed_t = restarting[0][0]
 
             # Started again, and stopped while its worker is starting or dialling.
-            async with rt.subscribe(tid, sessions=["wa"], after=await rt.last_seq(tid)) as sub:
-                await rt.start_session(tid, "wa")
+            async with rt.events.subscribe(
+                tid, sessions=["wa"], after=await rt.events.last_seq(tid)
+            ) as sub:
+                await rt.sessions.start(tid, "wa")
                 await next_event(sub, status_is("wa", "starting"), within=GUARD_S)
                 stop_at = trio.current_time()
-                stopped = await rt.stop_session(tid, "wa")
+                stopped = await rt.sessions.stop(tid, "wa")
                 assert (stopped.status, stopped.reason) == ("stopped", "requested")
                 await pool.wait_idle()  # its worker ended and was reaped
                 worker_gone_after = trio.current_time() - stop_at
@@ -100,4 +102,3 @@ async def test_a_neonize_session_fails_to_dial_is_retried_then_fails_and_leaves_
         f"worker gone {worker_gone_after:.2f}s after stop; "
         f"runtime closed in {trio.current_time() - closed_at:.2f}s"
     )
-

@@ -19,7 +19,7 @@ import trio
 
 from tests.e2e.procs import alive, children
 from tests.runtime.conftest import next_event, of_type, sim_config, status_is
-from trizap.actors.hub import Subscription
+from trizap.domain.hub import Subscription
 from trizap.protocol.errors import Unavailable
 from trizap.runtime import Runtime, open_runtime
 from trizap.store.base import EventRow
@@ -56,9 +56,9 @@ class World:
         self.rt, self.pool, self.tenant_id = rt, pool, tenant_id
 
     async def paired(self, sub: Subscription, name: str, phone: str) -> None:
-        await self.rt.create_session(self.tenant_id, name)
+        await self.rt.sessions.create(self.tenant_id, name)
         await next_event(sub, of_type("session.qr", name), within=GUARD_S)
-        await self.rt.sim_scan(self.tenant_id, name, phone)
+        await self.rt.sessions.sim_scan(self.tenant_id, name, phone)
         await next_event(sub, status_is(name, "connected"), within=GUARD_S)
 
 
@@ -76,7 +76,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     with trio.fail_after(GUARD_S):
         async with open_worker_pool(workers) as pool:
             async with open_runtime(config, engines={"sim": pool.engine_factory}) as rt:
-                tenant, _ = await rt.create_tenant("acme")
+                tenant, _ = await rt.tenants.create("acme")
                 yield World(rt, pool, tenant.id)
             # The runtime stopped its sessions, and each stop ended its worker.
             await pool.wait_idle()
@@ -87,11 +87,11 @@ async def test_a_hung_worker_is_killed_after_the_grace_period_and_its_session_co
     world: World,
 ) -> None:
     rt, tid = world.rt, world.tenant_id
-    async with rt.subscribe(tid) as sub:
+    async with rt.events.subscribe(tid) as sub:
         await world.paired(sub, "sales", "5511900000001")
         pid = worker_of(world.pool, tid, "sales")
         hung_at = trio.current_time()
-        await rt.sim_fault(tid, "sales", "hang")
+        await rt.sessions.sim_fault(tid, "sales", "hang")
         restarting = await next_event(sub, status_is("sales", "starting"), within=GUARD_S)
         killed_after = trio.current_time() - hung_at
         between = await until(sub, status_is("sales", "connected"))
@@ -107,13 +107,13 @@ async def test_a_hung_worker_is_killed_after_the_grace_period_and_its_session_co
     assert worker_of(world.pool, tid, "sales") != pid
     assert {r.data["status"] for r in between[:-1] if r.type == "session.status"} <= {"starting"}
     assert not [r for r in between if r.type == "session.qr"]
-    assert (await rt.get_session(tid, "sales")).status == "connected"
+    assert (await rt.sessions.get(tid, "sales")).status == "connected"
     print(f"hang: killed after {killed_after:.2f}s, connected again after {came_back_after:.2f}s")
 
 
 async def test_an_aborting_worker_restarts_only_its_session(world: World) -> None:
     rt, tid = world.rt, world.tenant_id
-    async with rt.subscribe(tid) as sub:
+    async with rt.events.subscribe(tid) as sub:
         await world.paired(sub, "doomed", "5511900000001")
         await world.paired(sub, "steady", "5511900000002")
         doomed_pid = worker_of(world.pool, tid, "doomed")
@@ -122,7 +122,7 @@ async def test_an_aborting_worker_restarts_only_its_session(world: World) -> Non
         aborted_at = trio.current_time()
         # `os._exit(134)` in the worker: the call fails if the process dies before answering.
         with contextlib.suppress(Unavailable):
-            await rt.sim_fault(tid, "doomed", "abort")
+            await rt.sessions.sim_fault(tid, "doomed", "abort")
         # Everything up to the doomed session's return, to see what the other one did.
         seen = await until(sub, status_is("doomed", "connected"))
         came_back_after = trio.current_time() - aborted_at
@@ -135,8 +135,8 @@ async def test_an_aborting_worker_restarts_only_its_session(world: World) -> Non
         # The other session did not notice: no status change, same worker, still serving.
         assert [r for r in seen if r.session == "steady"] == []
         assert worker_of(world.pool, tid, "steady") == steady_pid and alive(steady_pid)
-        assert (await rt.get_session(tid, "steady")).status == "connected"
-        await rt.sim_inbound(tid, "steady", "5511900000099", "still there?")
+        assert (await rt.sessions.get(tid, "steady")).status == "connected"
+        await rt.sessions.sim_inbound(tid, "steady", "5511900000099", "still there?")
         received = await next_event(sub, of_type("message.received", "steady"), within=GUARD_S)
         assert received.data["text"] == "still there?"
     print(f"abort: connected again after {came_back_after:.2f}s")

@@ -173,7 +173,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
 async def store_snapshot(rt: Runtime) -> dict[str, Any]:
     """What the store holds, minus what changes by itself (token use times, timestamps)."""
-    store = rt.store
+    store = rt.deps.store
     tenants = await store.list_tenants()
     snap: dict[str, Any] = {"tenants": sorted((t.id, t.name) for t in tenants)}
     for t in tenants:

@@ -168,7 +168,7 @@ async def test_a_busy_actor_is_503_with_retry_after(
     async def busy(*args: object) -> None:
         raise Busy("acme is busy; retry shortly", retry_after=3)
 
-    monkeypatch.setattr(server.rt, "get_session", busy)
+    monkeypatch.setattr(server.rt.sessions, "get", busy)
     r = await server.http.get("/v1/sessions/sales", headers=bearer(token))
     assert r.status_code == 503 and r.headers["retry-after"] == "3"
     assert r.json()["type"].endswith("/busy")

@@ -214,7 +214,7 @@ async def test_a_client_that_falls_behind_is_closed_with_4408_and_resumes(
         async with srv.ws(token) as ws:
             hello = await ws.recv()
             # one group commit of 20 events: more than the client's buffer holds
-            rows = await srv.rt.hub.append(burst)
+            rows = await srv.rt.deps.hub.append(burst)
             closed = await _closed(ws)
         assert closed.reason.code == 4408
         seen = [f["seq"] for f in ws.events()]
@@ -266,14 +266,14 @@ async def test_shutdown_closes_clients_with_1001(tmp_path: Path, how: str) -> No
                 await serve(rt, "127.0.0.1", 0, shutdown_trigger=stop.wait, task_status=task_status)
 
         port = await nursery.start(run_server)
-        _, token = await rt.create_tenant("acme")
+        _, token = await rt.tenants.create("acme")
         async with open_websocket_url(f"ws://127.0.0.1:{port}/v1/ws?token={token}") as conn:
             ws = Ws(conn)
             await ws.recv()
             stop.set() if how == "shutdown_trigger" else scope.cancel()
             closed = await _closed(ws)
         assert closed.reason.code == 1001
-        assert rt.clients.which_children() == []
+        assert len(rt.clients) == 0
 
 
 async def test_a_client_that_stops_answering_pings_is_reaped(tmp_path: Path) -> None:
@@ -286,8 +286,8 @@ async def test_a_client_that_stops_answering_pings_is_reaped(tmp_path: Path) -> 
     )
     async with running(config) as srv:
         tenant, token = await srv.tenant("acme")
-        async with srv.rt.subscribe(tenant["id"]) as sub:
-            await srv.rt.create_session(tenant["id"], "sales")
+        async with srv.rt.events.subscribe(tenant["id"]) as sub:
+            await srv.rt.sessions.create(tenant["id"], "sales")
             # a client that completes the handshake, then never reads or writes again
             stream = await trio.open_tcp_stream("127.0.0.1", srv.port)
             key = base64.b64encode(os.urandom(16)).decode()
@@ -311,4 +311,4 @@ async def test_a_client_that_stops_answering_pings_is_reaped(tmp_path: Path) -> 
                     if row.type == "session.status" and row.data["status"] == "stopped":
                         break
         assert row.data["reason"] == "pairing_abandoned"
-        assert srv.rt.clients.which_children() == []
+        assert len(srv.rt.clients) == 0

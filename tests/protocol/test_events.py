@@ -114,4 +114,3 @@ def test_event_from_row_is_the_wire_shape() -> None:
         "at": "2026-11-28T22:53:25.123Z",
         "data": {"id": "m1", "wa_id": "3EB0", "status": "sent", "error": None},
     }
-

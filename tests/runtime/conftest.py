@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import trio
 
-from trizap.actors.hub import Subscription
+from trizap.actors import Mailbox
 from trizap.config import Config
+from trizap.domain.hub import Subscription
 from trizap.runtime import Runtime, open_runtime
 from trizap.store.base import EventRow
 
@@ -59,3 +60,16 @@ def status_is(session: str, status: str) -> Callable[[EventRow], bool]:
 
 def of_type(type: str, session: str | None = None) -> Callable[[EventRow], bool]:
     return lambda r: r.type == type and (session is None or r.session == session)
+
+
+async def connect_client(rt: Runtime, tenant_id: str) -> str:
+    """A client of the tenant that connects and does nothing (as a WebSocket client that
+    only listens); `rt.clients.stop` with the id it returns disconnects it."""
+
+    async def listen(mailbox: Mailbox[object], task_status: trio.TaskStatus[None]) -> None:
+        task_status.started()
+        async for _ in mailbox:
+            pass
+
+    client_id, _ = await rt.clients.start(tenant_id, listen, mailbox_size=1, shutdown=1.0)
+    return client_id

@@ -7,17 +7,18 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.runtime.conftest import next_event, of_type, sim_config, status_is
-from trizap.actors.hub import Subscription
+from tests.runtime.conftest import connect_client, next_event, of_type, sim_config, status_is
+from trizap.domain.hub import Subscription
 from trizap.protocol.errors import InvalidState
+from trizap.protocol.outgoing import OutgoingText
 from trizap.runtime import Runtime, open_runtime
 from trizap.store.base import EventRow
 
 
 async def paired(rt: Runtime, sub: Subscription, tenant_id: str, name: str, phone: str) -> None:
-    await rt.create_session(tenant_id, name)
+    await rt.sessions.create(tenant_id, name)
     await next_event(sub, of_type("session.qr", name))
-    await rt.sim_scan(tenant_id, name, phone)
+    await rt.sessions.sim_scan(tenant_id, name, phone)
     await next_event(sub, status_is(name, "connected"))
 
 
@@ -25,22 +26,22 @@ async def exchange(
     rt: Runtime, sub: Subscription, tenant_id: str, a: str, b: str, text: str
 ) -> None:
     """`a` sends `b` a message and `b` receives it."""
-    await rt.send_text(tenant_id, a, "55119000000" + b[-2:], text)
+    await rt.messages.send(tenant_id, a, OutgoingText("55119000000" + b[-2:], text))
     got = await next_event(sub, of_type("message.received", b))
     assert got.data["text"] == text
 
 
 async def test_a_crash_restarts_only_that_session(rt: Runtime, autojump_clock: object) -> None:
-    acme, _ = await rt.create_tenant("acme")
-    async with rt.subscribe(acme.id) as sub:
+    acme, _ = await rt.tenants.create("acme")
+    async with rt.events.subscribe(acme.id) as sub:
         await paired(rt, sub, acme.id, "s01", "5511900000001")
         await paired(rt, sub, acme.id, "s02", "5511900000002")
         await paired(rt, sub, acme.id, "s03", "5511900000003")
-        await rt.sim_fault(acme.id, "s01", "crash")
+        await rt.sessions.sim_fault(acme.id, "s01", "crash")
         restarting = await next_event(sub, status_is("s01", "starting"))
         assert "simulated crash" in restarting.data["reason"]
         # meanwhile the others keep talking (s01 may be back before or after the message)
-        await rt.send_text(acme.id, "s02", "5511900000003", "still here")
+        await rt.messages.send(acme.id, "s02", OutgoingText("5511900000003", "still here"))
         seen: dict[str, EventRow] = {}
         with trio.fail_after(600):
             async for row in sub:
@@ -52,9 +53,9 @@ async def test_a_crash_restarts_only_that_session(rt: Runtime, autojump_clock: o
                     break
         assert seen["message"].data["text"] == "still here"
         assert seen["back"].data["restarts"] == 1
-    assert (await rt.get_session(acme.id, "s02")).restarts == 0
+    assert (await rt.sessions.get(acme.id, "s02")).restarts == 0
     # it came back on its saved credentials: no QR between the crash and the reconnect
-    events, _ = await rt.read_events(acme.id, after=restarting.seq, limit=1000)
+    events, _ = await rt.events.read(acme.id, after=restarting.seq, limit=1000)
     assert not [e for e in events if e.type == "session.qr" and e.session == "s01"]
 
 
@@ -63,33 +64,35 @@ async def test_a_crash_loop_ends_failed_and_fails_its_queue(
 ) -> None:
     config = sim_config(tmp_path, restart_max=3, restart_period=600)
     async with open_runtime(config, store_thread=False) as rt:
-        acme, _ = await rt.create_tenant("acme")
-        async with rt.subscribe(acme.id) as sub:
+        acme, _ = await rt.tenants.create("acme")
+        async with rt.events.subscribe(acme.id) as sub:
             await paired(rt, sub, acme.id, "s01", "5511900000001")
             await paired(rt, sub, acme.id, "s02", "5511900000002")
             for _ in range(3):
-                await rt.sim_fault(acme.id, "s01", "crash")
+                await rt.sessions.sim_fault(acme.id, "s01", "crash")
                 await next_event(sub, status_is("s01", "connected"))
-            await rt.sim_fault(acme.id, "s01", "crash")
+            await rt.sessions.sim_fault(acme.id, "s01", "crash")
             failed = await next_event(sub, status_is("s01", "failed"))
             assert "simulated crash" in failed.data["reason"]
-            msg, _ = await rt.send_text(acme.id, "s01", "5511900000002", "too late")
+            msg, _ = await rt.messages.send(
+                acme.id, "s01", OutgoingText("5511900000002", "too late")
+            )
             assert msg.status == "failed"
             # the tenant's other session never noticed
             await exchange(rt, sub, acme.id, "s02", "s02", "all good")
-        row = await rt.get_session(acme.id, "s02")
+        row = await rt.sessions.get(acme.id, "s02")
         assert row.status == "connected" and row.restarts == 0
         # a failed session can be started again by hand
-        await rt.start_session(acme.id, "s01")
-        async with rt.subscribe(acme.id) as sub:
+        await rt.sessions.start(acme.id, "s01")
+        async with rt.events.subscribe(acme.id) as sub:
             await next_event(sub, status_is("s01", "connected"))
 
 
 async def test_a_hung_engine_is_detected_and_restarted(rt: Runtime, autojump_clock: object) -> None:
-    acme, _ = await rt.create_tenant("acme")
-    async with rt.subscribe(acme.id) as sub:
+    acme, _ = await rt.tenants.create("acme")
+    async with rt.events.subscribe(acme.id) as sub:
         await paired(rt, sub, acme.id, "s01", "5511900000001")
-        await rt.sim_fault(acme.id, "s01", "hang")
+        await rt.sessions.sim_fault(acme.id, "s01", "hang")
         start = trio.current_time()
         restarting = await next_event(sub, status_is("s01", "starting"))
         assert "did not answer a ping" in restarting.data["reason"]
@@ -99,10 +102,10 @@ async def test_a_hung_engine_is_detected_and_restarted(rt: Runtime, autojump_clo
 
 
 async def test_a_disconnect_recovers_by_itself(rt: Runtime, autojump_clock: object) -> None:
-    acme, _ = await rt.create_tenant("acme")
-    async with rt.subscribe(acme.id) as sub:
+    acme, _ = await rt.tenants.create("acme")
+    async with rt.events.subscribe(acme.id) as sub:
         await paired(rt, sub, acme.id, "s01", "5511900000001")
-        await rt.sim_fault(acme.id, "s01", "disconnect")
+        await rt.sessions.sim_fault(acme.id, "s01", "disconnect")
         down = await next_event(sub, status_is("s01", "disconnected"))
         assert down.data["reason"] == "simulated disconnect"
         up = await next_event(sub, status_is("s01", "connected"))
@@ -113,19 +116,19 @@ async def test_a_disconnect_recovers_by_itself(rt: Runtime, autojump_clock: obje
 async def test_logout_and_ban_end_the_session_and_fail_queued_messages(
     rt: Runtime, fault: str, status: str, autojump_clock: object
 ) -> None:
-    acme, _ = await rt.create_tenant("acme")
-    async with rt.subscribe(acme.id) as sub:
+    acme, _ = await rt.tenants.create("acme")
+    async with rt.events.subscribe(acme.id) as sub:
         await paired(rt, sub, acme.id, "s01", "5511900000001")
-        await rt.sim_fault(acme.id, "s01", "disconnect")
+        await rt.sessions.sim_fault(acme.id, "s01", "disconnect")
         await next_event(sub, status_is("s01", "disconnected"))
-        queued, _ = await rt.send_text(acme.id, "s01", "5511900000042", "queued")
+        queued, _ = await rt.messages.send(acme.id, "s01", OutgoingText("5511900000042", "queued"))
         assert queued.status == "queued"  # not connected: it waits
-        await rt.sim_fault(acme.id, "s01", fault)  # type: ignore[arg-type]
+        await rt.sessions.sim_fault(acme.id, "s01", fault)  # type: ignore[arg-type]
         ended = await next_event(sub, status_is("s01", status))
         failed = await next_event(sub, of_type("message.status", "s01"))
     assert (failed.data["id"], failed.data["status"]) == (queued.id, "failed")
-    assert (await rt.get_message(acme.id, "s01", queued.id)).error is not None
-    row = await rt.get_session(acme.id, "s01")
+    assert (await rt.messages.get(acme.id, "s01", queued.id)).error is not None
+    row = await rt.sessions.get(acme.id, "s01")
     assert row.status == status and row.desired == "stopped"
     if fault == "logout":
         assert row.creds is None and row.me is None
@@ -133,18 +136,18 @@ async def test_logout_and_ban_end_the_session_and_fail_queued_messages(
         assert ended.data["reason"].startswith("banned")
     # nothing restarts it by itself
     await trio.sleep(600)
-    assert (await rt.get_session(acme.id, "s01")).status == status
+    assert (await rt.sessions.get(acme.id, "s01")).status == status
 
 
 async def test_the_last_client_leaving_abandons_a_pending_pairing(
     rt: Runtime, autojump_clock: object
 ) -> None:
-    acme, _ = await rt.create_tenant("acme")
-    async with rt.subscribe(acme.id) as sub:
-        rt.client_joined(acme.id)
-        await rt.create_session(acme.id, "s01")
+    acme, _ = await rt.tenants.create("acme")
+    async with rt.events.subscribe(acme.id) as sub:
+        client = await connect_client(rt, acme.id)
+        await rt.sessions.create(acme.id, "s01")
         await next_event(sub, of_type("session.qr", "s01"))
-        rt.client_left(acme.id)
+        await rt.clients.stop(client)
         start = trio.current_time()
         stopped = await next_event(sub, status_is("s01", "stopped"))
     assert stopped.data["reason"] == "pairing_abandoned"
@@ -154,16 +157,16 @@ async def test_the_last_client_leaving_abandons_a_pending_pairing(
 async def test_a_client_coming_back_within_the_grace_keeps_the_pairing(
     rt: Runtime, autojump_clock: object
 ) -> None:
-    acme, _ = await rt.create_tenant("acme")
-    async with rt.subscribe(acme.id) as sub:
-        rt.client_joined(acme.id)
-        await rt.create_session(acme.id, "s01")
+    acme, _ = await rt.tenants.create("acme")
+    async with rt.events.subscribe(acme.id) as sub:
+        client = await connect_client(rt, acme.id)
+        await rt.sessions.create(acme.id, "s01")
         await next_event(sub, of_type("session.qr", "s01"))
-        rt.client_left(acme.id)
+        await rt.clients.stop(client)
         await trio.sleep(rt.config.pairing_abandon_grace / 2)
-        rt.client_joined(acme.id)
+        await connect_client(rt, acme.id)
         await trio.sleep(rt.config.pairing_abandon_grace)
-    assert (await rt.get_session(acme.id, "s01")).status == "qr"
+    assert (await rt.sessions.get(acme.id, "s01")).status == "qr"
 
 
 async def test_idle_sessions_hibernate_and_wake_on_the_next_command(
@@ -171,25 +174,27 @@ async def test_idle_sessions_hibernate_and_wake_on_the_next_command(
 ) -> None:
     config = sim_config(tmp_path, idle_timeout=300.0)
     async with open_runtime(config, store_thread=False) as rt:
-        acme, _ = await rt.create_tenant("acme")
-        async with rt.subscribe(acme.id) as sub:
+        acme, _ = await rt.tenants.create("acme")
+        async with rt.events.subscribe(acme.id) as sub:
             await paired(rt, sub, acme.id, "s01", "5511900000001")
             start = trio.current_time()
             idle = await next_event(sub, status_is("s01", "stopped"))
             assert idle.data["reason"] == "idle"
             assert trio.current_time() - start == pytest.approx(300, abs=2)
-            msg, _ = await rt.send_text(acme.id, "s01", "5511900000099", "wake up")
+            msg, _ = await rt.messages.send(
+                acme.id, "s01", OutgoingText("5511900000099", "wake up")
+            )
             await next_event(sub, status_is("s01", "connected"))
             sent = await next_event(sub, of_type("message.status", "s01"))
             assert (sent.data["id"], sent.data["status"]) == (msg.id, "sent")
-        assert (await rt.get_session(acme.id, "s01")).desired == "running"
+        assert (await rt.sessions.get(acme.id, "s01")).desired == "running"
 
 
 async def test_commands_to_a_stopped_session_say_what_to_do(
     rt: Runtime, autojump_clock: object
 ) -> None:
-    acme, _ = await rt.create_tenant("acme")
-    await rt.create_session(acme.id, "s01")
-    await rt.stop_session(acme.id, "s01")
+    acme, _ = await rt.tenants.create("acme")
+    await rt.sessions.create(acme.id, "s01")
+    await rt.sessions.stop(acme.id, "s01")
     with pytest.raises(InvalidState, match="start it first"):
-        await rt.get_qr(acme.id, "s01")
+        await rt.sessions.qr(acme.id, "s01")

@@ -11,19 +11,22 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
+import hmac
 import json
 import sqlite3
 import stat
+import string
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 from trio_websocket import ConnectionRejected, open_websocket_url
 
 from tests.reliability.proc import bearer, pair, serve_env, trizap_serve
-from trizap import runtime as runtime_module
-from trizap.store import sqlite as sqlite_module
+from trizap.protocol.errors import Unauthorized
+from trizap.runtime.auth import Admin, Auth, TenantPrincipal, hash_token, new_token
+from trizap.store import Store, TokenRow, open_sqlite_store
 
 
 def _mode(path: Path) -> int:
@@ -97,17 +100,62 @@ async def test_files_are_owner_only_and_no_token_is_logged(tmp_path: Path) -> No
     assert all(s not in dump for s in secrets), "a token stored in clear"
 
 
-def test_token_checks_hash_and_compare_in_constant_time() -> None:
-    """Review as a test: the admin token is compared with `hmac.compare_digest` on SHA-256
-    digests; tenant tokens are looked up by digest (an index lookup on a hash, so timing
-    reveals nothing about the secret), never by the secret itself."""
-    auth = inspect.getsource(runtime_module.Runtime.authenticate)
-    assert "hmac.compare_digest(" in auth
-    assert "hash_token(token)" in auth
-    assert "resolve_token(digest)" in auth
-    assert "==" not in auth.replace("is None", "")
-    resolve = inspect.getsource(sqlite_module)
-    assert "WHERE hash = ?" in resolve or "hash = ?" in resolve
-    assert len(runtime_module.hash_token("x")) == 32
-    assert runtime_module.new_token().startswith("tz_")
-    assert len(runtime_module.new_token()) >= 40  # 256 random bits
+class _RecordingStore:
+    """A store that records what `resolve_token` was asked with."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.asked: list[bytes] = []
+
+    async def resolve_token(self, token_hash: bytes) -> TokenRow | None:
+        self.asked.append(token_hash)
+        return await self._store.resolve_token(token_hash)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+async def test_tokens_are_checked_as_digests_compared_in_constant_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The admin token is compared with `hmac.compare_digest` on SHA-256 digests; a tenant
+    token reaches the store only as its digest, which the store compares in constant time
+    again; the token itself is never passed on."""
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    async with open_sqlite_store(":memory:", inline=True) as real_store:
+        store = _RecordingStore(real_store)
+        auth = Auth(store, "the-admin-token", generated=False)  # type: ignore[arg-type]
+        tenant = await real_store.create_tenant("acme")
+        token = new_token()
+        await real_store.create_token(tenant.id, "", hash_token(token))
+
+        assert isinstance(await auth.authenticate("the-admin-token"), Admin)
+        admin_digest = hashlib.sha256(b"the-admin-token").digest()
+        assert compared == [(admin_digest, admin_digest)]
+
+        compared.clear()
+        principal = await auth.authenticate(token)
+        assert isinstance(principal, TenantPrincipal) and principal.tenant.id == tenant.id
+        digest = hashlib.sha256(token.encode()).digest()
+        assert store.asked == [digest]
+        assert len(compared) == 2 and all(len(a) == len(b) == 32 for a, b in compared)
+        assert compared[-1] == (digest, digest)  # the store compared what it found
+
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(token[:-1] + "x")
+
+
+def test_new_tokens_carry_256_random_bits() -> None:
+    tokens = {new_token() for _ in range(1000)}
+    assert len(tokens) == 1000
+    for token in tokens:
+        assert token.startswith("tz_") and len(token) >= 46  # 43 base64url characters
+        assert set(token[3:]) <= set(string.ascii_letters + string.digits + "-_")
+    assert len(hash_token("x")) == 32

@@ -5,17 +5,22 @@ that state; the only way in is an `ActorRef`:
 
 - `cast(msg)` never waits: it raises `MailboxFull` when the bound is reached (explicit
   back-pressure; the HTTP edge turns it into 503 + Retry-After) and `ActorStopped` once the
-  actor is gone for good.
+  actor is gone for good. `try_cast(msg)` is the best-effort nudge: it says whether the
+  message was queued instead of raising.
 - `send(msg)` waits for room (for actors feeding each other inside the tree).
-- `call(make)` builds a request carrying a one-shot `Reply`, sends it and waits for the
-  answer. If the actor crashes or stops while it holds the request, the caller gets
-  `ActorFailed` / `ActorStopped` at once — never a hang. No `timeout=`: wrap the call in
-  `trio.fail_after`; the actor sees a caller that gave up (`Reply.abandoned`).
+- `call(Request, *args)` builds the request `Request(*args, reply)` with a one-shot `Reply`
+  as its last argument, sends it and waits for the answer (trio's `fn, *args`: no
+  `functools.partial` at call sites). If the actor crashes or stops while it holds the
+  request, the caller gets `ActorFailed` / `ActorStopped` at once — never a hang. No
+  `timeout=`: wrap the call in `trio.fail_after`; the actor sees a caller that gave up
+  (`Reply.abandoned`).
 
-A mailbox belongs to its supervisor's child *slot*, not to one run of the actor: a ref stays
-valid across restarts and messages queued while the actor restarts are kept. Requests that
-were being handled when it crashed are failed, not retried. Only the supervisor creates
-mailboxes and refs (`spawn`/`start_child`); they are not built by hand.
+A mailbox belongs to its owner, a supervisor's child *slot* (or `spawn`), not to one run of
+the actor: a ref stays valid across restarts and messages queued while the actor restarts
+are kept. Requests that were being handled when it crashed are failed, not retried. The
+owner drives the mailbox with its owner methods (`begin_run`, `request_stop`,
+`fail_in_hand`, `close`); the actor only receives. Refs come from `Mailbox.ref`, so only
+the holders of a mailbox (its owner and its actor) can hand them out.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, TypeVarTuple
 
 import attrs
 import trio
@@ -31,10 +36,15 @@ import trio
 Msg = TypeVar("Msg")
 Msg_contra = TypeVar("Msg_contra", contravariant=True)
 R = TypeVar("R")
+Args = TypeVarTuple("Args")
 
 
 class ActorError(Exception):
-    """Base of the failures of talking to an actor."""
+    """Base of the failures of talking to an actor; `actor` is its name."""
+
+    def __init__(self, message: str, *, actor: str = "an actor") -> None:
+        super().__init__(message)
+        self.actor = actor
 
 
 class MailboxFull(ActorError):
@@ -147,25 +157,35 @@ class Mailbox(Generic[Msg]):
         self._stop_requested = False
         self._closed = False
         self.stop_event = trio.Event()
+        self._ref: ActorRef[Msg] | None = None
+
+    @property
+    def ref(self) -> ActorRef[Msg]:
+        """The capability to message this mailbox's actor (one per mailbox)."""
+        if self._ref is None:
+            self._ref = ActorRef(self, _token=_FACTORY)
+        return self._ref
 
     # -- sender side (used by ActorRef) ---------------------------------------------------
 
     def _put_nowait(self, msg: Msg) -> None:
         if self._closed:
-            raise ActorStopped(f"actor {self.name!r} is stopped")
+            raise ActorStopped(f"actor {self.name!r} is stopped", actor=self.name)
         try:
             self._send.send_nowait(msg)
         except trio.WouldBlock:
-            raise MailboxFull(f"mailbox of {self.name!r} is full ({self.size})") from None
+            raise MailboxFull(
+                f"mailbox of {self.name!r} is full ({self.size})", actor=self.name
+            ) from None
         self._count_in()
 
     async def _put(self, msg: Msg) -> None:
         if self._closed:
-            raise ActorStopped(f"actor {self.name!r} is stopped")
+            raise ActorStopped(f"actor {self.name!r} is stopped", actor=self.name)
         try:
             await self._send.send(msg)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise ActorStopped(f"actor {self.name!r} is stopped") from None
+            raise ActorStopped(f"actor {self.name!r} is stopped", actor=self.name) from None
         self._count_in()
 
     def _count_in(self) -> None:
@@ -213,9 +233,10 @@ class Mailbox(Generic[Msg]):
     def stop_requested(self) -> bool:
         return self._stop_requested
 
-    # -- slot side (used by the supervisor) ----------------------------------------------
+    # -- owner side (a supervisor's slot, or spawn) -----------------------------------------
 
-    def _request_stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the actor to stop gracefully: its `async for` ends, `receive` raises."""
         self._stop_requested = True
         self.stop_event.set()
         # Wake a receiver blocked on an empty mailbox. If the mailbox is full, the receiver
@@ -223,22 +244,22 @@ class Mailbox(Generic[Msg]):
         with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
             self._send.send_nowait(_WAKE)
 
-    def _new_run(self) -> None:
+    def begin_run(self) -> None:
         """A new run of the actor starts: it may receive again."""
         self._stop_requested = False
         self.stop_event = trio.Event()
 
-    def _fail_in_hand(self, error: BaseException) -> None:
+    def fail_in_hand(self, error: BaseException) -> None:
         """The run ended: every request it took but did not answer fails now."""
         for reply in list(self._in_hand):
             reply.fail(error)
         self._in_hand.clear()
 
-    def _close(self, error: BaseException | None = None) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         """Gone for good: refuse new messages and fail every request still queued."""
         self._closed = True
         self._send.close()
-        stopped = error or ActorStopped(f"actor {self.name!r} stopped")
+        stopped = error or ActorStopped(f"actor {self.name!r} stopped", actor=self.name)
         while True:
             try:
                 msg = self._recv.receive_nowait()
@@ -249,7 +270,7 @@ class Mailbox(Generic[Msg]):
                 reply.fail(stopped)
             if msg is not _WAKE:
                 self._depth -= 1
-        self._fail_in_hand(stopped)
+        self.fail_in_hand(stopped)
 
     def statistics(self) -> MailboxStatistics:
         return MailboxStatistics(
@@ -258,13 +279,14 @@ class Mailbox(Generic[Msg]):
 
 
 class ActorRef(Generic[Msg]):
-    """A capability to message one actor. Handed out by supervisors; not built by hand."""
+    """A capability to message one actor. Handed out by its mailbox (`Mailbox.ref`), so by
+    supervisors and `spawn`; not built by hand."""
 
     __slots__ = ("_mailbox", "name")
 
     def __init__(self, mailbox: Mailbox[Msg], *, _token: object = None) -> None:
         if _token is not _FACTORY:
-            raise TypeError("ActorRef is created by spawn/start_child, not by hand")
+            raise TypeError("an ActorRef comes from spawn/start_child, not from its constructor")
         self._mailbox = mailbox
         self.name = mailbox.name
 
@@ -272,25 +294,34 @@ class ActorRef(Generic[Msg]):
         """Queue `msg` without waiting; `MailboxFull` past the bound."""
         self._mailbox._put_nowait(msg)
 
+    def try_cast(self, msg: Msg) -> bool:
+        """Queue `msg` if the actor can take it now; False (nothing queued) when its
+        mailbox is full or it is gone. For nudges whose loss the sender can live with."""
+        try:
+            self._mailbox._put_nowait(msg)
+        except (MailboxFull, ActorStopped):
+            return False
+        return True
+
     async def send(self, msg: Msg) -> None:
         """Queue `msg`, waiting for room in the mailbox."""
         await self._mailbox._put(msg)
 
-    async def call(self, make: Callable[[Reply[R]], Msg]) -> R:
-        """Send the request `make(reply)` and wait for its answer.
+    async def call(self, make: Callable[[*Args, Reply[R]], Msg], *args: *Args) -> R:
+        """Send the request `make(*args, reply)` and wait for its answer.
 
         Raises `MailboxFull` if the mailbox is full (the request is not queued),
         `ActorStopped`/`ActorFailed` as soon as the actor can no longer answer, or whatever
         error the actor answered with via `reply.fail`.
         """
         reply: Reply[R] = Reply(self._mailbox)
-        self._mailbox._put_nowait(make(reply))
+        self._mailbox._put_nowait(make(*args, reply))
         return await reply._wait()
 
-    async def call_wait(self, make: Callable[[Reply[R]], Msg]) -> R:
+    async def call_wait(self, make: Callable[[*Args, Reply[R]], Msg], *args: *Args) -> R:
         """Like `call`, but waits for room in the mailbox instead of raising `MailboxFull`."""
         reply: Reply[R] = Reply(self._mailbox)
-        await self._mailbox._put(make(reply))
+        await self._mailbox._put(make(*args, reply))
         return await reply._wait()
 
     def statistics(self) -> MailboxStatistics:
@@ -301,7 +332,3 @@ class ActorRef(Generic[Msg]):
 
 
 _FACTORY = object()
-
-
-def _make_ref(mailbox: Mailbox[Msg]) -> ActorRef[Msg]:
-    return ActorRef(mailbox, _token=_FACTORY)

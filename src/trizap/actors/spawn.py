@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from .ref import ActorFailed, ActorRef, Mailbox, Msg, _make_ref
+from .ref import ActorFailed, ActorRef, Mailbox, Msg
 
 
 async def spawn(
@@ -29,12 +29,12 @@ async def spawn(
         try:
             await body(mailbox, task_status)
         except Exception as exc:
-            error = ActorFailed(f"actor {name!r} crashed: {exc!r}")
+            error = ActorFailed(f"actor {name!r} crashed: {exc!r}", actor=name)
             error.__cause__ = exc
             raise
         finally:
-            mailbox._fail_in_hand(error or ActorFailed(f"actor {name!r} ended"))
-            mailbox._close(error)
+            mailbox.fail_in_hand(error or ActorFailed(f"actor {name!r} ended", actor=name))
+            mailbox.close(error)
 
     await nursery.start(run)
-    return _make_ref(mailbox)
+    return mailbox.ref

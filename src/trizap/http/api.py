@@ -28,13 +28,13 @@ import attrs
 import trio
 from quart import Quart, Response, request
 
-from ..actors.ws_client import EventEncoder, WsClientActor
 from ..protocol import SendText, encode, parse_query
 from ..protocol.errors import Unavailable, ValidationError
 from ..protocol.wire import loads, structure
 from ..runtime import Principal, Runtime, TenantPrincipal
 from ..store.base import TenantRow
 from .auth import principal_of, require_admin, require_tenant
+from .ws_client import EventEncoder, WsClientActor
 
 log = logging.getLogger("trizap.http")
 

@@ -3,7 +3,7 @@
 An ASGI middleware in front of the Quart app. For every HTTP request and WebSocket
 handshake outside the public paths (`/health`, `/ready`, `/openapi.json`) it reads the bearer
 token (`Authorization: Bearer <token>`; a WebSocket may pass `?token=<token>` instead,
-since browsers cannot set headers on one), resolves it with `Runtime.authenticate` to the
+since browsers cannot set headers on one), resolves it with `Runtime.auth` to the
 admin or one tenant, and puts the principal in the ASGI scope. A missing or unknown token
 is answered here with 401 (for a WebSocket: the handshake is refused with 401); no route
 code runs. Routes then only check the principal's role (`require_admin`,
@@ -58,7 +58,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            principal = await self.runtime.authenticate(bearer_token(scope))
+            principal = await self.runtime.auth.authenticate(bearer_token(scope))
         except Unauthorized as exc:
             await _refuse(scope, send, exc)
             return

@@ -139,7 +139,7 @@ async def whoami(ctx: Ctx) -> Answer:
 )
 async def create_tenant(ctx: Ctx) -> Answer:
     body: CreateTenant = ctx.body
-    row, token = await ctx.rt.create_tenant(body.name)
+    row, token = await ctx.rt.tenants.create(body.name)
     return Answer(
         TenantCreated(id=row.id, name=row.name, created_at=row.created_at, token=token), 201
     )
@@ -154,7 +154,7 @@ async def create_tenant(ctx: Ctx) -> Answer:
     responses={200: TenantList},
 )
 async def list_tenants(ctx: Ctx) -> Answer:
-    rows = await ctx.rt.list_tenants()
+    rows = await ctx.rt.tenants.list()
     return Answer(TenantList(tenants=[tenant_view(t, n) for t, n in rows]))
 
 
@@ -168,8 +168,8 @@ async def list_tenants(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def get_tenant(ctx: Ctx) -> Answer:
-    row = await ctx.rt.get_tenant(ctx.params["tenant"])
-    return Answer(tenant_view(row, await ctx.rt.tenant_session_count(row.id)))
+    row = await ctx.rt.tenants.get(ctx.params["tenant"])
+    return Answer(tenant_view(row, await ctx.rt.tenants.session_count(row.id)))
 
 
 @op(
@@ -183,7 +183,7 @@ async def get_tenant(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def delete_tenant(ctx: Ctx) -> Answer:
-    await ctx.rt.delete_tenant(ctx.params["tenant"])
+    await ctx.rt.tenants.delete(ctx.params["tenant"])
     return Answer(status=204)
 
 
@@ -200,7 +200,7 @@ async def delete_tenant(ctx: Ctx) -> Answer:
 )
 async def create_token(ctx: Ctx) -> Answer:
     body: CreateToken = ctx.body
-    row, token = await ctx.rt.create_token(ctx.params["tenant"], body.label)
+    row, token = await ctx.rt.tenants.create_token(ctx.params["tenant"], body.label)
     return Answer(
         TokenCreated(id=row.id, label=row.label, token=token, created_at=row.created_at), 201
     )
@@ -216,7 +216,7 @@ async def create_token(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def list_tokens(ctx: Ctx) -> Answer:
-    rows = await ctx.rt.list_tokens(ctx.params["tenant"])
+    rows = await ctx.rt.tenants.list_tokens(ctx.params["tenant"])
     return Answer(TokenList(tokens=[token_view(r) for r in rows]))
 
 
@@ -230,7 +230,7 @@ async def list_tokens(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def delete_token(ctx: Ctx) -> Answer:
-    await ctx.rt.delete_token(ctx.params["tenant"], ctx.params["token_id"])
+    await ctx.rt.tenants.delete_token(ctx.params["tenant"], ctx.params["token_id"])
     return Answer(status=204)
 
 
@@ -249,7 +249,7 @@ async def delete_token(ctx: Ctx) -> Answer:
 )
 async def create_session(ctx: Ctx) -> Answer:
     body: CreateSession = ctx.body
-    row = await ctx.rt.create_session(ctx.tenant.id, body.name, body.engine)
+    row = await ctx.rt.sessions.create(ctx.tenant.id, body.name, body.engine)
     return Answer(session_view(row), 201)
 
 
@@ -262,7 +262,7 @@ async def create_session(ctx: Ctx) -> Answer:
     responses={200: SessionList},
 )
 async def list_sessions(ctx: Ctx) -> Answer:
-    rows = await ctx.rt.list_sessions(ctx.tenant.id)
+    rows = await ctx.rt.sessions.list(ctx.tenant.id)
     return Answer(SessionList(sessions=[session_view(r) for r in rows]))
 
 
@@ -276,7 +276,7 @@ async def list_sessions(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def get_session(ctx: Ctx) -> Answer:
-    return Answer(session_view(await ctx.rt.get_session(ctx.tenant.id, ctx.params["name"])))
+    return Answer(session_view(await ctx.rt.sessions.get(ctx.tenant.id, ctx.params["name"])))
 
 
 @op(
@@ -289,13 +289,13 @@ async def get_session(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def delete_session(ctx: Ctx) -> Answer:
-    await ctx.rt.delete_session(ctx.tenant.id, ctx.params["name"])
+    await ctx.rt.sessions.delete(ctx.tenant.id, ctx.params["name"])
     return Answer(status=204)
 
 
 def _lifecycle(action: str, summary: str) -> None:
     async def handler(ctx: Ctx) -> Answer:
-        call = getattr(ctx.rt, f"{action}_session")
+        call = getattr(ctx.rt.sessions, action)
         return Answer(session_view(await call(ctx.tenant.id, ctx.params["name"])))
 
     handler.__name__ = f"{action}_session"
@@ -330,7 +330,7 @@ async def get_qr(ctx: Ctx) -> Answer | Response:
     kind = accept.best_match([JSON, PNG, SVG]) if accept else JSON  # no header: JSON
     if kind is None:
         raise NotAcceptable("the QR code comes as application/json, image/png or image/svg+xml")
-    qr, expires_at = await ctx.rt.get_qr(ctx.tenant.id, ctx.params["name"])
+    qr, expires_at = await ctx.rt.sessions.qr(ctx.tenant.id, ctx.params["name"])
     if kind == JSON:
         return Answer(QrView(qr=qr, expires_at=expires_at))
     image = io.BytesIO()
@@ -352,7 +352,7 @@ async def get_qr(ctx: Ctx) -> Answer | Response:
 )
 async def pairing_code(ctx: Ctx) -> Answer:
     body: PairingCodeRequest = ctx.body
-    code = await ctx.rt.pairing_code(ctx.tenant.id, ctx.params["name"], body.phone)
+    code = await ctx.rt.sessions.pairing_code(ctx.tenant.id, ctx.params["name"], body.phone)
     return Answer(PairingCode(code=code))
 
 
@@ -372,12 +372,10 @@ async def pairing_code(ctx: Ctx) -> Answer:
 )
 async def send_text(ctx: Ctx) -> Answer:
     body: SendText = ctx.body
-    row, created = await ctx.rt.send_text(
+    row, created = await ctx.rt.messages.send(
         ctx.tenant.id,
         ctx.params["name"],
-        body.to,
-        body.text,
-        reply_to=body.reply_to,
+        body.message(),
         idempotency_key=body.idempotency_key,
     )
     return Answer(message_view(row), 202 if created else 200)
@@ -395,7 +393,7 @@ async def send_text(ctx: Ctx) -> Answer:
 )
 async def list_messages(ctx: Ctx) -> Answer:
     q: MessagesQuery = ctx.query
-    rows = await ctx.rt.list_messages(ctx.tenant.id, ctx.params["name"], q.status, q.limit)
+    rows = await ctx.rt.messages.list(ctx.tenant.id, ctx.params["name"], q.status, q.limit)
     return Answer(MessageList(messages=[message_view(r) for r in rows]))
 
 
@@ -409,7 +407,7 @@ async def list_messages(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def get_message(ctx: Ctx) -> Answer:
-    row = await ctx.rt.get_message(ctx.tenant.id, ctx.params["name"], ctx.params["message_id"])
+    row = await ctx.rt.messages.get(ctx.tenant.id, ctx.params["name"], ctx.params["message_id"])
     return Answer(message_view(row))
 
 
@@ -440,12 +438,12 @@ async def list_events(ctx: Ctx) -> Answer:
                 released.cancel()
 
             nursery.start_soon(on_close)
-            rows, last = await ctx.rt.read_events(
+            rows, last = await ctx.rt.events.read(
                 ctx.tenant.id, after=q.after, limit=q.limit, session=q.session, wait=wait
             )
             nursery.cancel_scope.cancel()
     if released.cancelled_caught:
-        rows, last = await ctx.rt.read_events(
+        rows, last = await ctx.rt.events.read(
             ctx.tenant.id, after=q.after, limit=q.limit, session=q.session
         )
     last_seq = rows[-1].seq if rows else max(last, q.after)
@@ -467,7 +465,7 @@ async def list_events(ctx: Ctx) -> Answer:
 )
 async def sim_scan(ctx: Ctx) -> Answer:
     body: SimScan = ctx.body
-    await ctx.rt.sim_scan(ctx.tenant.id, ctx.params["name"], body.phone)
+    await ctx.rt.sessions.sim_scan(ctx.tenant.id, ctx.params["name"], body.phone)
     return Answer(status=204)
 
 
@@ -483,7 +481,7 @@ async def sim_scan(ctx: Ctx) -> Answer:
 )
 async def sim_inbound(ctx: Ctx) -> Answer:
     body: SimInbound = ctx.body
-    await ctx.rt.sim_inbound(ctx.tenant.id, ctx.params["name"], body.from_, body.text)
+    await ctx.rt.sessions.sim_inbound(ctx.tenant.id, ctx.params["name"], body.from_, body.text)
     return Answer(status=204)
 
 
@@ -499,5 +497,5 @@ async def sim_inbound(ctx: Ctx) -> Answer:
 )
 async def sim_fault(ctx: Ctx) -> Answer:
     body: SimFault = ctx.body
-    await ctx.rt.sim_fault(ctx.tenant.id, ctx.params["name"], body.kind)
+    await ctx.rt.sessions.sim_fault(ctx.tenant.id, ctx.params["name"], body.kind)
     return Answer(status=204)

@@ -2,8 +2,8 @@
 
 The handshake is checked here, before anything is accepted: the token (by
 `AuthMiddleware`: 401), the role (403 for the admin token) and the query (`after`,
-`sessions`: 422). Then the connection is accepted, a `WsClientActor` is started as a
-temporary child of `runtime.clients`, and this handler only forwards the client's frames
+`sessions`: 422). Then the connection is accepted, a `WsClientActor` is started among the
+runtime's clients (`Runtime.clients`), and this handler only forwards the client's frames
 into the actor's mailbox (waiting for room: a client that sends faster than its commands
 run is slowed down, not buffered without bound) until the actor ends.
 
@@ -14,20 +14,18 @@ close frame. `close_all` is the server's shutdown: every actor closes its connec
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any, Final
 
 import trio
 from quart import Quart, websocket
 
-from ..actors.ref import ActorError, ActorRef
-from ..actors.ws_client import Incoming, WsClientActor, WsClientMsg
+from ..actors import ActorError, ActorRef
 from ..protocol import WsQuery, parse_query
 from ..protocol.errors import Unavailable
-from ..supervisor import ChildSpec
 from .api import AppState, Operation
 from .auth import ASGI_SEND_KEY, Send, principal_of, require_tenant
+from .ws_client import Incoming, WsClientActor, WsClientMsg
 
 log = logging.getLogger("trizap.http.ws")
 
@@ -35,8 +33,6 @@ WS_PATH: Final = "/v1/ws"
 MAX_FRAME: Final = 1024 * 1024  # bytes; a larger frame closes the connection with 1009
 MAILBOX: Final = 16  # client frames queued for the actor (x 1 MiB at most each)
 STOP_GRACE: Final = 3.0  # seconds an actor has to close its connection when stopped
-
-_ids = itertools.count(1)
 
 
 class QuartTransport:
@@ -72,13 +68,11 @@ async def ws_endpoint(state: AppState) -> None:
         sessions=query.sessions,
         encoder=state.encoder,
     )
-    child_id = f"ws-{next(_ids)}"
-    spec: ChildSpec[WsClientMsg] = ChildSpec(
-        child_id, actor.body, restart="temporary", mailbox_size=MAILBOX, shutdown=STOP_GRACE
-    )
     await websocket.accept()
     try:
-        ref = await rt.clients.start_child(spec)
+        child_id, ref = await rt.clients.start(
+            principal.tenant.id, actor.body, mailbox_size=MAILBOX, shutdown=STOP_GRACE
+        )
     except ActorError:  # the clients supervisor is stopping
         await websocket.close(1001, "server shutting down")
         return
@@ -97,7 +91,7 @@ async def ws_endpoint(state: AppState) -> None:
         if not actor.done.is_set():  # cancelled: the client went away
             actor.peer_gone = True
             with trio.CancelScope(shield=True):
-                await rt.clients.terminate_child(child_id)
+                await rt.clients.stop(child_id)
 
 
 async def _forward(ref: ActorRef[WsClientMsg]) -> None:
@@ -114,7 +108,7 @@ async def close_all(state: AppState) -> None:
     rt = state.runtime
     async with trio.open_nursery() as nursery:
         for child_id in list(state.connections):
-            nursery.start_soon(rt.clients.terminate_child, child_id)
+            nursery.start_soon(rt.clients.stop, child_id)
 
 
 def install(app: Quart, state: AppState) -> None:

@@ -20,6 +20,7 @@ import attrs
 from . import fields, names
 from .enums import EngineName, FaultKind, MessageStatus
 from .errors import FrameInvalid, MalformedInput, ValidationError
+from .outgoing import OutgoingText
 from .wire import converter, loads, structure
 
 T = TypeVar("T")
@@ -58,6 +59,9 @@ class SendText:
     text: str = attrs.field(metadata=fields.TEXT)
     reply_to: str | None = attrs.field(default=None, metadata=fields.WA_ID)
     idempotency_key: str | None = attrs.field(default=None, metadata=fields.IDEMPOTENCY_KEY)
+
+    def message(self) -> OutgoingText:
+        return OutgoingText(self.to, self.text, self.reply_to)
 
 
 @attrs.frozen
@@ -173,6 +177,9 @@ class WsSendText:
     text: str = attrs.field(metadata=fields.TEXT)
     reply_to: str | None = attrs.field(default=None, metadata=fields.WA_ID)
     idempotency_key: str | None = attrs.field(default=None, metadata=fields.IDEMPOTENCY_KEY)
+
+    def message(self) -> OutgoingText:
+        return OutgoingText(self.to, self.text, self.reply_to)
 
 
 @attrs.frozen

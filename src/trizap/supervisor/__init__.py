@@ -1,4 +1,5 @@
-"""Supervision: restart policy, `Supervisor`, `DynamicSupervisor`."""
+"""Supervision: restart policy, `Supervisor`, `DynamicSupervisor`, built on `trizap.actors`
+(its public API only)."""
 
 from .policy import NO_BACKOFF as NO_BACKOFF
 from .policy import Backoff as Backoff
@@ -14,3 +15,4 @@ from .supervisor import DynamicSupervisor as DynamicSupervisor
 from .supervisor import Supervisor as Supervisor
 from .supervisor import SupervisorGaveUp as SupervisorGaveUp
 from .supervisor import SupervisorStatistics as SupervisorStatistics
+from .supervisor import task_body as task_body

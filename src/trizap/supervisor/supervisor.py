@@ -26,24 +26,16 @@ Semantics (OTP's, on trio):
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic
+from typing import Any, Generic, TypeVar
 
 import attrs
 import trio
 
-from ..actors.ref import (
-    ActorFailed,
-    ActorRef,
-    ActorStopped,
-    Mailbox,
-    MailboxStatistics,
-    Msg,
-    _make_ref,
-)
-from ..actors.registry import Registry
+from ..actors import ActorFailed, ActorRef, ActorStopped, Mailbox, MailboxStatistics, Names
 from .policy import (
     Backoff,
     BackoffPolicy,
@@ -55,6 +47,8 @@ from .policy import (
 )
 
 log = logging.getLogger("trizap.supervisor")
+
+Msg = TypeVar("Msg")
 
 ActorBody = Callable[[Mailbox[Msg], "trio.TaskStatus[None]"], Awaitable[None]]
 GiveUpHook = Callable[[BaseException], Awaitable[None]]
@@ -115,7 +109,7 @@ class _Slot:
     def __init__(self, spec: ChildSpec[Any], backoff: Backoff, intensity: RestartIntensity) -> None:
         self.spec = spec
         self.mailbox: Mailbox[Any] = Mailbox(spec.id, spec.mailbox_size)
-        self.ref: ActorRef[Any] = _make_ref(self.mailbox)
+        self.ref: ActorRef[Any] = self.mailbox.ref
         self.backoff = backoff
         self.intensity = intensity
         self.restarts = 0
@@ -160,12 +154,10 @@ class _Core:
         backoff: BackoffPolicy,
         rng: random.Random | None,
         kill_grace: float,
-        registry: Registry | None = None,
-        registry_prefix: str = "",
+        names: Names[str, Any] | None = None,
     ) -> None:
         self.name = name
-        self._registry = registry
-        self._registry_prefix = registry_prefix
+        self._names = names
         self.max_restarts = max_restarts
         self.period = period
         self.backoff = backoff
@@ -184,6 +176,11 @@ class _Core:
     def ref(self, child_id: str) -> ActorRef[Any]:
         """The ref of a child; valid across its restarts. `KeyError` if unknown."""
         return self._by_id[child_id].ref
+
+    def ref_of(self, spec: ChildSpec[Msg]) -> ActorRef[Msg]:
+        """The ref of the child `spec` describes, typed by its messages."""
+        ref: ActorRef[Msg] = self._by_id[spec.id].ref
+        return ref
 
     def statistics(self) -> SupervisorStatistics:
         now = trio.current_time()
@@ -219,17 +216,17 @@ class _Core:
         slot = _Slot(spec, Backoff(spec.backoff or self.backoff, self._rng), intensity)
         self._slots.append(slot)
         self._by_id[spec.id] = slot
-        if self._registry is not None:
-            self._registry.register(self._registry_prefix + spec.id, slot.ref)
+        if self._names is not None:
+            self._names.register(spec.id, slot.ref)
         return slot
 
     def _remove(self, slot: _Slot, error: BaseException | None = None) -> None:
         slot.removed = True
         if slot in self._slots:
             self._slots.remove(slot)
-        if self._by_id.pop(slot.spec.id, None) is not None and self._registry is not None:
-            self._registry.unregister(self._registry_prefix + slot.spec.id)
-        slot.mailbox._close(error)
+        if self._by_id.pop(slot.spec.id, None) is not None and self._names is not None:
+            self._names.unregister(slot.spec.id)
+        slot.mailbox.close(error)
 
     async def _start_slot(self, slot: _Slot) -> None:
         assert self._nursery is not None
@@ -242,7 +239,7 @@ class _Core:
         slot.running = True
         slot.started_at = trio.current_time()
         slot.done = done = trio.Event()
-        slot.mailbox._new_run()
+        slot.mailbox.begin_run()
         status = _Status(slot, task_status)
         kind: ExitKind = "normal"
         error: BaseException | None = None
@@ -260,11 +257,15 @@ class _Core:
             slot.running = False
             slot.scope = None
             if error is not None:
-                failed = ActorFailed(f"actor {slot.spec.id!r} crashed: {error!r}")
+                failed = ActorFailed(
+                    f"actor {slot.spec.id!r} crashed: {error!r}", actor=slot.spec.id
+                )
                 failed.__cause__ = error
-                slot.mailbox._fail_in_hand(failed)
+                slot.mailbox.fail_in_hand(failed)
             else:
-                slot.mailbox._fail_in_hand(ActorStopped(f"actor {slot.spec.id!r} stopped"))
+                slot.mailbox.fail_in_hand(
+                    ActorStopped(f"actor {slot.spec.id!r} stopped", actor=slot.spec.id)
+                )
             done.set()
         if not status.called:
             return  # trio's start() reports a body that returned without starting
@@ -284,7 +285,7 @@ class _Core:
         slot.stopping = True
         if not slot.running:
             return
-        slot.mailbox._request_stop()
+        slot.mailbox.request_stop()
         with trio.move_on_after(slot.spec.shutdown):
             await slot.done.wait()
         if slot.done.is_set():
@@ -425,12 +426,13 @@ class Supervisor(_Core):
         await self._run(list(self._slots), task_status)
 
 
-class DynamicSupervisor(_Core):
-    """Children added and removed at run time (tenants, sessions, WebSocket clients).
+class DynamicSupervisor(_Core, Generic[Msg]):
+    """Children added and removed at run time (tenants, sessions, WebSocket clients), all
+    of one kind: they take the same messages, `Msg`.
 
     Always one_for_one. Restart intensity is counted per child: a child past it is removed
     and reported through its spec's `on_give_up`; the supervisor and its other children
-    carry on.
+    carry on. Given `names`, each child is registered there under its id while it exists.
     """
 
     strategy: Strategy = "one_for_one"
@@ -445,8 +447,7 @@ class DynamicSupervisor(_Core):
         backoff: BackoffPolicy | None = None,
         rng: random.Random | None = None,
         kill_grace: float = 1.0,
-        registry: Registry | None = None,
-        registry_prefix: str = "",
+        names: Names[str, Msg] | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -455,8 +456,7 @@ class DynamicSupervisor(_Core):
             backoff=backoff or BackoffPolicy(),
             rng=rng,
             kill_grace=kill_grace,
-            registry=registry,
-            registry_prefix=registry_prefix,
+            names=names,
         )
         self.max_children = max_children
 
@@ -467,7 +467,7 @@ class DynamicSupervisor(_Core):
         """Start a child and return its ref once it has started; its start failure is raised
         here. `ValueError` if the id is taken, `ActorStopped` if the supervisor is down."""
         if self._nursery is None:
-            raise ActorStopped(f"supervisor {self.name!r} is not running")
+            raise ActorStopped(f"supervisor {self.name!r} is not running", actor=self.name)
         if self.max_children is not None and len(self._slots) >= self.max_children:
             raise ValueError(f"{self.name}: at most {self.max_children} children")
         slot = self._new_slot(spec, per_child_intensity=True)
@@ -476,7 +476,8 @@ class DynamicSupervisor(_Core):
         except BaseException:
             self._remove(slot)
             raise
-        return slot.ref
+        ref: ActorRef[Msg] = slot.ref
+        return ref
 
     async def terminate_child(self, child_id: str) -> bool:
         """Stop a child gracefully and remove it. False if there was no such child."""
@@ -499,6 +500,14 @@ class DynamicSupervisor(_Core):
     def which_children(self) -> list[str]:
         return [s.spec.id for s in self._slots]
 
+    def child(self, child_id: str) -> ActorRef[Msg] | None:
+        """The ref of a running child, or None."""
+        slot = self._by_id.get(child_id)
+        if slot is None:
+            return None
+        ref: ActorRef[Msg] = slot.ref
+        return ref
+
     def __contains__(self, child_id: str) -> bool:
         return child_id in self._by_id
 
@@ -507,8 +516,23 @@ class DynamicSupervisor(_Core):
         log.error(
             "%s: giving up on child %s after %d restarts", self.name, slot.spec.id, slot.restarts
         )
-        failed = ActorFailed(f"actor {slot.spec.id!r} gave up: {exit.error!r}")
+        failed = ActorFailed(f"actor {slot.spec.id!r} gave up: {exit.error!r}", actor=slot.spec.id)
         failed.__cause__ = exit.error
         self._remove(slot, failed)
         if slot.spec.on_give_up is not None and self._nursery is not None:
             self._nursery.start_soon(slot.spec.on_give_up, exit.error)
+
+
+def task_body(run: Callable[..., Awaitable[None]], *args: Any) -> ActorBody[Any]:
+    """The body of a child that takes no messages: `run(*args, task_status=...)` (usable
+    with `nursery.start`), run until its graceful stop, then cancelled. A
+    `DynamicSupervisor`'s `run` is one: as a child, its own children stop with it."""
+
+    async def body(mailbox: Mailbox[Any], task_status: trio.TaskStatus[None]) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(functools.partial(run, *args))
+            task_status.started()
+            await mailbox.stop_event.wait()
+            nursery.cancel_scope.cancel()
+
+    return body

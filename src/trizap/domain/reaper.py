@@ -13,13 +13,13 @@ WebSocket client actor closes itself when its pings go unanswered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import attrs
 import trio
 
-from .ref import ActorRef, ActorStopped, Mailbox, MailboxFull
-from .tenant import AbandonPairings, TenantMsg
+from ..actors import Mailbox
+from .directory import Directory
+from .tenant import AbandonPairings
 
 log = logging.getLogger("trizap.reaper")
 
@@ -38,11 +38,9 @@ ReaperMsg = ClientJoined | ClientLeft
 
 
 class Reaper:
-    def __init__(
-        self, grace: float, tenant_ref: Callable[[str], ActorRef[TenantMsg] | None]
-    ) -> None:
+    def __init__(self, grace: float, directory: Directory) -> None:
         self.grace = grace
-        self._tenant_ref = tenant_ref
+        self._directory = directory
         self.clients: dict[str, int] = {}
         self._timers: dict[str, trio.CancelScope] = {}
 
@@ -72,10 +70,6 @@ class Reaper:
         with scope:
             await trio.sleep(self.grace)
             self._timers.pop(tenant_id, None)
-            ref = self._tenant_ref(tenant_id)
-            if ref is None:
-                return
-            try:
-                ref.cast(AbandonPairings())
-            except (MailboxFull, ActorStopped):
+            ref = self._directory.tenant(tenant_id)
+            if ref is not None and not ref.try_cast(AbandonPairings()):
                 log.warning("tenant %s busy; pairing not abandoned", tenant_id)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from trizap.actors.session_state import (
+from trizap.domain.session.state import (
     ENDED,
     RUNNING,
     STATUSES,
@@ -21,6 +21,7 @@ EXPECTED = {
         "crashed": "starting",
         "stop": "stopped",
         "logged_out": "logged_out",
+        "logout": "logged_out",
         "banned": "failed",
         "gave_up": "failed",
     },
@@ -31,6 +32,7 @@ EXPECTED = {
         "crashed": "starting",
         "stop": "stopped",
         "logged_out": "logged_out",
+        "logout": "logged_out",
         "banned": "failed",
         "gave_up": "failed",
     },
@@ -41,6 +43,7 @@ EXPECTED = {
         "crashed": "starting",
         "stop": "stopped",
         "logged_out": "logged_out",
+        "logout": "logged_out",
         "banned": "failed",
         "gave_up": "failed",
     },
@@ -51,12 +54,13 @@ EXPECTED = {
         "crashed": "starting",
         "stop": "stopped",
         "logged_out": "logged_out",
+        "logout": "logged_out",
         "banned": "failed",
         "gave_up": "failed",
     },
-    "stopped": {"start": "starting", "gave_up": "failed"},
-    "logged_out": {"start": "starting"},
-    "failed": {"start": "starting"},
+    "stopped": {"start": "starting", "logout": "logged_out", "gave_up": "failed"},
+    "logged_out": {"start": "starting", "logout": "logged_out"},
+    "failed": {"start": "starting", "logout": "logged_out"},
 }
 
 
@@ -70,9 +74,13 @@ def test_the_table_has_nothing_else() -> None:
     assert {(s, t) for s, ts in EXPECTED.items() for t in ts} == set(TRANSITIONS)
 
 
-def test_ended_sessions_only_leave_by_being_started() -> None:
-    for status in ENDED - {"stopped"}:
-        assert {t for t in TRIGGERS if next_status(status, t)} == {"start"}
+def test_ended_sessions_only_run_again_by_being_started() -> None:
+    for status in ENDED:
+        assert {t for t in TRIGGERS if next_status(status, t) in RUNNING} == {"start"}
+
+
+def test_a_logout_is_possible_from_every_status() -> None:
+    assert all(next_status(status, "logout") == "logged_out" for status in STATUSES)
 
 
 def test_no_qr_once_connected() -> None:

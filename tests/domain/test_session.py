@@ -18,8 +18,8 @@ import trio
 
 from tests.runtime.conftest import next_event, of_type, sim_config, status_is
 from tests.runtime.test_faults import paired
-from trizap.actors.session import MAX_ENGINE_CALLS
-from trizap.protocol.outgoing import OutgoingMessage
+from trizap.domain.session.actor import MAX_ENGINE_CALLS
+from trizap.protocol.outgoing import OutgoingMessage, OutgoingText
 from trizap.runtime import open_runtime
 from trizap.store.base import EventRow
 from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady
@@ -27,8 +27,8 @@ from trizap.whatsapp.sim import SimEngine, SimNetwork
 
 
 def restarted_after_a_hang(session: str) -> Callable[[EventRow], bool]:
-    return lambda r: status_is(session, "starting")(r) and "did not answer a ping" in (
-        r.data["reason"] or ""
+    return lambda r: (
+        status_is(session, "starting")(r) and "did not answer a ping" in (r.data["reason"] or "")
     )
 
 
@@ -40,16 +40,16 @@ async def test_a_hung_engine_showing_a_qr_is_restarted_and_shows_a_new_one(
 ) -> None:
     config = sim_config(tmp_path)
     async with open_runtime(config, store_thread=False) as rt:
-        acme, _ = await rt.create_tenant("acme")
-        async with rt.subscribe(acme.id) as sub:
-            await rt.create_session(acme.id, "s01")
+        acme, _ = await rt.tenants.create("acme")
+        async with rt.events.subscribe(acme.id) as sub:
+            await rt.sessions.create(acme.id, "s01")
             first = await next_event(sub, of_type("session.qr", "s01"))
             # Waiting for a scan is not a hang: several probes later, still the first run.
             await trio.sleep(3 * config.probe_interval)
-            row = await rt.get_session(acme.id, "s01")
+            row = await rt.sessions.get(acme.id, "s01")
             assert (row.status, row.restarts) == ("qr", 0)
 
-            await rt.sim_fault(acme.id, "s01", "hang")
+            await rt.sessions.sim_fault(acme.id, "s01", "hang")
             start = trio.current_time()
             restarting = await next_event(sub, restarted_after_a_hang("s01"))
             assert trio.current_time() - start <= config.probe_interval + config.probe_timeout
@@ -57,7 +57,7 @@ async def test_a_hung_engine_showing_a_qr_is_restarted_and_shows_a_new_one(
             again = await next_event(sub, of_type("session.qr", "s01"))
             assert again.data["qr"] != first.data["qr"]
             # The new engine is alive: a scan pairs it.
-            await rt.sim_scan(acme.id, "s01", "5511900000001")
+            await rt.sessions.sim_scan(acme.id, "s01", "5511900000001")
             connected = await next_event(sub, status_is("s01", "connected"))
             assert connected.data["restarts"] == 1
 
@@ -70,17 +70,17 @@ async def test_a_hung_engine_backing_off_a_reconnect_is_restarted(
     async with open_runtime(
         config, engines={"sim": network.engine_factory}, store_thread=False
     ) as rt:
-        acme, _ = await rt.create_tenant("acme")
-        async with rt.subscribe(acme.id) as sub:
+        acme, _ = await rt.tenants.create("acme")
+        async with rt.events.subscribe(acme.id) as sub:
             await paired(rt, sub, acme.id, "s01", "5511900000001")
-            await rt.sim_fault(acme.id, "s01", "disconnect")
+            await rt.sessions.sim_fault(acme.id, "s01", "disconnect")
             await next_event(sub, status_is("s01", "disconnected"))
             # A long reconnect backoff is not a hang.
             await trio.sleep(3 * config.probe_interval)
-            row = await rt.get_session(acme.id, "s01")
+            row = await rt.sessions.get(acme.id, "s01")
             assert (row.status, row.restarts) == ("disconnected", 0)
 
-            await rt.sim_fault(acme.id, "s01", "hang")
+            await rt.sessions.sim_fault(acme.id, "s01", "hang")
             start = trio.current_time()
             await next_event(sub, restarted_after_a_hang("s01"))
             assert trio.current_time() - start <= config.probe_interval + config.probe_timeout
@@ -138,10 +138,10 @@ async def test_a_starting_engine_that_answers_pings_is_left_alone(
     config = sim_config(tmp_path)
     engines = {"neonize": lambda spec: Connecting(ping_does)}
     async with open_runtime(config, engines=engines, store_thread=False) as rt:
-        acme, _ = await rt.create_tenant("acme")
-        await rt.create_session(acme.id, "s01", engine="neonize")
+        acme, _ = await rt.tenants.create("acme")
+        await rt.sessions.create(acme.id, "s01", engine="neonize")
         await trio.sleep(5 * config.probe_interval)
-        row = await rt.get_session(acme.id, "s01")
+        row = await rt.sessions.get(acme.id, "s01")
         assert (row.status, row.restarts) == ("starting", 0)
 
 
@@ -151,16 +151,16 @@ async def test_a_hung_starting_engine_is_restarted_and_each_restart_is_counted(
     config = sim_config(tmp_path)
     engines = {"neonize": lambda spec: Connecting("hang")}
     async with open_runtime(config, engines=engines, store_thread=False) as rt:
-        acme, _ = await rt.create_tenant("acme")
-        async with rt.subscribe(acme.id) as sub:
-            await rt.create_session(acme.id, "s01", engine="neonize")
+        acme, _ = await rt.tenants.create("acme")
+        async with rt.events.subscribe(acme.id) as sub:
+            await rt.sessions.create(acme.id, "s01", engine="neonize")
             start = trio.current_time()
             first = await next_event(sub, restarted_after_a_hang("s01"))
             assert trio.current_time() - start <= config.probe_interval + config.probe_timeout
             # It hangs again: that crash is said too, with the run's restart count.
             second = await next_event(sub, restarted_after_a_hang("s01"))
         assert (first.data["restarts"], second.data["restarts"]) == (0, 1)
-        row = await rt.get_session(acme.id, "s01")
+        row = await rt.sessions.get(acme.id, "s01")
         assert (row.status, row.restarts) == ("starting", 1)
 
 
@@ -174,19 +174,19 @@ async def test_engine_calls_whose_callers_gave_up_free_their_slots(
     with it: the session never runs out of slots and answers `busy`."""
     config = sim_config(tmp_path, probe_interval=1e6)  # the hang stays, as between probes
     async with open_runtime(config, store_thread=False) as rt:
-        acme, _ = await rt.create_tenant("acme")
-        async with rt.subscribe(acme.id) as sub:
+        acme, _ = await rt.tenants.create("acme")
+        async with rt.events.subscribe(acme.id) as sub:
             await paired(rt, sub, acme.id, "s01", "5511900000001")
-            await rt.sim_fault(acme.id, "s01", "hang")
+            await rt.sessions.sim_fault(acme.id, "s01", "hang")
             for _ in range(2 * MAX_ENGINE_CALLS):
                 with trio.move_on_after(1) as gave_up:
-                    await rt.mark_read(acme.id, "s01", "5511900000002", ["3EB0AAAA"])
+                    await rt.messages.mark_read(acme.id, "s01", "5511900000002", ["3EB0AAAA"])
                 assert gave_up.cancelled_caught  # it waited for the engine, it was not busy
             # Restarted, the session answers again.
-            await rt.sim_fault(acme.id, "s01", "crash")
+            await rt.sessions.sim_fault(acme.id, "s01", "crash")
             await next_event(sub, status_is("s01", "connected"))
             with trio.fail_after(1):
-                await rt.mark_read(acme.id, "s01", "5511900000002", ["3EB0AAAA"])
+                await rt.messages.mark_read(acme.id, "s01", "5511900000002", ["3EB0AAAA"])
 
 
 # --- sends that keep failing ----------------------------------------------------------------
@@ -213,14 +213,14 @@ async def test_a_message_whose_sends_keep_failing_ends_failed_after_its_retries(
     net = SimNetwork(seed=1, delivery_delay_s=0.01, read_delay_s=None)
     engines = {"sim": lambda spec: RefusingSends(net.engine_factory(spec))}
     async with open_runtime(config, engines=engines, store_thread=False) as rt:
-        acme, _ = await rt.create_tenant("acme")
-        async with rt.subscribe(acme.id) as sub:
+        acme, _ = await rt.tenants.create("acme")
+        async with rt.events.subscribe(acme.id) as sub:
             await paired(rt, sub, acme.id, "s01", "5511900000001")
-            msg, _ = await rt.send_text(acme.id, "s01", "5511900000009", "hi")
+            msg, _ = await rt.messages.send(acme.id, "s01", OutgoingText("5511900000009", "hi"))
             ev = await next_event(
                 sub, lambda r: r.type == "message.status" and r.data["id"] == msg.id
             )
         assert ev.data["status"] == "failed", ev.data
         assert ev.data["error"] == "send failed: refused by the server"
-        row = await rt.get_message(acme.id, "s01", msg.id)
+        row = await rt.messages.get(acme.id, "s01", msg.id)
         assert (row.status, row.attempts) == ("failed", 3)

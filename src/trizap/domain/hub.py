@@ -20,8 +20,6 @@ through here (DESIGN.md §6):
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -30,9 +28,9 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
+from ..actors import ActorRef, Mailbox, Reply
 from ..protocol.errors import NotFound
 from ..store.base import EventRow, NewEvent, Store
-from .ref import ActorRef, ActorStopped, Mailbox, MailboxFull, Reply
 
 log = logging.getLogger("trizap.hub")
 
@@ -249,9 +247,7 @@ class Subscription:
     """An ordered stream of a tenant's events: replay, then live. Iterate it; it raises
     `Lagged` when it fell behind and `SubscriptionClosed` when the hub ended it."""
 
-    def __init__(
-        self, client: HubClient, sub: _Subscriber, after: int, live_from: int
-    ) -> None:
+    def __init__(self, client: HubClient, sub: _Subscriber, after: int, live_from: int) -> None:
         self._client = client
         self._sub = sub
         self._replay_until = live_from
@@ -300,10 +296,10 @@ class HubClient:
         """Append durably (group commit); waits for room in the hub's mailbox."""
         if not events:
             return []
-        return await self.ref.call_wait(functools.partial(Append, list(events)))
+        return await self.ref.call_wait(Append, list(events))
 
     async def last_seq(self, tenant_id: str) -> int:
-        return await self.ref.call_wait(functools.partial(LastSeq, tenant_id))
+        return await self.ref.call_wait(LastSeq, tenant_id)
 
     async def close_tenant(self, tenant_id: str, reason: str) -> None:
         await self.ref.send(CloseTenant(tenant_id, reason))
@@ -324,13 +320,11 @@ class HubClient:
             frozenset(sessions) if sessions is not None else None,
             self.subscriber_buffer,
         )
-        live_from = await self.ref.call_wait(functools.partial(Register, sub))
+        live_from = await self.ref.call_wait(Register, sub)
         start = live_from if after is None else min(after, live_from)
         try:
             yield Subscription(self, sub, start, live_from)
         finally:
             sub.recv.close()
             # Best effort: the hub also drops a closed subscriber at its next event.
-            with contextlib.suppress(MailboxFull, ActorStopped):
-                self.ref.cast(Unregister(sub.id))
-
+            self.ref.try_cast(Unregister(sub.id))

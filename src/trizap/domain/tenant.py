@@ -4,7 +4,7 @@ Session lifecycle commands (create, start, stop, restart, logout, delete, wake) 
 through the tenant's mailbox, so they are serialised per tenant: two concurrent creates of
 the same name cannot both win, a delete cannot race a start. Everything else — sending,
 QR, pairing codes, sim controls — goes straight to the session's own actor, found in the
-runtime's registry under `<tenant id>/<session name>`.
+`Directory`.
 
 At start the tenant brings back every session whose desired state is `running`, except
 hibernated ones (stopped for idleness), which wake on their next command.
@@ -13,37 +13,32 @@ hibernated ones (stopped for idleness), which wake on their next command.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import attrs
 import trio
 
+from ..actors import ActorRef, ActorStopped, Mailbox, Reply
 from ..protocol.enums import EngineName
 from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound
-from ..protocol.events import Me
-from ..store.base import SessionRow
+from ..store import SessionRow
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
-from .ref import ActorRef, ActorStopped, Mailbox, MailboxFull, Reply
-from .registry import Registry
-from .session import (
-    Logout,
-    SessionActor,
-    SessionDeps,
-    SessionMsg,
-    Stop,
-    fail_pending,
-    session_gave_up,
-    write_status,
-)
-from .session_state import RUNNING
+from .deps import Deps
+from .session.actor import Logout, SessionActor, SessionMsg, Stop, session_gave_up
+from .session.outbox import fail_pending
+from .session.status import move
 
 log = logging.getLogger("trizap.tenant")
 
+TENANT_MAILBOX = 256  # lifecycle commands queued per tenant
+
 
 @attrs.frozen
-class CreateSession:
+class AddSession:
+    """Create a session and start it."""
+
     name: str
     engine: EngineName
     reply: Reply[SessionRow]
@@ -109,13 +104,14 @@ class Shutdown:
 
 
 TenantMsg = (
-    CreateSession
+    AddSession
     | StartSession
     | StopSession
     | RestartSession
     | LogoutSession
     | DeleteSession
     | WakeSession
+    | Hibernate
     | AbandonPairings
     | Shutdown
 )
@@ -126,25 +122,23 @@ def hibernated(row: SessionRow) -> bool:
 
 
 class TenantActor:
-    def __init__(self, deps: SessionDeps, registry: Registry, tenant_id: str) -> None:
+    def __init__(self, deps: Deps, tenant_id: str) -> None:
         self.deps = deps
-        self.registry = registry
         self.tenant_id = tenant_id
-        self.sessions: DynamicSupervisor | None = None
+        self.sessions: DynamicSupervisor[SessionMsg] | None = None
 
     def session_ref(self, name: str) -> ActorRef[SessionMsg] | None:
-        return self.registry.whereis(f"{self.tenant_id}/{name}")
+        return self.deps.directory.session(self.tenant_id, name)
 
     async def body(self, mailbox: Mailbox[TenantMsg], task_status: trio.TaskStatus[None]) -> None:
         config = self.deps.config
-        sessions = DynamicSupervisor(
+        sessions: DynamicSupervisor[SessionMsg] = DynamicSupervisor(
             f"{self.tenant_id}/sessions",
             max_children=config.max_sessions_per_tenant,
             max_restarts=config.restart_max,
             period=config.restart_period,
             backoff=BackoffPolicy(config.backoff_base, config.backoff_cap, config.backoff_reset),
-            registry=self.registry,
-            registry_prefix=f"{self.tenant_id}/",
+            names=self.deps.directory.sessions_of(self.tenant_id),
         )
         self.sessions = sessions
         async with trio.open_nursery() as nursery:
@@ -163,7 +157,7 @@ class TenantActor:
     async def _handle(self, msg: TenantMsg) -> None:
         store = self.deps.store
         match msg:
-            case CreateSession(name, engine, reply):
+            case AddSession(name, engine, reply):
                 if await store.get_session(self.tenant_id, name) is not None:
                     reply.fail(Conflict(f"a session {name!r} exists already"))
                     return
@@ -214,7 +208,7 @@ class TenantActor:
                 reply.send(None)
                 raise _Ended
 
-    async def _reply_after(self, reply: Reply[Any], work: Any) -> None:
+    async def _reply_after(self, reply: Reply[Any], work: Awaitable[Any]) -> None:
         """Run `work`; answer its result, or the trizap error it raised."""
         try:
             reply.send(await work)
@@ -234,7 +228,7 @@ class TenantActor:
             self.tenant_id,
             row.name,
             row,
-            on_idle=functools.partial(self._on_idle, row.name),
+            on_idle=lambda: self._on_idle(row.name),
         )
         deps, tenant_id, name = self.deps, self.tenant_id, row.name
 
@@ -269,18 +263,15 @@ class TenantActor:
                 trio.move_on_after(self.deps.config.stop_grace),
                 contextlib.suppress(ActorStopped),  # it ended by itself meanwhile
             ):
-                await ref.call_wait(functools.partial(Stop, reason, keep_desired))
+                await ref.call_wait(Stop, reason, keep_desired)
             assert self.sessions is not None
             await self.sessions.terminate_child(name)
         row = await self._row(name)
         if not keep_desired and row.desired != "stopped":
-            await self.deps.store.update_session(self.tenant_id, name, desired="stopped")
-        if row.status in RUNNING:
-            # It did not answer in time (or was not running): record the stop ourselves.
-            await write_status(
-                self.deps, self.tenant_id, name, "stopped", reason, _me(row), row.restarts
-            )
-        return await self._row(name)
+            row = await self.deps.store.update_session(self.tenant_id, name, desired="stopped")
+        # It did not answer in time (or was not running): the stop is recorded here, if
+        # its status still says it runs.
+        return await move(self.deps, row, "stop", reason)
 
     async def _hibernate(self, name: str) -> None:
         if self.session_ref(name) is None:
@@ -301,14 +292,12 @@ class TenantActor:
         await self._logout_quietly(name)
         row = await self._row(name)
         if row.status != "logged_out" or row.creds is not None:
-            await self.deps.store.update_session(
+            row = await self.deps.store.update_session(
                 self.tenant_id, name, desired="stopped", clear_creds=True, clear_me=True
             )
-            await write_status(
-                self.deps, self.tenant_id, name, "logged_out", "logged out", None, row.restarts
-            )
+            row = await move(self.deps, row, "logout", "logged out")
             await fail_pending(self.deps, self.tenant_id, name, f"session {name} is logged out")
-        return await self._row(name)
+        return row
 
     async def _logout_quietly(self, name: str) -> None:
         ref = self.session_ref(name)
@@ -328,15 +317,21 @@ class TenantActor:
         await self.deps.store.delete_session(self.tenant_id, name)
 
     def _on_idle(self, name: str) -> None:
-        ref = self.registry.whereis(f"tenant:{self.tenant_id}")
+        ref = self.deps.directory.tenant(self.tenant_id)
         if ref is not None:
-            with contextlib.suppress(MailboxFull, ActorStopped):
-                ref.cast(Hibernate(name))  # if it is busy, the session asks again later
+            ref.try_cast(Hibernate(name))  # if it is busy, the session asks again later
 
 
 class _Ended(Exception):
     pass
 
 
-def _me(row: SessionRow) -> Me | None:
-    return Me(**row.me) if row.me else None
+async def start_tenant(
+    tenants: DynamicSupervisor[TenantMsg], deps: Deps, tenant_id: str
+) -> ActorRef[TenantMsg]:
+    """Start a tenant's actor under the tenants supervisor; it brings back its sessions."""
+    actor = TenantActor(deps, tenant_id)
+    spec: ChildSpec[TenantMsg] = ChildSpec(
+        tenant_id, actor.body, mailbox_size=TENANT_MAILBOX, shutdown=deps.config.stop_grace * 2
+    )
+    return await tenants.start_child(spec)

@@ -1,15 +1,17 @@
 """The session state machine as a plain transition table (sans-I/O).
 
-Statuses are API.md's. A transition is looked up by (status, trigger); a pair missing from
-the table is not a legal move and is ignored by the session (and tested as such). Every
-legal move that changes something becomes a `session.status` event.
+Statuses are the API's (`protocol.enums.SessionStatus`). A transition is looked up by
+(status, trigger); a pair missing from the table is not a legal move and is ignored (and
+tested as such). Every status a session is ever given goes through this table
+(`session.status` writes them): every legal move that changes something becomes a
+`session.status` event.
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
-from ..protocol.enums import SESSION_STATUSES, MessageStatus, SessionStatus
+from ...protocol.enums import SESSION_STATUSES, MessageStatus, SessionStatus
 
 Trigger = Literal[
     "start",  # the engine is (re)starting
@@ -18,7 +20,8 @@ Trigger = Literal[
     "disconnected",  # the connection dropped; the engine reconnects by itself
     "crashed",  # the engine failed or hung; the session restarts it
     "stop",  # stopped on request, on pairing timeout or for idleness
-    "logged_out",  # the phone unlinked this device (or we logged out)
+    "logged_out",  # the phone unlinked this device (or the engine logged out)
+    "logout",  # a logout was asked for: in any status, credentials are void from now on
     "banned",  # WhatsApp banned the number
     "gave_up",  # restarts exceeded their intensity
 ]
@@ -32,6 +35,7 @@ TRIGGERS: Final[tuple[Trigger, ...]] = (
     "crashed",
     "stop",
     "logged_out",
+    "logout",
     "banned",
     "gave_up",
 )
@@ -57,6 +61,7 @@ _allow({"connected", "disconnected"}, "disconnected", "disconnected")
 _allow(RUNNING, "crashed", "starting")
 _allow(RUNNING, "stop", "stopped")
 _allow(RUNNING, "logged_out", "logged_out")
+_allow(set(STATUSES), "logout", "logged_out")
 _allow(RUNNING, "banned", "failed")
 _allow(RUNNING | {"stopped"}, "gave_up", "failed")
 

@@ -6,13 +6,10 @@ its restart intensity the supervisor gives up on it and `session_gave_up` marks 
 `failed`). Each run owns exactly one engine and runs, in one nursery:
 
 - the engine itself (`Engine.run`), whose failure crashes the run;
-- the engine-event consumer: status changes through the transition table
-  (`session_state`), inbound messages and receipts persisted through the event hub before
-  the next engine event is taken;
-- the outbox drain: queued messages sent in order while connected, each with its WhatsApp
-  id chosen and stored before the first attempt (a resend after a crash is the same
-  message, which WhatsApp delivers once), retried with backoff, failed past
-  `send_retries`;
+- the engine-event consumer: status changes through the transition table (`state`),
+  inbound messages and receipts persisted through the event hub before the next engine
+  event is taken;
+- the outbox drain (`outbox.Drain`): queued messages sent in order while connected;
 - the liveness probe: an engine that does not answer `ping()` within `probe_timeout`, in
   any status it runs in (starting, qr, connected, disconnected), is declared hung and the
   run crashes (it is restarted, not trusted);
@@ -22,60 +19,48 @@ its restart intensity the supervisor gives up on it and `session_gave_up` marks 
   (engine calls run as tasks of their own, at most `MAX_ENGINE_CALLS` at once, each only
   as long as its caller waits: a caller that gives up cancels it).
 
-Every status change is written to the store and appended as a `session.status` event, in
-order, under one lock, so what the API shows is what happened.
+Every status change is written to the store and appended as a `session.status` event
+(`status.write_status`), in order, under one lock, so what the API shows is what happened.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, TypeVarTuple
 
 import attrs
 import trio
 
-from ..config import Config
-from ..protocol.enums import SessionStatus
-from ..protocol.errors import Busy, InvalidState, TrizapError, Unavailable
-from ..protocol.events import (
+from ...actors import Mailbox, Reply
+from ...protocol.enums import SessionStatus
+from ...protocol.errors import Busy, InvalidState, TrizapError, Unavailable
+from ...protocol.events import (
     MESSAGE_RECEIVED,
-    MESSAGE_STATUS,
     SESSION_QR,
-    SESSION_STATUS,
     Me,
     MessageReceivedData,
-    MessageStatusData,
     SessionQrData,
-    SessionStatusData,
     event_data,
 )
-from ..protocol.outgoing import OutgoingText
-from ..store.base import MessageRow, MessageStatus, NewEvent, SessionRow, Store
-from ..whatsapp import engine as eng
-from ..whatsapp.engine import (
-    Engine,
-    EngineEvent,
-    EngineFactory,
-    EngineFailure,
-    EngineNotReady,
-    EngineSpec,
-)
-from .hub import HubClient
-from .ref import Mailbox, Reply
-from .session_state import AFTER, RUNNING, STATUSES, Trigger, next_status
+from ...store import NewEvent, SessionRow
+from ...whatsapp import engine as eng
+from ...whatsapp.engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec
+from ..deps import Deps
+from .outbox import Drain, advance, fail_pending
+from .state import RUNNING, STATUSES, Trigger, next_status
+from .status import me_of, move, write_status
 
 log = logging.getLogger("trizap.session")
 
 ENGINE_EVENTS = 64  # engine events buffered between the engine and the session
 MAX_ENGINE_CALLS = 16  # engine commands in flight per session (a hung engine holds them)
-OUTBOX_PAGE = 50  # queued messages read per drain query
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -128,17 +113,6 @@ class SimCall:
 SessionMsg = GetQr | PairPhone | MarkRead | Logout | Stop | Wake | SimCall
 
 
-@attrs.frozen
-class SessionDeps:
-    """What every session of a runtime shares."""
-
-    store: Store
-    hub: HubClient
-    engines: dict[str, EngineFactory]
-    config: Config
-    now: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(UTC))
-
-
 class _EndRun(Exception):
     """Internal: the run ends on purpose (the status is already written)."""
 
@@ -148,7 +122,7 @@ class SessionActor:
 
     def __init__(
         self,
-        deps: SessionDeps,
+        deps: Deps,
         tenant_id: str,
         name: str,
         row: SessionRow | None,
@@ -168,12 +142,19 @@ class SessionActor:
         self.qr: tuple[str, datetime] | None = None
         self._status_lock = trio.Lock()
         self._engine: Engine | None = None
-        self._outbox_wake = trio.Event()
+        self._rng = random.Random(f"{tenant_id}/{name}")
+        self._drain = Drain(
+            deps,
+            tenant_id,
+            name,
+            connected=lambda: self.status == "connected",
+            on_sent=self._touch,
+            rng=self._rng,
+        )
         self._status_changed = trio.Event()
         self._engine_calls = 0
         self._engine_returned = False  # this run's engine returned (did not raise)
         self._last_activity = 0.0
-        self._rng = random.Random(f"{tenant_id}/{name}")
 
     @property
     def key(self) -> str:
@@ -189,7 +170,7 @@ class SessionActor:
             raise InvalidState(f"session {self.name!r} no longer exists")
         self.runs += 1
         self.restarts = row.restarts + (1 if self.runs > 1 else 0)
-        self.me = Me(**row.me) if row.me else None
+        self.me = me_of(row)
         self.qr = None
         factory = self.deps.engines.get(row.engine)
         if factory is None:
@@ -214,9 +195,9 @@ class SessionActor:
         self._engine_returned = False
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._run_engine, engine, send, nursery.cancel_scope)
+                nursery.start_soon(self._run_engine, engine, send)
                 nursery.start_soon(self._consume, recv, nursery.cancel_scope)
-                nursery.start_soon(self._drain_outbox, engine)
+                nursery.start_soon(self._drain.run, engine)
                 nursery.start_soon(self._probe, engine)
                 nursery.start_soon(self._timers, nursery.cancel_scope)
                 await self._serve(mailbox, nursery)
@@ -233,7 +214,7 @@ class SessionActor:
         async for msg in mailbox:
             match msg:
                 case Wake():
-                    self._outbox_wake.set()
+                    self._drain.wake()
                 case GetQr(reply):
                     if self.status == "qr" and self.qr is not None:
                         reply.send(self.qr)
@@ -253,21 +234,23 @@ class SessionActor:
                     raise _EndRun
                 case PairPhone(phone, reply):
                     self._touch()
-                    self._engine_call(nursery, reply, lambda e: e.pair_phone(phone))
+                    self._engine_call(nursery, reply, _pair_phone, phone)
                 case MarkRead(chat, ids, reply):
                     self._touch()
-                    self._engine_call(nursery, reply, lambda e: e.mark_read(chat, ids, None))
+                    self._engine_call(nursery, reply, _mark_read, chat, ids)
                 case Logout(reply):
                     self._engine_call(nursery, reply, self._logout)
                 case SimCall(action, reply):
-                    self._engine_call(nursery, reply, functools.partial(self._sim, action))
+                    self._engine_call(nursery, reply, self._sim, action)
 
     def _engine_call(
         self,
         nursery: trio.Nursery,
         reply: Reply[T],
-        fn: Callable[[Engine], Awaitable[T]],
+        fn: Callable[[Engine, *Args], Awaitable[T]],
+        *args: *Args,
     ) -> None:
+        """Run `fn(engine, *args)` as a task of its own for `reply`'s caller."""
         engine = self._engine
         if engine is None:
             reply.fail(InvalidState(f"session {self.name!r} is not running"))
@@ -287,7 +270,7 @@ class SessionActor:
                 async with trio.open_nursery() as watch:
                     watch.start_soon(_cancel_when_abandoned, reply, watch.cancel_scope)
                     try:
-                        reply.send(await fn(engine))
+                        reply.send(await fn(engine, *args))
                     except EngineNotReady as exc:
                         reply.fail(InvalidState(f"session {self.name!r} is {self.status}: {exc}"))
                     except (TrizapError, ValueError) as exc:
@@ -321,7 +304,7 @@ class SessionActor:
                 await self._logged_out("logged out")
 
     async def _sim(
-        self, action: Callable[[eng.SimControls], Awaitable[None]], engine: Engine
+        self, engine: Engine, action: Callable[[eng.SimControls], Awaitable[None]]
     ) -> None:
         if not isinstance(engine, eng.SimControls):
             raise InvalidState(f"session {self.name!r} does not use the sim engine")
@@ -329,9 +312,7 @@ class SessionActor:
 
     # -- the engine ----------------------------------------------------------------------------
 
-    async def _run_engine(
-        self, engine: Engine, send: trio.MemorySendChannel[EngineEvent], scope: trio.CancelScope
-    ) -> None:
+    async def _run_engine(self, engine: Engine, send: trio.MemorySendChannel[EngineEvent]) -> None:
         try:
             with send:
                 await engine.run(send)
@@ -399,7 +380,7 @@ class SessionActor:
                 self.qr = None
                 self.me = Me(jid=jid, push_name=push_name)
                 await self._transition("connected", reason=None)
-                self._outbox_wake.set()
+                self._drain.wake()
             case eng.Disconnected(reason):
                 await self._transition("disconnected", reason=reason)
             case eng.LoggedOut(reason):
@@ -410,14 +391,16 @@ class SessionActor:
                     detail += f" (for {expires_in_s:.0f}s)"
                 await deps.store.update_session(self.tenant_id, self.name, desired="stopped")
                 await self._transition("banned", reason=detail)
-                await self._fail_pending(f"session {self.name} is banned")
+                await fail_pending(
+                    self.deps, self.tenant_id, self.name, f"session {self.name} is banned"
+                )
             case eng.PairingTimeout():
                 await self._pairing_timed_out()
             case eng.Message():
                 await self._received([event])
             case eng.Receipt(ids, _chat, _sender, kind, _ts):
                 for wa_id in ids:
-                    await self._message_status(kind, wa_id=wa_id)
+                    await advance(deps, self.tenant_id, self.name, kind, wa_id=wa_id)
             case eng.EngineNotice(detail):
                 log.info("session %s: %s", self.key, detail)
 
@@ -461,96 +444,14 @@ class SessionActor:
             self.tenant_id, self.name, desired="stopped", clear_creds=True, clear_me=True
         )
         await self._transition("logged_out", reason=reason)
-        await self._fail_pending(f"session {self.name} is logged out")
+        await fail_pending(
+            self.deps, self.tenant_id, self.name, f"session {self.name} is logged out"
+        )
 
     async def _pairing_timed_out(self) -> None:
         self.qr = None
         await self.deps.store.update_session(self.tenant_id, self.name, desired="stopped")
         await self._transition("stop", reason="pairing_timeout")
-
-    # -- the outbox ----------------------------------------------------------------------------
-
-    async def _drain_outbox(self, engine: Engine) -> None:
-        store = self.deps.store
-        while True:
-            await self._outbox_wake.wait()
-            self._outbox_wake = trio.Event()
-            while self.status == "connected":
-                rows = await store.pending_messages(self.tenant_id, self.name, OUTBOX_PAGE)
-                if not rows:
-                    break
-                # Every message of the page has its id stored before any is attempted (one
-                # operation): a resend after a crash is the same message.
-                new = {r.id: engine.new_message_id() for r in rows if r.wa_id is None}
-                await store.assign_wa_ids(self.tenant_id, self.name, new)
-                rows = [attrs.evolve(r, wa_id=new[r.id]) if r.id in new else r for r in rows]
-                for row in rows:
-                    if self.status != "connected" or not await self._send_one(engine, row):
-                        break
-
-    async def _send_one(self, engine: Engine, row: MessageRow) -> bool:
-        """One message, with retries. False when the engine is not ready: stop draining."""
-        assert row.wa_id is not None  # stored by the drain before the first attempt
-        attempts = row.attempts
-        delay = 0.5
-        while True:
-            attempts += 1
-            try:
-                await engine.send(
-                    OutgoingText(eng.phone_jid(row.to), row.text, row.reply_to), row.wa_id
-                )
-            except EngineNotReady:
-                return False
-            except (ValueError, TrizapError, EngineFailure) as exc:
-                # An EngineFailure from a command is that command failing; if the engine
-                # itself died, its run() says so and ends this run with the right reason.
-                if attempts >= self.deps.config.send_retries:
-                    await self._message_status(
-                        "failed", message_id=row.id, error=f"send failed: {exc}", attempts=attempts
-                    )
-                    return True
-                await self.deps.store.update_message(row.id, attempts=attempts)
-                log.warning("session %s: send %s failed (%s); retrying", self.key, row.id, exc)
-                await trio.sleep(self._rng.uniform(0, delay))
-                delay = min(delay * 2, 30.0)
-                continue
-            self._touch()
-            await self._message_status("sent", message_id=row.id, attempts=attempts)
-            return True
-
-    async def _message_status(
-        self,
-        status: MessageStatus,
-        *,
-        message_id: str | None = None,
-        wa_id: str | None = None,
-        error: str | None = None,
-        attempts: int | None = None,
-    ) -> None:
-        """Moves a message on, if that is forward (a receipt may have raced the send), and
-        says so in an event."""
-        row = await self.deps.store.advance_message(
-            self.tenant_id,
-            self.name,
-            status,
-            after=AFTER[status],
-            message_id=message_id,
-            wa_id=wa_id,
-            error=error,
-            attempts=attempts,
-        )
-        if row is None:
-            return
-        await self._append(
-            MESSAGE_STATUS,
-            event_data(
-                MESSAGE_STATUS,
-                MessageStatusData(id=row.id, wa_id=row.wa_id, status=status, error=error),
-            ),
-        )
-
-    async def _fail_pending(self, reason: str) -> None:
-        await fail_pending(self.deps, self.tenant_id, self.name, reason)
 
     # -- liveness and timers -------------------------------------------------------------------
 
@@ -638,52 +539,12 @@ class SessionActor:
         )
 
 
-async def write_status(
-    deps: SessionDeps,
-    tenant_id: str,
-    name: str,
-    status: SessionStatus,
-    reason: str | None,
-    me: Me | None,
-    restarts: int,
-) -> SessionRow:
-    """Persist a status and append its `session.status` event (the one place both happen)."""
-    row = await deps.store.update_session(
-        tenant_id,
-        name,
-        status=status,
-        reason=reason,
-        clear_reason=reason is None,
-        restarts=restarts,
-    )
-    data = SessionStatusData(status=status, reason=reason, me=me, restarts=restarts)
-    await deps.hub.append(
-        [NewEvent(tenant_id, SESSION_STATUS, name, deps.now(), event_data(SESSION_STATUS, data))]
-    )
-    return row
+async def _pair_phone(engine: Engine, phone: str) -> str:
+    return await engine.pair_phone(phone)
 
 
-async def fail_pending(deps: SessionDeps, tenant_id: str, name: str, reason: str) -> None:
-    """Every queued message of the session becomes `failed` with `reason`, each an event."""
-    failed = await deps.store.fail_pending(tenant_id, name, reason)
-    if failed:
-        await deps.hub.append(
-            [
-                NewEvent(
-                    tenant_id,
-                    MESSAGE_STATUS,
-                    name,
-                    deps.now(),
-                    event_data(
-                        MESSAGE_STATUS,
-                        MessageStatusData(
-                            id=row.id, wa_id=row.wa_id, status="failed", error=reason
-                        ),
-                    ),
-                )
-                for row in failed
-            ]
-        )
+async def _mark_read(engine: Engine, chat: str, ids: Sequence[str]) -> None:
+    await engine.mark_read(chat, ids, None)
 
 
 async def _cancel_when_abandoned(reply: Reply[Any], scope: trio.CancelScope) -> None:
@@ -698,22 +559,12 @@ def describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-async def session_gave_up(
-    deps: SessionDeps, tenant_id: str, name: str, error: BaseException
-) -> None:
-    """The supervisor gave up on a crash-looping session: `failed`, queued messages fail."""
+async def session_gave_up(deps: Deps, tenant_id: str, name: str, error: BaseException) -> None:
+    """The supervisor gave up on a crash-looping session: `failed` (the table's `gave_up`),
+    not wanted-running any more, its queued messages failed."""
     row = await deps.store.get_session(tenant_id, name)
     if row is None:
         return
-    me = Me(**row.me) if row.me else None
-    await deps.store.update_session(tenant_id, name, desired="stopped")
-    await write_status(
-        deps,
-        tenant_id,
-        name,
-        "failed",
-        f"gave up restarting: {describe(error)}",
-        me,
-        row.restarts,
-    )
+    row = await deps.store.update_session(tenant_id, name, desired="stopped")
+    await move(deps, row, "gave_up", f"gave up restarting: {describe(error)}")
     await fail_pending(deps, tenant_id, name, f"session {name} failed")

@@ -11,7 +11,7 @@ import pytest
 import trio
 import trio.testing
 
-from trizap.actors.hub import EventHub, HubClient, Lagged, SubscriptionClosed
+from trizap.domain.hub import EventHub, HubClient, Lagged, SubscriptionClosed
 from trizap.store import NewEvent, SqliteStore, open_sqlite_store
 from trizap.supervisor import ChildSpec, Supervisor
 
@@ -162,7 +162,7 @@ CHILD = textwrap.dedent(
     """
     import sys, trio
     from datetime import UTC, datetime
-    from trizap.actors.hub import EventHub, HubClient
+    from trizap.domain.hub import EventHub, HubClient
     from trizap.store import NewEvent, open_sqlite_store
     from trizap.supervisor import ChildSpec, Supervisor
 

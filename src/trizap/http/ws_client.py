@@ -1,4 +1,5 @@
-"""The WebSocket client actor: one per connection, a temporary child of `runtime.clients`.
+"""The WebSocket client actor: one per connection, a temporary child of the runtime's
+clients (`Runtime.clients`).
 
 The HTTP edge accepts the connection, authenticates it and starts this actor with a
 `WsTransport` (how to send a text frame and how to close); from then on the actor owns the
@@ -14,8 +15,8 @@ conversation (API.md, "WebSocket"):
   behind (`Lagged`), 4401 when its token is revoked or its tenant deleted, 1001 when it is
   stopped (server shutdown). When the peer went away the edge stops it without a close.
 
-It tells the reaper when it joins and leaves, so a tenant's pending pairing is abandoned
-once nobody is left to scan. Liveness (server pings, closing clients that stopped
+The runtime tells the reaper when it joins and leaves, so a tenant's pending pairing is
+abandoned once nobody is left to scan. Liveness (server pings, closing clients that stopped
 answering) is the transport's job: the edge configures hypercorn for it, and a reaped
 connection stops this actor like any other disconnect.
 
@@ -27,11 +28,13 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import attrs
 import trio
 
+from ..actors import Mailbox
+from ..domain.hub import Lagged, Subscription, SubscriptionClosed
 from ..protocol import (
     Hello,
     WsMarkRead,
@@ -47,12 +50,8 @@ from ..protocol import (
     tenant_view,
 )
 from ..protocol.errors import FrameInvalid, TrizapError, ValidationError
-from ..store.base import EventRow
-from .hub import Lagged, Subscription, SubscriptionClosed
-from .ref import Mailbox
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime, TenantPrincipal
+from ..runtime import Runtime, TenantPrincipal
+from ..store import EventRow
 
 log = logging.getLogger("trizap.ws")
 
@@ -136,20 +135,20 @@ class WsClientActor:
     async def body(self, mailbox: Mailbox[WsClientMsg], task_status: trio.TaskStatus[None]) -> None:
         rt = self.runtime
         tenant = self.principal.tenant
-        revoked = rt.revocation(self.principal)
-        rt.client_joined(tenant.id)
+        revoked = rt.auth.revocation(self.principal)
         try:
-            async with rt.subscribe(tenant.id, after=self.after, sessions=self.sessions) as sub:
+            async with rt.events.subscribe(
+                tenant.id, after=self.after, sessions=self.sessions
+            ) as sub:
                 # Without `after`, the subscription starts right after the tenant's last seq
                 # at registration: that is what `hello` announces.
-                last = sub.last_seq if self.after is None else await rt.last_seq(tenant.id)
+                last = sub.last_seq if self.after is None else await rt.events.last_seq(tenant.id)
                 await self._send(encode(Hello(tenant=tenant_view(tenant), last_seq=last)).decode())
                 task_status.started()
                 code, reason = await self._run(mailbox, sub, revoked)
             await self._close(code, reason)
         finally:
-            rt.forget_revocation(self.principal, revoked)
-            rt.client_left(tenant.id)
+            rt.auth.forget_revocation(self.principal, revoked)
             self.done.set()
 
     async def _run(
@@ -207,17 +206,17 @@ class WsClientActor:
         try:
             match frame:
                 case WsSendText():
-                    row, _ = await self.runtime.send_text(
+                    row, _ = await self.runtime.messages.send(
                         tenant_id,
                         frame.session,
-                        frame.to,
-                        frame.text,
-                        reply_to=frame.reply_to,
+                        frame.message(),
                         idempotency_key=frame.idempotency_key,
                     )
                     answer = reply_ok(frame.ref, message_view(row))
                 case WsMarkRead():
-                    await self.runtime.mark_read(tenant_id, frame.session, frame.chat, frame.ids)
+                    await self.runtime.messages.mark_read(
+                        tenant_id, frame.session, frame.chat, frame.ids
+                    )
                     answer = reply_ok(frame.ref)
                 case WsPing():
                     answer = reply_ok(frame.ref)

@@ -1,0 +1,50 @@
+"""`open_runtime`: the store, the engines and the tree, for as long as the block runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import trio
+
+from ..config import Config
+from ..protocol.enums import EngineName
+from ..store import open_sqlite_store
+from ..whatsapp.engine import EngineFactory
+from .auth import Auth, load_admin_token
+from .engines import open_engines
+from .runtime import Runtime
+from .tree import Tree
+
+
+@asynccontextmanager
+async def open_runtime(
+    config: Config | None = None,
+    *,
+    engines: Mapping[EngineName, EngineFactory] | None = None,
+    now: Callable[[], datetime] | None = None,
+    store_thread: bool = True,
+) -> AsyncIterator[Runtime]:
+    """Open the store, start the tree, bring back every session that should run; on exit
+    stop everything in order (sessions first, the store last).
+
+    `engines` adds or replaces engine factories. `store_thread=False` runs the store on the
+    trio thread: for tests on virtual time only.
+    """
+    config = config or Config()
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    admin_token, generated = load_admin_token(config)
+    async with (
+        open_sqlite_store(config.db_path, inline=not store_thread) as store,
+        open_engines(config, store, engines) as offered,
+    ):
+        tree = Tree(config, store, offered.factories, now)
+        runtime = Runtime(tree, Auth(store, admin_token, generated=generated), offered.sim)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(tree.root.run)
+            try:
+                yield runtime
+            finally:
+                runtime.closing.set()
+                nursery.cancel_scope.cancel()
