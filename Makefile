@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest serve bench plots soak clean
+.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# While you work: the same checks without the tests marked slow (real processes, fuzzing,
+# soaks). `make test` is what CI runs.
+test-fast: lint typecheck
+	$(BIN)/pytest -m "not slow"
 
 serve: install
 	$(BIN)/trizap serve $(ARGS)

@@ -7,7 +7,6 @@ of each counts (the least disturbed by the machine). Last line:
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
@@ -60,7 +59,7 @@ async def trizap_calls(n: int) -> float:
         ref = sup.ref("echo")
         start = time.perf_counter()
         for i in range(n):
-            await ref.call(functools.partial(Ask, i))
+            await ref.call(Ask, i)
         took = time.perf_counter() - start
         nursery.cancel_scope.cancel()
     return n / took

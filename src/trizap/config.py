@@ -54,7 +54,6 @@ class Config:
     sessions_per_worker: int = 1
     neonize_store_url: str | None = None  # postgres://... for neonize; else a file per session
     worker_grace: float = 10.0
-    reaper_interval: float = 1.0
     # WebSocket liveness: the server pings every `ws_ping_interval` seconds; a connection
     # that sends nothing (not even the pong) for interval + timeout is closed and reaped.
     ws_ping_interval: float = 20.0

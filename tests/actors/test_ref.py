@@ -1,5 +1,3 @@
-import functools
-
 import pytest
 import trio
 import trio.testing
@@ -20,9 +18,9 @@ async def test_call_answers_and_errors_reach_the_caller() -> None:
 
     async with trio.open_nursery() as nursery:
         ref = await spawn(nursery, "doubler", body)
-        assert await ref.call(functools.partial(Echo, 21)) == 42
+        assert await ref.call(Echo, 21) == 42
         with pytest.raises(ValueError, match="negative"):
-            await ref.call(functools.partial(Echo, -1))
+            await ref.call(Echo, -1)
         nursery.cancel_scope.cancel()
 
 
@@ -84,7 +82,7 @@ async def test_requests_queued_to_a_terminated_actor_fail_with_actor_stopped() -
 
         async def queued_call() -> None:
             try:
-                await ref.call(functools.partial(Echo, 1))
+                await ref.call(Echo, 1)
             except ActorStopped as exc:
                 errors.append(exc)
 
@@ -117,12 +115,56 @@ async def test_the_actor_sees_a_caller_give_up(autojump_clock: object) -> None:
 
     async with trio.open_nursery() as nursery:
         ref = await spawn(nursery, "slow", body)
-        assert await ref.call(functools.partial(Echo, 0)) == 0
+        assert await ref.call(Echo, 0) == 0
         start = trio.current_time()
         with trio.move_on_after(5):
-            await ref.call(functools.partial(Echo, 1))
+            await ref.call(Echo, 1)
         await trio.testing.wait_all_tasks_blocked()
         assert trio.current_time() - start == 5  # seen when the caller left, not at 60
         assert seen == [(0, False), (1, False), (1, True)]
         assert ref.statistics().in_hand == 0
         nursery.cancel_scope.cancel()
+
+
+async def test_try_cast_says_whether_the_message_was_queued() -> None:
+    async def never_reads(mailbox: Mailbox[Crash], task_status: trio.TaskStatus[None]) -> None:
+        task_status.started()
+        await mailbox.stop_event.wait()
+
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, "slow", never_reads, mailbox_size=1)
+        assert ref.try_cast(Crash()) is True
+        assert ref.try_cast(Crash()) is False  # full: nothing queued, nothing raised
+        assert ref.statistics().depth == 1
+        nursery.cancel_scope.cancel()
+    assert ref.try_cast(Crash()) is False  # gone for good
+
+
+async def test_a_call_passes_its_arguments_before_the_reply() -> None:
+    async def body(mailbox: Mailbox[Echo], task_status: trio.TaskStatus[None]) -> None:
+        task_status.started()
+        async for msg in mailbox:
+            msg.reply.send(msg.value + 1)
+
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, "inc", body)
+        assert await ref.call(Echo, 41) == 42
+        assert await ref.call_wait(Echo, 1) == 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_failures_name_the_actor() -> None:
+    async def never_reads(mailbox: Mailbox[Crash], task_status: trio.TaskStatus[None]) -> None:
+        task_status.started()
+        await mailbox.stop_event.wait()
+
+    async with trio.open_nursery() as nursery:
+        ref = await spawn(nursery, "named", never_reads, mailbox_size=1)
+        ref.cast(Crash())
+        with pytest.raises(MailboxFull) as full:
+            ref.cast(Crash())
+        assert full.value.actor == "named"
+        nursery.cancel_scope.cancel()
+    with pytest.raises(ActorStopped) as stopped:
+        ref.cast(Crash())
+    assert stopped.value.actor == "named"

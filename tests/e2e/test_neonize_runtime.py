@@ -102,3 +102,25 @@ async def test_a_neonize_session_fails_to_dial_is_retried_then_fails_and_leaves_
         f"worker gone {worker_gone_after:.2f}s after stop; "
         f"runtime closed in {trio.current_time() - closed_at:.2f}s"
     )
+
+
+async def test_deleting_or_logging_out_a_neonize_session_removes_its_credential_files(
+    tmp_path: Path,
+) -> None:
+    """The device store and the sent-id table (with their WAL files) go with the session:
+    a session created again under the name must not find the old device."""
+    config = sim_config(tmp_path, default_engine="neonize", restart_max=0, stop_grace=2.0)
+    with trio.fail_after(GUARD_S):
+        async with open_runtime(config) as rt:
+            tenant, _ = await rt.tenants.create("acme")
+            tid = tenant.id
+            folder = config.data_dir / "sessions" / tid
+            for name, end in (("wa", rt.sessions.delete), ("wb", rt.sessions.logout)):
+                async with rt.events.subscribe(tid, sessions=[name]) as sub:
+                    await rt.sessions.create(tid, name)
+                    # The worker created the files before it dialled; the dial failed.
+                    await next_event(sub, status_is(name, "failed"), within=GUARD_S)
+                made = sorted(p.name for p in folder.glob(f"{name}.*"))
+                assert f"{name}.db" in made and f"{name}.sent.db" in made
+                await end(tid, name)
+                assert sorted(p.name for p in folder.glob(f"{name}.*")) == []

@@ -1,4 +1,3 @@
-import functools
 import logging
 import random
 import threading
@@ -36,7 +35,7 @@ async def crash_b_under(strategy: Strategy) -> tuple[dict[str, Worker], list[str
         journal.clear()
         sup.ref("b").cast(Crash())
         # The restarted child answers through the same ref.
-        assert await sup.ref("b").call(functools.partial(Echo, 7)) == 7
+        assert await sup.ref("b").call(Echo, 7) == 7
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
     return workers, journal
@@ -136,7 +135,7 @@ async def test_dynamic_child_past_its_intensity_is_given_up_and_reported(
             await trio.testing.wait_all_tasks_blocked()
         assert [str(e) for e in reported] == ["again"]
         assert sup.which_children() == ["steady"]
-        assert await steady_ref.call(functools.partial(Echo, 5)) == 5
+        assert await steady_ref.call(Echo, 5) == 5
         nursery.cancel_scope.cancel()
 
 
@@ -191,7 +190,7 @@ async def test_a_ref_survives_a_restart_and_messages_queued_meanwhile_are_kept(
         answers = []
 
         async def ask(n: int) -> None:
-            answers.append(await ref.call(functools.partial(Echo, n)))
+            answers.append(await ref.call(Echo, n))
 
         async with trio.open_nursery() as askers:
             for n in range(3):

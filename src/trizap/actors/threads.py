@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, TypeVarTuple
 
 import trio
 
 log = logging.getLogger("trizap.actors")
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 _abandoned = 0
 _abandoned_lock = threading.Lock()
@@ -29,13 +30,18 @@ def abandoned_threads() -> int:
 
 
 async def run_in_thread(
-    fn: Callable[[], T], *, name: str, limiter: trio.CapacityLimiter | None = None
+    fn: Callable[[*Args], T],
+    *args: *Args,
+    name: str,
+    limiter: trio.CapacityLimiter | None = None,
 ) -> T:
+    """`fn(*args)` on a thread; `name` (the actor's) says who abandoned it, if it comes to
+    that."""
     finished = threading.Event()
 
     def target() -> T:
         try:
-            return fn()
+            return fn(*args)
         finally:
             finished.set()
 

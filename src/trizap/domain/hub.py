@@ -1,7 +1,7 @@
 """The event hub: the durable per-tenant event log and its live fan-out.
 
 Every event of the product (session status, QR, inbound message, message status) goes
-through here (DESIGN.md §6):
+through here:
 
 1. `append(events)` is a `call` to the hub actor. The actor takes every append waiting in
    its mailbox at once and writes them in ONE store transaction (group commit), so a burst

@@ -20,11 +20,12 @@ from typing import Any
 import attrs
 import trio
 
-from ..actors import ActorRef, ActorStopped, Mailbox, Reply
+from ..actors import ActorRef, ActorStopped, Mailbox, Reply, run_in_thread
 from ..protocol.enums import EngineName
 from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound
 from ..store import SessionRow
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
+from ..whatsapp.files import remove_files, session_files
 from .deps import Deps
 from .session.actor import Logout, SessionActor, SessionMsg, Stop, session_gave_up
 from .session.outbox import fail_pending
@@ -205,6 +206,7 @@ class TenantActor:
             case Shutdown(reply):
                 for row in await store.list_sessions(self.tenant_id):
                     await self._logout_quietly(row.name)
+                    await self._forget_credentials(row)
                 reply.send(None)
                 raise _Ended
 
@@ -291,6 +293,7 @@ class TenantActor:
         await self._row(name)
         await self._logout_quietly(name)
         row = await self._row(name)
+        await self._forget_credentials(row)
         if row.status != "logged_out" or row.creds is not None:
             row = await self.deps.store.update_session(
                 self.tenant_id, name, desired="stopped", clear_creds=True, clear_me=True
@@ -311,10 +314,23 @@ class TenantActor:
             await self.sessions.terminate_child(name)
 
     async def _delete(self, name: str) -> None:
-        await self._row(name)
+        row = await self._row(name)
         await self._logout_quietly(name)
+        await self._forget_credentials(row)
         await fail_pending(self.deps, self.tenant_id, name, f"session {name} was deleted")
         await self.deps.store.delete_session(self.tenant_id, name)
+
+    async def _forget_credentials(self, row: SessionRow) -> None:
+        """Removes what the session's engine kept on disk (its run has ended): a session
+        created again under the name starts from nothing."""
+        files = session_files(row.engine, self.deps.config.sessions_dir / self.tenant_id, row.name)
+        if not files:
+            return
+        removed = await run_in_thread(remove_files, files, name=f"tenant {self.tenant_id}")
+        if removed:
+            log.info(
+                "session %s/%s: removed %d credential files", self.tenant_id, row.name, len(removed)
+            )
 
     def _on_idle(self, name: str) -> None:
         ref = self.deps.directory.tenant(self.tenant_id)

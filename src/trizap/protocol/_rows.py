@@ -1,6 +1,6 @@
 """The shapes of the store records that `protocol` turns into wire objects.
 
-`protocol` imports nothing else of trizap (DESIGN.md §2), so instead of importing
+`protocol` imports nothing else of trizap (docs/architecture.md), so instead of importing
 `trizap.store.base` it states what it reads; `EventRow`, `SessionRow`, `MessageRow`,
 `TenantRow` and `TokenRow` satisfy these protocols structurally.
 """

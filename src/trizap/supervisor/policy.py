@@ -1,6 +1,6 @@
 """Restart policy as plain, clock-free objects: what to restart, how often, and how long to wait.
 
-Sans-I/O on purpose (CONVENTIONS.md §6): `RestartIntensity` and `Backoff` take the time as
+Sans-I/O on purpose: `RestartIntensity` and `Backoff` take the time as
 an argument, so the supervisor feeds them `trio.current_time()` and tests feed them numbers.
 """
 

@@ -1,6 +1,6 @@
 """The `Engine` protocol: what a session actor needs from a WhatsApp implementation.
 
-A session actor owns exactly one engine at a time (DESIGN.md §5). The engine's life is one
+A session actor owns exactly one engine at a time. The engine's life is one
 call to `run()`: it connects, reports what happens as `EngineEvent`s on a bounded channel
 (the session reads it; a full channel makes the engine wait — back-pressure reaches the
 network side), and returns or raises when that life ends:

@@ -2,7 +2,7 @@
 
 It runs only inside a worker process (`whatsapp.worker`), never in the server: neonize's Go
 side aborts the whole process on some races, a stalled pairing ignores `stop()`, and failed
-connects leak handles (DESIGN.md §5). What the adapter does about neonize 0.5.2's behaviour:
+connects leak handles (docs/architecture.md). What the adapter does about neonize 0.5.2's behaviour:
 
 - `connect()` blocks for the life of the client; it is called on a thread from
   `trio.lowlevel.start_thread_soon`, and its return (offline: the dial error, ~50 ms) ends
@@ -230,6 +230,26 @@ def _prepare_sqlite_store(path: Path) -> None:
         db.close()
 
 
+def store_path(data_dir: Path, session: str) -> Path:
+    """The session's device store (its credentials), when no postgres URL is configured."""
+    return data_dir / f"{session}.db"
+
+
+def sent_ids_path(data_dir: Path, session: str) -> Path:
+    """The session's table of ids it sent under (see `SentIds`)."""
+    return data_dir / f"{session}.sent.db"
+
+
+def session_files(data_dir: Path, session: str) -> list[Path]:
+    """Every file a session keeps: its device store and sent-id table, each with SQLite's
+    WAL and shared-memory files."""
+    return [
+        Path(f"{path}{suffix}")
+        for path in (store_path(data_dir, session), sent_ids_path(data_dir, session))
+        for suffix in ("", "-wal", "-shm")
+    ]
+
+
 def new_wa_message_id() -> str:
     """An id in whatsmeow's format (`3EB0` + 18 hex digits). Made in Python because
     neonize's `generate_message_id` is a Go call on the client, unsafe before it is started."""
@@ -263,7 +283,7 @@ class NeonizeEngine:
             raise EngineFailure(f"session name not usable as a file name: {spec.session!r}")
         self._spec = spec
         self._go = go_lock
-        self._store = store_url or str(spec.data_dir / f"{spec.session}.db")
+        self._store = store_url or str(store_path(spec.data_dir, spec.session))
         # Unique per engine, not per session: an earlier client of the same session may
         # still be registered on the Go side while it stops.
         self._uuid = f"{spec.tenant}:{spec.session}:{uuid.uuid4().hex[:12]}"
@@ -318,7 +338,7 @@ class NeonizeEngine:
         _private_dir(self._spec.data_dir)
         if not self._store.startswith(("postgres://", "postgresql://")):
             _prepare_sqlite_store(Path(self._store))
-        sent = self._spec.data_dir / f"{self._spec.session}.sent.db"
+        sent = sent_ids_path(self._spec.data_dir, self._spec.session)
         _private_file(sent)
         self._sent = SentIds(sent)
         creds = self._spec.creds

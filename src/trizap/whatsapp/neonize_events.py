@@ -4,7 +4,7 @@ neonize (over whatsmeow) reports everything as protobuf objects from
 `neonize.proto.Neonize_pb2` (`Message`, `Receipt`, `Connected`, ...), except QR codes, which
 come as raw bytes through `client.event.qr`. The functions here turn those objects into the
 `whatsapp.engine` events without any I/O, threads or client calls, so they are tested from real
-protobuf objects and used by the adapter in `neonize_engine.py` (CONVENTIONS.md §6).
+protobuf objects and used by the adapter in `neonize_engine.py` (sans-I/O).
 
 The module never imports neonize itself: objects are dispatched by their protobuf
 `DESCRIPTOR.full_name` and read by attribute, so the parent process (which never hosts
