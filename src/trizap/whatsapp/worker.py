@@ -35,7 +35,9 @@ import attrs
 import trio
 
 from .engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec, Message
+from .framing import send_frames
 from .worker_protocol import (
+    WORKER_CODEC,
     CreditFrame,
     EndedFrame,
     ErrFrame,
@@ -57,7 +59,6 @@ from .worker_protocol import (
     StartFrame,
     StopFrame,
     decode_to_worker,
-    encode,
 )
 
 log = logging.getLogger("trizap.worker")
@@ -149,14 +150,7 @@ class Worker:
                     nursery.start_soon(self._handle, frame)
 
     async def _write(self) -> None:
-        async for frame in self._out_recv:
-            chunks = [encode(frame)]
-            while True:  # batch what is ready into one write
-                try:
-                    chunks.append(encode(self._out_recv.receive_nowait()))
-                except trio.WouldBlock:
-                    break
-            await self._stream.send_all(b"".join(chunks))
+        await send_frames(self._stream, self._out_recv, WORKER_CODEC)
 
     def _grant(self, credit: CreditFrame) -> None:
         hosted = self._engines.get(credit.sid)

@@ -51,7 +51,9 @@ from .engine import (
     Paired,
     Qr,
 )
+from .framing import send_frames
 from .worker_protocol import (
+    PARENT_CODEC,
     CreditFrame,
     EndedFrame,
     ErrFrame,
@@ -73,7 +75,6 @@ from .worker_protocol import (
     StopFrame,
     ToWorker,
     decode_from_worker,
-    encode,
 )
 
 log = logging.getLogger("trizap.worker")
@@ -248,15 +249,7 @@ class _Worker:
                 queue.send_nowait(_End(reason))
 
     async def _write(self, stream: trio.SocketStream) -> None:
-        """The only writer: a request cancelled while queued never leaves half a frame."""
-        async for frame in self._out_recv:
-            chunks = [encode(frame)]
-            while True:
-                try:
-                    chunks.append(encode(self._out_recv.receive_nowait()))
-                except trio.WouldBlock:
-                    break
-            await stream.send_all(b"".join(chunks))
+        await send_frames(stream, self._out_recv, PARENT_CODEC)
         await stream.send_eof()
 
     async def _read(self, stream: trio.SocketStream) -> None:

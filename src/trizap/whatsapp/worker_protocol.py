@@ -1,9 +1,8 @@
 """The frames a worker process and its parent exchange, and their wire format (sans-I/O).
 
 A worker (`python -m trizap.whatsapp.worker`) talks to its parent over one dedicated
-socketpair passed with `pass_fds` — never stdout, which neonize's Go side writes to. Each
-frame is a 4-byte big-endian length followed by a JSON object (cattrs + orjson), tagged by
-its class name under `"t"`:
+socketpair passed with `pass_fds` — never stdout, which neonize's Go side writes to, in
+the frames of `framing` (a length prefix, a JSON object tagged by its class name):
 
     parent -> worker   requests, each with a request id `rid`, about one hosted engine `sid`:
                        StartFrame StopFrame SendFrame MarkReadFrame PairPhoneFrame LogoutFrame
@@ -24,27 +23,17 @@ in the same worker while its previous engine is still stopping never mixes the t
 
 from __future__ import annotations
 
-import struct
-from typing import Any, Final, Literal, cast
+from typing import Final, Literal
 
 import attrs
-import orjson
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
-from cattrs.preconf.orjson import OrjsonConverter, make_converter
-from cattrs.strategies import configure_tagged_union
 
 from ..protocol.enums import FaultKind
 from ..protocol.outgoing import OutgoingMessage
-from .engine import EngineEvent, Message
-
-#: The largest frame either side accepts (message texts are bounded far below this).
-MAX_FRAME: Final = 1 << 20
-_HEADER: Final = struct.Struct(">I")
-
-
-class ProtocolError(Exception):
-    """A peer sent something that is not a frame of this protocol."""
-
+from .engine import EngineEvent
+from .framing import MAX_FRAME as MAX_FRAME
+from .framing import Codec
+from .framing import FrameBuffer as FrameBuffer
+from .framing import ProtocolError as ProtocolError
 
 # --- parent -> worker ----------------------------------------------------------------------
 
@@ -203,73 +192,23 @@ FromWorker = OkFrame | ErrFrame | EventFrame | EndedFrame
 
 # --- codec ---------------------------------------------------------------------------------
 
-
-def _make_converter() -> OrjsonConverter:
-    conv = make_converter()
-    # A message's `persisted` event lives in one process only.
-    conv.register_unstructure_hook(
-        Message, make_dict_unstructure_fn(Message, conv, persisted=override(omit=True))
-    )
-    conv.register_structure_hook(
-        Message, make_dict_structure_fn(Message, conv, persisted=override(omit=True))
-    )
-    # The engine events are attrs classes of their own module; tag them by class name too.
-    configure_tagged_union(EngineEvent, conv, tag_name="t")
-    configure_tagged_union(ToWorker, conv, tag_name="t")
-    configure_tagged_union(FromWorker, conv, tag_name="t")
-    return conv
-
-
-_converter: Final = _make_converter()
+_to_worker: Final[Codec[ToWorker, FromWorker]] = Codec(ToWorker, FromWorker)
+_from_worker: Final[Codec[FromWorker, ToWorker]] = Codec(FromWorker, ToWorker)
+#: The parent's codec (it sends `ToWorker`, receives `FromWorker`) and the worker's.
+PARENT_CODEC: Final = _to_worker
+WORKER_CODEC: Final = _from_worker
 
 
 def encode(frame: ToWorker | FromWorker) -> bytes:
     """One frame, length prefix included."""
-    union: Any = ToWorker if isinstance(frame, ToWorker) else FromWorker
-    body = orjson.dumps(_converter.unstructure(frame, unstructure_as=union))
-    if len(body) > MAX_FRAME:
-        raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
-    return _HEADER.pack(len(body)) + body
+    if isinstance(frame, ToWorker):
+        return _to_worker.encode(frame)
+    return _from_worker.encode(frame)
 
 
 def decode_to_worker(body: bytes) -> ToWorker:
-    return cast(ToWorker, _decode(body, ToWorker))
+    return _from_worker.decode(body)
 
 
 def decode_from_worker(body: bytes) -> FromWorker:
-    return cast(FromWorker, _decode(body, FromWorker))
-
-
-def _decode(body: bytes, union: Any) -> object:
-    try:
-        return _converter.structure(orjson.loads(body), union)
-    except Exception as exc:
-        raise ProtocolError(f"undecodable frame: {exc}") from exc
-
-
-class FrameBuffer:
-    """Reassembles frame bodies from a byte stream: `feed()` bytes as they come, then take
-    the complete bodies from `bodies()`. Holds at most one partial frame (<= MAX_FRAME)."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes | bytearray) -> None:
-        self._buffer += data
-
-    def bodies(self) -> list[bytes]:
-        out: list[bytes] = []
-        while len(self._buffer) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(self._buffer)
-            if size > MAX_FRAME:
-                raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
-            if len(self._buffer) < _HEADER.size + size:
-                break
-            out.append(bytes(self._buffer[_HEADER.size : _HEADER.size + size]))
-            del self._buffer[: _HEADER.size + size]
-        return out
-
-    @property
-    def pending(self) -> int:
-        """Bytes of an incomplete frame waiting for the rest."""
-        return len(self._buffer)
+    return _to_worker.decode(body)

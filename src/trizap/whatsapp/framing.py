@@ -1,0 +1,116 @@
+"""Length-prefixed, typed JSON frames between processes (sans-I/O): the worker protocol and
+the sim network's wire are both made of them.
+
+A frame is a 4-byte big-endian length and a JSON object (cattrs + orjson) tagged by its
+class name under `"t"`. `Codec` encodes the frames one side sends and decodes the ones it
+receives, each a union of attrs classes; `FrameBuffer` reassembles frames from a byte
+stream; `send_frames` batches what is queued into one write. Engine events travel inside
+frames as they are (`EngineEvent`, tagged too), except a message's `persisted` event,
+which lives in one process only.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Final, Generic, TypeVar, cast
+
+import orjson
+import trio
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.orjson import OrjsonConverter, make_converter
+from cattrs.strategies import configure_tagged_union
+
+from .engine import EngineEvent, Message
+
+#: The largest frame either side accepts (message texts are bounded far below this).
+MAX_FRAME: Final = 1 << 20
+_HEADER: Final = struct.Struct(">I")
+
+Out = TypeVar("Out")
+In = TypeVar("In")
+
+
+class ProtocolError(Exception):
+    """A peer sent something that is not a frame of this protocol."""
+
+
+def _make_converter() -> OrjsonConverter:
+    conv = make_converter()
+    conv.register_unstructure_hook(
+        Message, make_dict_unstructure_fn(Message, conv, persisted=override(omit=True))
+    )
+    conv.register_structure_hook(
+        Message, make_dict_structure_fn(Message, conv, persisted=override(omit=True))
+    )
+    # The engine events are attrs classes of their own module; tag them by class name too.
+    configure_tagged_union(EngineEvent, conv, tag_name="t")
+    return conv
+
+
+class Codec(Generic[Out, In]):
+    """Frames of the union `outgoing` as bytes, bytes as frames of the union `incoming`."""
+
+    def __init__(self, outgoing: Any, incoming: Any) -> None:
+        self._conv = _make_converter()
+        for union in (outgoing, incoming):
+            configure_tagged_union(union, self._conv, tag_name="t")
+        self._outgoing = outgoing
+        self._incoming = incoming
+
+    def encode(self, frame: Out) -> bytes:
+        """One frame, length prefix included."""
+        body = orjson.dumps(self._conv.unstructure(frame, unstructure_as=self._outgoing))
+        if len(body) > MAX_FRAME:
+            raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
+        return _HEADER.pack(len(body)) + body
+
+    def decode(self, body: bytes) -> In:
+        try:
+            return cast(In, self._conv.structure(orjson.loads(body), self._incoming))
+        except Exception as exc:
+            raise ProtocolError(f"undecodable frame: {exc}") from exc
+
+
+class FrameBuffer:
+    """Reassembles frame bodies from a byte stream: `feed()` bytes as they come, then take
+    the complete bodies from `bodies()`. Holds at most one partial frame (<= MAX_FRAME)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes | bytearray) -> None:
+        self._buffer += data
+
+    def bodies(self) -> list[bytes]:
+        out: list[bytes] = []
+        while len(self._buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer)
+            if size > MAX_FRAME:
+                raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+            if len(self._buffer) < _HEADER.size + size:
+                break
+            out.append(bytes(self._buffer[_HEADER.size : _HEADER.size + size]))
+            del self._buffer[: _HEADER.size + size]
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame waiting for the rest."""
+        return len(self._buffer)
+
+
+async def send_frames(
+    stream: trio.abc.SendStream,
+    frames: trio.MemoryReceiveChannel[Out],
+    codec: Codec[Out, Any],
+) -> None:
+    """The one writer of a stream: each frame whole (a request cancelled while queued never
+    leaves half a frame), and whatever is queued at once in one write."""
+    async for frame in frames:
+        chunks = [codec.encode(frame)]
+        while True:
+            try:
+                chunks.append(codec.encode(frames.receive_nowait()))
+            except trio.WouldBlock:
+                break
+        await stream.send_all(b"".join(chunks))
