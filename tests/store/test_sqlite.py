@@ -125,7 +125,7 @@ async def test_queued_operations_share_one_commit_and_fail_alone(
     entered, gate = threading.Event(), threading.Event()
     results: dict[str, object] = {}
 
-    def hold() -> None:
+    def hold(_db: object) -> None:
         entered.set()
         gate.wait()
 
@@ -163,7 +163,7 @@ async def test_queued_operations_share_one_commit_and_fail_alone(
 async def test_close_runs_what_was_queued_before_it(db_path: Path) -> None:
     entered, gate = threading.Event(), threading.Event()
 
-    def hold() -> None:
+    def hold(_db: object) -> None:
         entered.set()
         gate.wait()
 

@@ -33,19 +33,16 @@ import contextlib
 import hmac
 import logging
 import os
-import queue
 import secrets
 import sqlite3
 import stat
-import threading
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar
 
 import attrs
 import orjson
-import outcome
 import trio
 
 from trizap.protocol.enums import (
@@ -70,6 +67,7 @@ from .base import (
     TenantRow,
     TokenRow,
 )
+from .executor import Dialect, Executor, transaction
 from .migrations import migrate
 
 __all__ = ["SqliteStore", "StoreStatistics", "Synchronous", "open_sqlite_store"]
@@ -90,9 +88,6 @@ TOKEN_TOUCH_INTERVAL: Final = timedelta(seconds=60)
 PRUNE_CHUNK: Final = 5_000
 # Bounds the WAL file after checkpoints; without it a burst leaves a large file behind.
 JOURNAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
-# Operations per batch (one transaction): enough to share a commit among every caller of a
-# busy server, few enough that the first of them is not kept waiting by the last.
-BATCH_MAX: Final = 256
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DESIRED: Final[dict[str, DesiredState]] = {s: s for s in DESIRED_STATES}
@@ -132,22 +127,24 @@ def _loads(text: str) -> dict[str, Any]:
     return value
 
 
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    if conn.in_transaction:
-        # Inside a batch: the operation's own savepoint makes it all or nothing.
-        yield
-        return
-    # IMMEDIATE takes the write lock up front: busy_timeout then covers an outside process
-    # (backup, sqlite3 shell) holding it, instead of failing at the first write.
-    conn.execute("BEGIN IMMEDIATE")
+def _close_connection(conn: sqlite3.Connection) -> None:
     try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.rollback()
-        raise
+        # SQLite's advice: refresh the planner's statistics when closing.
+        conn.execute("PRAGMA optimize")
+    finally:
+        conn.close()
+
+
+DIALECT: Final = Dialect[sqlite3.Connection](
+    begin="BEGIN IMMEDIATE",
+    error=sqlite3.Error,
+    in_transaction=lambda conn: conn.in_transaction,
+    close=_close_connection,
+)
+
+
+def _transaction(conn: sqlite3.Connection) -> contextlib.AbstractContextManager[None]:
+    return transaction(conn, DIALECT)
 
 
 def _constraint(exc: sqlite3.IntegrityError) -> str:
@@ -242,18 +239,6 @@ class StoreStatistics:
     batches: int  # transactions the operations shared (operations / batches: the sharing)
 
 
-class _Job:
-    """One queued operation: what to run, who waits for it, and (once its batch committed)
-    how it went."""
-
-    __slots__ = ("fn", "result", "task")
-
-    def __init__(self, fn: Callable[[], Any], task: trio.lowlevel.Task | None) -> None:
-        self.fn = fn
-        self.task = task
-        self.result: outcome.Outcome[Any] | None = None
-
-
 class SqliteStore:
     """The SQLite implementation of `Store`. Don't build it by hand: use `open_sqlite_store`.
 
@@ -274,151 +259,37 @@ class SqliteStore:
         now: Callable[[], datetime] = _utcnow,
         inline: bool = False,
     ) -> None:
-        self._conn: sqlite3.Connection | None = conn
-        self._inline = inline
+        self._executor = Executor(conn, DIALECT, inline=inline)
+        self._run = self._executor.run
         self._path = path
         self._synchronous = synchronous
         self._schema_version = schema_version
         self._now = now
-        self._operations = 0
-        self._batches = 0
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        if not inline:
-            token = trio.lowlevel.current_trio_token()
-            self._thread = threading.Thread(
-                target=self._serve, args=(token,), name="trizap-store", daemon=True
-            )
-            self._thread.start()
-
-    # plumbing ----------------------------------------------------------------------------
-    async def _run(
-        self,
-        fn: Callable[P, T],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        if self._closed:
-            raise trio.ClosedResourceError("the store is closed")
-        if self._inline:
-            job = _Job(lambda: fn(*args, **kwargs), None)
-            await trio.lowlevel.checkpoint()
-            self._run_batch([job])
-            assert job.result is not None
-            return job.result.unwrap()  # type: ignore[no-any-return]
-        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled before queued: not run
-        self._queue.put(_Job(lambda: fn(*args, **kwargs), trio.lowlevel.current_task()))
-        # Queued means it will run: the wait cannot be aborted (a cancellation is delivered
-        # at the caller's next checkpoint); `_finish` reschedules this task with the result.
-        result: T = await trio.lowlevel.wait_task_rescheduled(_not_abortable)
-        await trio.lowlevel.checkpoint_if_cancelled()
-        return result
-
-    def _serve(self, token: trio.lowlevel.TrioToken) -> None:
-        """The store's thread: batches of queued operations until `close` queues None;
-        then the connection is closed here, after everything queued before it."""
-        closing = False
-        while not closing:
-            first = self._queue.get()
-            batch: list[_Job] = []
-            job: _Job | None = first
-            while job is not None:
-                batch.append(job)
-                if len(batch) == BATCH_MAX:
-                    break
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            closing = job is None
-            if batch:
-                try:
-                    self._run_batch(batch)
-                except BaseException as exc:  # a bug here must not leave callers waiting
-                    log.exception("store batch failed")
-                    for j in batch:
-                        if j.result is None:
-                            j.result = outcome.Error(exc)
-                with contextlib.suppress(trio.RunFinishedError):
-                    token.run_sync_soon(_finish, batch)
-        self._close_connection()
-
-    def _run_batch(self, batch: list[_Job]) -> None:
-        """Runs a batch on the connection: alone, as is; together, in one transaction with
-        a savepoint each."""
-        self._batches += 1
-        self._operations += len(batch)
-        # Open here: the thread closes it only after its last batch, and `_run` refuses
-        # work once `close` was called.
-        conn = self._db
-        if len(batch) == 1:
-            batch[0].result = outcome.capture(batch[0].fn)
-            return
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                conn.execute("SAVEPOINT op")
-                job.result = outcome.capture(job.fn)
-                if isinstance(job.result, outcome.Error):
-                    conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            # The transaction itself failed (locked, disk full, I/O): nothing committed.
-            if conn.in_transaction:
-                conn.rollback()
-            failed = outcome.Error(exc)
-            for job in batch:
-                job.result = failed
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        # Only called from inside operations, on the store's thread, once it is open.
-        assert self._conn is not None
-        return self._conn
 
     def statistics(self) -> StoreStatistics:
         return StoreStatistics(
             path=self._path,
             schema_version=self._schema_version,
             synchronous=self._synchronous,
-            operations=self._operations,
-            tasks_waiting=self._queue.qsize(),
-            batches=self._batches,
+            operations=self._executor.operations,
+            tasks_waiting=self._executor.waiting,
+            batches=self._executor.batches,
         )
 
     async def close(self) -> None:
         """Closes the connection once every operation queued before has run; idempotent.
         Later operations raise `ClosedResourceError`."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._thread is None:
-            self._close_connection()
-            return
-        self._queue.put(None)
-        await trio.to_thread.run_sync(self._thread.join)
-
-    def _close_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            # SQLite's advice: refresh the planner's statistics when closing.
-            conn.execute("PRAGMA optimize")
-        finally:
-            conn.close()
+        await self._executor.close()
 
     # tenants -----------------------------------------------------------------------------
     async def create_tenant(self, name: str) -> TenantRow:
         return await self._run(self._create_tenant, name)
 
-    def _create_tenant(self, name: str) -> TenantRow:
+    def _create_tenant(self, db: sqlite3.Connection, name: str) -> TenantRow:
         row = TenantRow(id=_new_id("t_"), name=name, created_at=self._now())
         try:
-            with _transaction(self._db):
-                self._db.execute(
+            with _transaction(db):
+                db.execute(
                     "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
                     (row.id, row.name, _to_us(row.created_at)),
                 )
@@ -431,9 +302,9 @@ class SqliteStore:
     async def get_tenant(self, id_or_name: str) -> TenantRow | None:
         return await self._run(self._get_tenant, id_or_name)
 
-    def _get_tenant(self, id_or_name: str) -> TenantRow | None:
+    def _get_tenant(self, db: sqlite3.Connection, id_or_name: str) -> TenantRow | None:
         # An id wins over a name that happens to look like one.
-        r = self._db.execute(
+        r = db.execute(
             f"SELECT {_TENANT_COLS} FROM tenants WHERE id = ?1 OR name = ?1 "
             "ORDER BY id = ?1 DESC LIMIT 1",
             (id_or_name,),
@@ -443,16 +314,16 @@ class SqliteStore:
     async def list_tenants(self) -> list[TenantRow]:
         return await self._run(self._list_tenants)
 
-    def _list_tenants(self) -> list[TenantRow]:
-        cur = self._db.execute(f"SELECT {_TENANT_COLS} FROM tenants ORDER BY name")
+    def _list_tenants(self, db: sqlite3.Connection) -> list[TenantRow]:
+        cur = db.execute(f"SELECT {_TENANT_COLS} FROM tenants ORDER BY name")
         return [_tenant(r) for r in cur]
 
     async def count_sessions(self) -> dict[str, int]:
         """Sessions per tenant id; every tenant is present, with 0 if it has none."""
         return await self._run(self._count_sessions)
 
-    def _count_sessions(self) -> dict[str, int]:
-        cur = self._db.execute(
+    def _count_sessions(self, db: sqlite3.Connection) -> dict[str, int]:
+        cur = db.execute(
             "SELECT t.id, COUNT(s.name) FROM tenants t "
             "LEFT JOIN sessions s ON s.tenant_id = t.id GROUP BY t.id"
         )
@@ -463,9 +334,9 @@ class SqliteStore:
         messages. Raises `NotFound` if there is no such tenant."""
         await self._run(self._delete_tenant, tenant_id)
 
-    def _delete_tenant(self, tenant_id: str) -> None:
-        with _transaction(self._db):
-            cur = self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
+    def _delete_tenant(self, db: sqlite3.Connection, tenant_id: str) -> None:
+        with _transaction(db):
+            cur = db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
             if cur.rowcount == 0:
                 raise NotFound(f"tenant {tenant_id!r} not found")
 
@@ -474,7 +345,9 @@ class SqliteStore:
         """Raises `NotFound` for an unknown tenant, `Conflict` if the hash is stored already."""
         return await self._run(self._create_token, tenant_id, label, bytes(token_hash))
 
-    def _create_token(self, tenant_id: str | None, label: str, token_hash: bytes) -> TokenRow:
+    def _create_token(
+        self, db: sqlite3.Connection, tenant_id: str | None, label: str, token_hash: bytes
+    ) -> TokenRow:
         row = TokenRow(
             id=_new_id("k_"),
             tenant_id=tenant_id,
@@ -483,8 +356,8 @@ class SqliteStore:
             last_used_at=None,
         )
         try:
-            with _transaction(self._db):
-                self._db.execute(
+            with _transaction(db):
+                db.execute(
                     "INSERT INTO tokens (id, tenant_id, label, hash, created_at) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (row.id, tenant_id, label, token_hash, _to_us(row.created_at)),
@@ -501,8 +374,8 @@ class SqliteStore:
         """The token with this hash, or None. Marks it used (at most once a minute)."""
         return await self._run(self._resolve_token, bytes(token_hash))
 
-    def _resolve_token(self, token_hash: bytes) -> TokenRow | None:
-        r = self._db.execute(
+    def _resolve_token(self, db: sqlite3.Connection, token_hash: bytes) -> TokenRow | None:
+        r = db.execute(
             f"SELECT {_TOKEN_COLS}, hash FROM tokens WHERE hash = ?", (token_hash,)
         ).fetchone()
         # The index lookup is not constant-time; comparing the stored hash again is, so
@@ -514,9 +387,7 @@ class SqliteStore:
         if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL:
             try:
                 # Lone statement: autocommit makes it its own small transaction.
-                self._db.execute(
-                    "UPDATE tokens SET last_used_at = ? WHERE id = ?", (_to_us(now), row.id)
-                )
+                db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (_to_us(now), row.id))
             except sqlite3.OperationalError as exc:
                 # Bookkeeping only: a lock held elsewhere must not turn into a failed login.
                 log.warning("could not record use of token %s: %s", row.id, exc)
@@ -527,8 +398,8 @@ class SqliteStore:
     async def list_tokens(self, tenant_id: str) -> list[TokenRow]:
         return await self._run(self._list_tokens, tenant_id)
 
-    def _list_tokens(self, tenant_id: str) -> list[TokenRow]:
-        cur = self._db.execute(
+    def _list_tokens(self, db: sqlite3.Connection, tenant_id: str) -> list[TokenRow]:
+        cur = db.execute(
             f"SELECT {_TOKEN_COLS} FROM tokens WHERE tenant_id = ? ORDER BY created_at, id",
             (tenant_id,),
         )
@@ -538,9 +409,9 @@ class SqliteStore:
         """False if the tenant has no such token (another tenant's token included)."""
         return await self._run(self._delete_token, tenant_id, token_id)
 
-    def _delete_token(self, tenant_id: str, token_id: str) -> bool:
-        with _transaction(self._db):
-            cur = self._db.execute(
+    def _delete_token(self, db: sqlite3.Connection, tenant_id: str, token_id: str) -> bool:
+        with _transaction(db):
+            cur = db.execute(
                 "DELETE FROM tokens WHERE tenant_id = ? AND id = ?", (tenant_id, token_id)
             )
         return cur.rowcount > 0
@@ -551,7 +422,9 @@ class SqliteStore:
         if the tenant doesn't."""
         return await self._run(self._create_session, tenant_id, name, engine)
 
-    def _create_session(self, tenant_id: str, name: str, engine: EngineName) -> SessionRow:
+    def _create_session(
+        self, db: sqlite3.Connection, tenant_id: str, name: str, engine: EngineName
+    ) -> SessionRow:
         now = self._now()
         row = SessionRow(
             tenant_id=tenant_id,
@@ -567,8 +440,8 @@ class SqliteStore:
             updated_at=now,
         )
         try:
-            with _transaction(self._db):
-                self._db.execute(
+            with _transaction(db):
+                db.execute(
                     "INSERT INTO sessions (tenant_id, name, engine, desired, status, restarts, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
                     (tenant_id, name, engine, row.desired, row.status, _to_us(now), _to_us(now)),
@@ -584,8 +457,8 @@ class SqliteStore:
     async def get_session(self, tenant_id: str, name: str) -> SessionRow | None:
         return await self._run(self._get_session, tenant_id, name)
 
-    def _get_session(self, tenant_id: str, name: str) -> SessionRow | None:
-        r = self._db.execute(
+    def _get_session(self, db: sqlite3.Connection, tenant_id: str, name: str) -> SessionRow | None:
+        r = db.execute(
             f"SELECT {_SESSION_COLS} FROM sessions WHERE tenant_id = ? AND name = ?",
             (tenant_id, name),
         ).fetchone()
@@ -594,11 +467,11 @@ class SqliteStore:
     async def list_sessions(self, tenant_id: str | None = None) -> list[SessionRow]:
         return await self._run(self._list_sessions, tenant_id)
 
-    def _list_sessions(self, tenant_id: str | None) -> list[SessionRow]:
+    def _list_sessions(self, db: sqlite3.Connection, tenant_id: str | None) -> list[SessionRow]:
         if tenant_id is None:
-            cur = self._db.execute(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY tenant_id, name")
+            cur = db.execute(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY tenant_id, name")
         else:
-            cur = self._db.execute(
+            cur = db.execute(
                 f"SELECT {_SESSION_COLS} FROM sessions WHERE tenant_id = ? ORDER BY name",
                 (tenant_id,),
             )
@@ -644,18 +517,20 @@ class SqliteStore:
             changes["restarts"] = restarts
         return await self._run(self._update_session, tenant_id, name, changes)
 
-    def _update_session(self, tenant_id: str, name: str, changes: dict[str, Any]) -> SessionRow:
+    def _update_session(
+        self, db: sqlite3.Connection, tenant_id: str, name: str, changes: dict[str, Any]
+    ) -> SessionRow:
         changes["updated_at"] = _to_us(self._now())
         # Column names come from the fixed keys above, never from the caller.
         assignments = ", ".join(f"{col} = ?" for col in changes)
-        with _transaction(self._db):
-            cur = self._db.execute(
+        with _transaction(db):
+            cur = db.execute(
                 f"UPDATE sessions SET {assignments} WHERE tenant_id = ? AND name = ?",
                 (*changes.values(), tenant_id, name),
             )
             if cur.rowcount == 0:
                 raise NotFound(f"session {name!r} not found")
-            row = self._get_session(tenant_id, name)
+            row = self._get_session(db, tenant_id, name)
         assert row is not None
         return row
 
@@ -664,9 +539,9 @@ class SqliteStore:
         tenant's log. Raises `NotFound` if there is no such session."""
         await self._run(self._delete_session, tenant_id, name)
 
-    def _delete_session(self, tenant_id: str, name: str) -> None:
-        with _transaction(self._db):
-            cur = self._db.execute(
+    def _delete_session(self, db: sqlite3.Connection, tenant_id: str, name: str) -> None:
+        with _transaction(db):
+            cur = db.execute(
                 "DELETE FROM sessions WHERE tenant_id = ? AND name = ?", (tenant_id, name)
             )
             if cur.rowcount == 0:
@@ -681,10 +556,9 @@ class SqliteStore:
             return []
         return await self._run(self._append_events, list(events))
 
-    def _append_events(self, events: list[NewEvent]) -> list[EventRow]:
+    def _append_events(self, db: sqlite3.Connection, events: list[NewEvent]) -> list[EventRow]:
         # Serialise before taking the write lock: the lock is what every writer waits for.
         encoded = [(_to_us(e.at), _dumps(e.data)) for e in events]
-        db = self._db
         with _transaction(db):
             last: dict[str, int] = {}
             for tenant_id in dict.fromkeys(e.tenant_id for e in events):
@@ -742,17 +616,17 @@ class SqliteStore:
         return await self._run(self._read_events, tenant_id, after, limit, names)
 
     def _read_events(
-        self, tenant_id: str, after: int, limit: int, names: str | None
+        self, db: sqlite3.Connection, tenant_id: str, after: int, limit: int, names: str | None
     ) -> list[EventRow]:
         if names is None:
-            cur = self._db.execute(
+            cur = db.execute(
                 f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = ? AND seq > ? "
                 "ORDER BY seq LIMIT ?",
                 (tenant_id, after, limit),
             )
         else:
             # One JSON parameter instead of one `?` per name: no limit on the list's length.
-            cur = self._db.execute(
+            cur = db.execute(
                 f"SELECT {_EVENT_COLS} FROM events WHERE tenant_id = ? AND seq > ? "
                 "AND session IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
                 (tenant_id, after, names, limit),
@@ -763,8 +637,8 @@ class SqliteStore:
         """The last seq given to the tenant (0 if none), even if that event was pruned."""
         return await self._run(self._last_seq, tenant_id)
 
-    def _last_seq(self, tenant_id: str) -> int:
-        r = self._db.execute(
+    def _last_seq(self, db: sqlite3.Connection, tenant_id: str) -> int:
+        r = db.execute(
             "SELECT last_seq FROM event_seqs WHERE tenant_id = ?", (tenant_id,)
         ).fetchone()
         return 0 if r is None else int(r[0])
@@ -798,26 +672,26 @@ class SqliteStore:
                         break
         return removed
 
-    def _tenant_ids(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT id FROM tenants")]
+    def _tenant_ids(self, db: sqlite3.Connection) -> list[str]:
+        return [r[0] for r in db.execute("SELECT id FROM tenants")]
 
-    def _prune_older(self, cutoff_us: int) -> int:
-        with _transaction(self._db):
-            cur = self._db.execute(
+    def _prune_older(self, db: sqlite3.Connection, cutoff_us: int) -> int:
+        with _transaction(db):
+            cur = db.execute(
                 "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE at < ? LIMIT ?)",
                 (cutoff_us, PRUNE_CHUNK),
             )
         return cur.rowcount
 
-    def _prune_surplus(self, tenant_id: str, keep: int) -> int:
-        with _transaction(self._db):
-            r = self._db.execute(
+    def _prune_surplus(self, db: sqlite3.Connection, tenant_id: str, keep: int) -> int:
+        with _transaction(db):
+            r = db.execute(
                 "SELECT seq FROM events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
                 (tenant_id, keep),
             ).fetchone()
             if r is None:
                 return 0
-            cur = self._db.execute(
+            cur = db.execute(
                 "DELETE FROM events WHERE tenant_id = ?1 AND seq IN "
                 "(SELECT seq FROM events WHERE tenant_id = ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3)",
                 (tenant_id, r[0], PRUNE_CHUNK),
@@ -832,7 +706,7 @@ class SqliteStore:
         session."""
         return await self._run(self._add_message, msg)
 
-    def _add_message(self, msg: NewMessage) -> tuple[MessageRow, bool]:
+    def _add_message(self, db: sqlite3.Connection, msg: NewMessage) -> tuple[MessageRow, bool]:
         now = self._now()
         row = MessageRow(
             id=_new_id("m_"),
@@ -849,7 +723,6 @@ class SqliteStore:
             created_at=now,
             updated_at=now,
         )
-        db = self._db
         try:
             with _transaction(db):
                 if msg.idempotency_key is not None:
@@ -886,8 +759,10 @@ class SqliteStore:
     async def get_message(self, tenant_id: str, session: str, message_id: str) -> MessageRow | None:
         return await self._run(self._get_message, tenant_id, session, message_id)
 
-    def _get_message(self, tenant_id: str, session: str, message_id: str) -> MessageRow | None:
-        r = self._db.execute(
+    def _get_message(
+        self, db: sqlite3.Connection, tenant_id: str, session: str, message_id: str
+    ) -> MessageRow | None:
+        r = db.execute(
             f"SELECT {_MESSAGE_COLS} FROM outbox WHERE id = ? AND tenant_id = ? AND session = ?",
             (message_id, tenant_id, session),
         ).fetchone()
@@ -908,10 +783,15 @@ class SqliteStore:
         return await self._run(self._list_messages, tenant_id, session, status, limit)
 
     def _list_messages(
-        self, tenant_id: str, session: str, status: MessageStatus | None, limit: int
+        self,
+        db: sqlite3.Connection,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus | None,
+        limit: int,
     ) -> list[MessageRow]:
         # rowid breaks ties between messages created in the same microsecond.
-        cur = self._db.execute(
+        cur = db.execute(
             f"SELECT {_MESSAGE_COLS} FROM outbox WHERE tenant_id = ?1 AND session = ?2 "
             "AND (?3 IS NULL OR status = ?3) ORDER BY created_at DESC, rowid DESC LIMIT ?4",
             (tenant_id, session, status, limit),
@@ -924,8 +804,10 @@ class SqliteStore:
             return []
         return await self._run(self._pending_messages, tenant_id, session, limit)
 
-    def _pending_messages(self, tenant_id: str, session: str, limit: int) -> list[MessageRow]:
-        cur = self._db.execute(
+    def _pending_messages(
+        self, db: sqlite3.Connection, tenant_id: str, session: str, limit: int
+    ) -> list[MessageRow]:
+        cur = db.execute(
             f"SELECT {_MESSAGE_COLS} FROM outbox WHERE tenant_id = ? AND session = ? "
             "AND status = 'queued' ORDER BY created_at, rowid LIMIT ?",
             (tenant_id, session, limit),
@@ -957,11 +839,12 @@ class SqliteStore:
             changes["attempts"] = attempts
         return await self._run(self._update_message, message_id, changes)
 
-    def _update_message(self, message_id: str, changes: dict[str, Any]) -> MessageRow:
+    def _update_message(
+        self, db: sqlite3.Connection, message_id: str, changes: dict[str, Any]
+    ) -> MessageRow:
         changes["updated_at"] = _to_us(self._now())
         # Column names come from the fixed keys above, never from the caller.
         assignments = ", ".join(f"{col} = ?" for col in changes)
-        db = self._db
         with _transaction(db):
             cur = db.execute(
                 f"UPDATE outbox SET {assignments} WHERE id = ?", (*changes.values(), message_id)
@@ -1009,6 +892,7 @@ class SqliteStore:
 
     def _advance_message(
         self,
+        db: sqlite3.Connection,
         tenant_id: str,
         session: str,
         status: MessageStatus,
@@ -1019,7 +903,7 @@ class SqliteStore:
         attempts: int | None,
     ) -> MessageRow | None:
         if message_id is None:
-            r = self._db.execute(
+            r = db.execute(
                 "SELECT id FROM outbox WHERE tenant_id = ? AND session = ? AND wa_id = ? LIMIT 1",
                 (tenant_id, session, wa_id),
             ).fetchone()
@@ -1028,8 +912,8 @@ class SqliteStore:
             message_id = r[0]
         # `after` holds statuses checked against _STATUS: literals, never caller text.
         allowed = ", ".join(f"'{s}'" for s in after)
-        with _transaction(self._db):
-            r = self._db.execute(
+        with _transaction(db):
+            r = db.execute(
                 f"UPDATE outbox SET status = ?, error = coalesce(?, error), "
                 f"attempts = coalesce(?, attempts), updated_at = ? "
                 f"WHERE id = ? AND tenant_id = ? AND session = ? AND status IN ({allowed}) "
@@ -1044,10 +928,12 @@ class SqliteStore:
         if ids:
             await self._run(self._assign_wa_ids, tenant_id, session, dict(ids))
 
-    def _assign_wa_ids(self, tenant_id: str, session: str, ids: dict[str, str]) -> None:
+    def _assign_wa_ids(
+        self, db: sqlite3.Connection, tenant_id: str, session: str, ids: dict[str, str]
+    ) -> None:
         now = _to_us(self._now())
-        with _transaction(self._db):
-            self._db.executemany(
+        with _transaction(db):
+            db.executemany(
                 "UPDATE outbox SET wa_id = ?, updated_at = ? "
                 "WHERE id = ? AND tenant_id = ? AND session = ? AND wa_id IS NULL",
                 [(wa_id, now, mid, tenant_id, session) for mid, wa_id in ids.items()],
@@ -1058,9 +944,10 @@ class SqliteStore:
         oldest first."""
         return await self._run(self._fail_pending, tenant_id, session, reason)
 
-    def _fail_pending(self, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
+    def _fail_pending(
+        self, db: sqlite3.Connection, tenant_id: str, session: str, reason: str
+    ) -> list[MessageRow]:
         now = self._now()
-        db = self._db
         with _transaction(db):
             queued = [
                 _message(r)
@@ -1162,16 +1049,6 @@ async def open_sqlite_store(
         # Shielded: a cancelled exit must still release the file and its locks.
         with trio.CancelScope(shield=True):
             await store.close()
-
-
-def _not_abortable(_: Any) -> trio.lowlevel.Abort:
-    return trio.lowlevel.Abort.FAILED
-
-
-def _finish(batch: list[_Job]) -> None:
-    for job in batch:
-        assert job.task is not None and job.result is not None
-        trio.lowlevel.reschedule(job.task, job.result)
 
 
 if TYPE_CHECKING:
