@@ -13,11 +13,11 @@ from .base import NewEvent as NewEvent
 from .base import NewMessage as NewMessage
 from .base import SessionRow as SessionRow
 from .base import Store as Store
+from .base import Synchronous as Synchronous
 from .base import TenantRow as TenantRow
 from .base import TokenRow as TokenRow
 from .migrations import SchemaTooNew as SchemaTooNew
 from .retention import run_retention as run_retention
 from .sqlite import SqliteStore as SqliteStore
 from .sqlite import StoreStatistics as StoreStatistics
-from .sqlite import Synchronous as Synchronous
 from .sqlite import open_sqlite_store as open_sqlite_store

@@ -10,9 +10,10 @@ Every method is a cancellable trio coroutine. A method either commits fully or n
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 
@@ -26,6 +27,7 @@ from ..protocol.enums import (
 
 __all__ = [
     "MESSAGE_STATUSES",
+    "SYNCHRONOUS",
     "DesiredState",
     "EventRow",
     "MessageRow",
@@ -34,9 +36,14 @@ __all__ = [
     "NewMessage",
     "SessionRow",
     "Store",
+    "Synchronous",
     "TenantRow",
     "TokenRow",
 ]
+
+# How far a commit is pushed to disk before the method returns (see `open_sqlite_store`).
+Synchronous = Literal["NORMAL", "FULL"]
+SYNCHRONOUS: Final[tuple[Synchronous, ...]] = typing.get_args(Synchronous)
 
 
 @attrs.frozen

@@ -39,7 +39,7 @@ import stat
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import attrs
 import orjson
@@ -48,14 +48,15 @@ import trio
 from trizap.protocol.enums import (
     DESIRED_STATES,
     ENGINE_NAMES,
+    MESSAGE_STATUSES,
     SESSION_STATUSES,
     EngineName,
     SessionStatus,
 )
 from trizap.protocol.errors import Conflict, NotFound
 
+from . import validation as check
 from .base import (
-    MESSAGE_STATUSES,
     DesiredState,
     EventRow,
     MessageRow,
@@ -64,6 +65,7 @@ from .base import (
     NewMessage,
     SessionRow,
     Store,
+    Synchronous,
     TenantRow,
     TokenRow,
 )
@@ -76,8 +78,6 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-Synchronous = Literal["NORMAL", "FULL"]
 
 MEMORY: Final = ":memory:"
 # resolve_token() records use at most this often per token: a write per request would make
@@ -494,8 +494,7 @@ class SqliteStore:
     ) -> SessionRow:
         """Changes the given fields only (`None` keeps; `clear_*` sets NULL) and returns the
         new row. Raises `NotFound` if there is no such session."""
-        if desired is not None and desired not in _DESIRED:
-            raise ValueError(f"desired must be 'running' or 'stopped', not {desired!r}")
+        check.desired_state(desired)
         changes: dict[str, Any] = {}
         if desired is not None:
             changes["desired"] = desired
@@ -554,6 +553,7 @@ class SqliteStore:
         If any event's tenant doesn't exist, raises `NotFound` and writes nothing."""
         if not events:
             return []
+        check.events(events)
         return await self._run(self._append_events, list(events))
 
     def _append_events(self, db: sqlite3.Connection, events: list[NewEvent]) -> list[EventRow]:
@@ -610,7 +610,7 @@ class SqliteStore:
     ) -> list[EventRow]:
         """Events with `seq > after`, oldest first, at most `limit`. With `sessions`, only
         events of those sessions (tenant-level events, with no session, are left out)."""
-        if limit <= 0:
+        if not check.page(limit):
             return []
         names = None if sessions is None else orjson.dumps(list(sessions)).decode()
         return await self._run(self._read_events, tenant_id, after, limit, names)
@@ -651,10 +651,7 @@ class SqliteStore:
         interleave with a large prune instead of waiting for all of it. Pruning is
         idempotent: a cancelled prune leaves the rest for the next run.
         """
-        if max_age_s is not None and max_age_s < 0:
-            raise ValueError("max_age_s must be >= 0")
-        if max_per_tenant is not None and max_per_tenant < 0:
-            raise ValueError("max_per_tenant must be >= 0")
+        check.retention(max_age_s, max_per_tenant)
         removed = 0
         if max_age_s is not None:
             cutoff = _to_us(self._now()) - round(max_age_s * 1_000_000)
@@ -776,9 +773,8 @@ class SqliteStore:
         limit: int = 100,
     ) -> list[MessageRow]:
         """Newest first."""
-        if status is not None and status not in _STATUS:
-            raise ValueError(f"unknown message status {status!r}")
-        if limit <= 0:
+        check.message_status(status)
+        if not check.page(limit):
             return []
         return await self._run(self._list_messages, tenant_id, session, status, limit)
 
@@ -800,7 +796,7 @@ class SqliteStore:
 
     async def pending_messages(self, tenant_id: str, session: str, limit: int) -> list[MessageRow]:
         """`queued` messages of a session, oldest first (the drain order)."""
-        if limit <= 0:
+        if not check.page(limit):
             return []
         return await self._run(self._pending_messages, tenant_id, session, limit)
 
@@ -826,8 +822,7 @@ class SqliteStore:
         """Changes the given fields only and returns the new row. The store doesn't judge
         status transitions (receipts may arrive out of order); the session actor does.
         Raises `NotFound` if there is no such message."""
-        if status is not None and status not in _STATUS:
-            raise ValueError(f"unknown message status {status!r}")
+        check.message_status(status)
         changes: dict[str, Any] = {}
         if status is not None:
             changes["status"] = status
@@ -872,10 +867,8 @@ class SqliteStore:
         `error` and `attempts` if given, only if its status now is one of `after`: a
         compare-and-set in one operation. Returns the new row, or None (no such message,
         or not in `after`)."""
-        if status not in _STATUS or any(s not in _STATUS for s in after):
-            raise ValueError(f"unknown message status in {status!r} after {sorted(after)!r}")
-        if (message_id is None) == (wa_id is None):
-            raise ValueError("give exactly one of message_id and wa_id")
+        check.message_statuses(status, after)
+        check.message_ref(message_id, wa_id)
         if not after:
             return None
         return await self._run(
@@ -910,7 +903,7 @@ class SqliteStore:
             if r is None:
                 return None
             message_id = r[0]
-        # `after` holds statuses checked against _STATUS: literals, never caller text.
+        # `after` holds statuses checked by `check.message_statuses`: literals, never caller text.
         allowed = ", ".join(f"'{s}'" for s in after)
         with _transaction(db):
             r = db.execute(
@@ -1035,8 +1028,7 @@ async def open_sqlite_store(
     operation on the trio thread instead of the store's thread: only for tests on virtual
     time (`autojump_clock` would jump while a thread works) and small databases.
     """
-    if synchronous not in ("NORMAL", "FULL"):
-        raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
+    check.synchronous(synchronous)
     spath = str(path)
     conn, version = await trio.to_thread.run_sync(_connect, spath, synchronous, busy_timeout_s)
     store = SqliteStore(
