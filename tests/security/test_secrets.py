@@ -23,7 +23,7 @@ from trio_websocket import ConnectionRejected, open_websocket_url
 
 from tests.reliability.proc import bearer, pair, serve_env, trizap_serve
 from trizap import runtime as runtime_module
-from trizap.store import sqlite as sqlite_module
+from trizap.store.sqlite import tenants as sqlite_tenants
 
 
 def _mode(path: Path) -> int:
@@ -106,7 +106,7 @@ def test_token_checks_hash_and_compare_in_constant_time() -> None:
     assert "hash_token(token)" in auth
     assert "resolve_token(digest)" in auth
     assert "==" not in auth.replace("is None", "")
-    resolve = inspect.getsource(sqlite_module)
+    resolve = inspect.getsource(sqlite_tenants)
     assert "WHERE hash = ?" in resolve or "hash = ?" in resolve
     assert len(runtime_module.hash_token("x")) == 32
     assert runtime_module.new_token().startswith("tz_")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from trizap.store import NewEvent, SchemaTooNew, open_sqlite_store
-from trizap.store import migrations as migrations_module
-from trizap.store.migrations import LATEST_VERSION, MIGRATIONS, migrate, schema_version
+from trizap.store.sqlite import migrations as migrations_module
+from trizap.store.sqlite.migrations import LATEST_VERSION, MIGRATIONS, migrate, schema_version
 
 US = 1_700_000_000_000_000  # a timestamp in the store's unit (microseconds)
 NOW = datetime(2025, 1, 1, tzinfo=UTC)

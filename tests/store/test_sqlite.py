@@ -22,7 +22,7 @@ from trizap.store import (
     TenantRow,
     open_sqlite_store,
 )
-from trizap.store import sqlite as sqlite_module
+from trizap.store import sql as sql_module
 
 from .conftest import WallClock
 
@@ -527,7 +527,7 @@ async def test_prune_by_age_uses_the_event_time(
 async def test_large_prunes_commit_in_chunks(
     store: SqliteStore, tenant: TenantRow, clock: WallClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "PRUNE_CHUNK", 3)
+    monkeypatch.setattr(sql_module, "PRUNE_CHUNK", 3)
     old = clock.now - timedelta(days=30)
     await store.append_events(
         [NewEvent(tenant_id=tenant.id, type="x", session=None, at=old, data={})] * 10

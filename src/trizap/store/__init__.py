@@ -11,13 +11,14 @@ from .base import MessageRow as MessageRow
 from .base import MessageStatus as MessageStatus
 from .base import NewEvent as NewEvent
 from .base import NewMessage as NewMessage
+from .base import SchemaTooNew as SchemaTooNew
 from .base import SessionRow as SessionRow
 from .base import Store as Store
 from .base import Synchronous as Synchronous
 from .base import TenantRow as TenantRow
 from .base import TokenRow as TokenRow
-from .migrations import SchemaTooNew as SchemaTooNew
 from .retention import run_retention as run_retention
+from .sql import SqlStore as SqlStore
+from .sql import StoreStatistics as StoreStatistics
 from .sqlite import SqliteStore as SqliteStore
-from .sqlite import StoreStatistics as StoreStatistics
 from .sqlite import open_sqlite_store as open_sqlite_store

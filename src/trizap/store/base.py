@@ -125,6 +125,10 @@ class NewMessage:
     idempotency_key: str | None
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer trizap; opening it could corrupt it, so we refuse."""
+
+
 class Store(Protocol):
     """Persistence for the whole runtime. See `SqliteStore` for the reference behaviour."""
 

@@ -1,4 +1,4 @@
-"""Versioned SQLite schema for `SqliteStore`.
+"""The versioned SQLite schema.
 
 `MIGRATIONS` is an append-only list of `(version, sql)` steps. A database records the last
 step applied in `PRAGMA user_version` (0 for a new file); opening the store applies every
@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import sqlite3
 from typing import Final
+
+from ..base import SchemaTooNew
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "SchemaTooNew", "migrate", "schema_version"]
 
 V1_BASE: Final = """
 CREATE TABLE tenants (
@@ -102,10 +106,6 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
-
-
-class SchemaTooNew(RuntimeError):
-    """The file was written by a newer trizap; opening it could corrupt it, so we refuse."""
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
