@@ -244,10 +244,10 @@ class Executor(Generic[C]):
             conn.execute("COMMIT")
         except BaseException as exc:
             # The transaction itself failed (locked, disk full, I/O, or a bug): nothing
-            # committed, so no operation of the batch may report success.
-            failed = outcome.Error(exc)
+            # committed, so no operation of the batch may report success. An outcome is
+            # unwrapped once: each caller gets its own.
             for job in batch:
-                job.result = failed
+                job.result = outcome.Error(exc)
             try:
                 if dialect.in_transaction(conn):
                     conn.rollback()
