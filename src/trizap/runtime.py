@@ -75,6 +75,7 @@ from .protocol.errors import (
     Unavailable,
 )
 from .protocol.names import MAX_TEXT, normalise_phone, normalise_to, validate_name
+from .protocol.outgoing import OutgoingText
 from .store import open_sqlite_store, run_retention
 from .store.base import (
     EventRow,
@@ -340,7 +341,7 @@ class Runtime:
         ref = self.registry.whereis(f"{tenant_id}/{session}")
         status = None if ref is not None else (await self.get_session(tenant_id, session)).status
         msg, created = await self.store.add_message(
-            NewMessage(tenant_id, session, to, text, reply_to, idempotency_key)
+            NewMessage(tenant_id, session, OutgoingText(to, text, reply_to), idempotency_key)
         )
         if not created:
             return msg, False

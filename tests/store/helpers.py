@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
+from trizap.protocol.outgoing import OutgoingText
 from trizap.store import NewEvent, NewMessage, TenantRow
 
 
@@ -31,8 +32,6 @@ def msg(
     return NewMessage(
         tenant_id=tenant.id,
         session=session,
-        to="15550001111@s.whatsapp.net",
-        text=text,
-        reply_to=None,
+        message=OutgoingText(to="15550001111@s.whatsapp.net", text=text),
         idempotency_key=key,
     )

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
-from trizap.store import NewEvent, SchemaTooNew, open_store
+from trizap.protocol import wire
+from trizap.protocol.outgoing import OutgoingText
+from trizap.store import NewEvent, NewMessage, SchemaTooNew, open_store
 
 from .backends import BackendUnderTest
 
@@ -90,6 +93,52 @@ def make_v1_database(backend: BackendUnderTest, target: str) -> None:
             backend.insert(conn, table, row)
 
 
+def outbox_row(message_id: str, text: str, **columns: object) -> dict[str, object]:
+    """An outbox row as v1 and v2 wrote it: the text message in "to", text, reply_to."""
+    return {
+        "id": message_id,
+        "tenant_id": "t_a",
+        "session": "s1",
+        "to": "15550001111@s.whatsapp.net",
+        "text": text,
+        "reply_to": None,
+        "status": "queued",
+        "wa_id": None,
+        "error": None,
+        "attempts": 0,
+        "idempotency_key": None,
+        "created_at": US,
+        "updated_at": US,
+        **columns,
+    }
+
+
+def make_v2_database(backend: BackendUnderTest, target: str) -> None:
+    """A database as schema v2 wrote it, with messages in the outbox."""
+    with backend.connect(target) as conn:
+        assert backend.migrations.migrate(conn, upto=2) == 2
+        backend.insert(conn, "tenants", {"id": "t_a", "name": "acme", "created_at": US})
+        backend.insert(
+            conn,
+            "sessions",
+            {
+                "tenant_id": "t_a",
+                "name": "s1",
+                "engine": "sim",
+                "desired": "running",
+                "status": "connected",
+                "restarts": 0,
+                "created_at": US,
+                "updated_at": US,
+            },
+        )
+        for row in [
+            outbox_row("m_1", "first", reply_to="3EB0QUOTED", idempotency_key="key-1"),
+            outbox_row("m_2", "second", status="sent", wa_id="3EB0SENT", attempts=1),
+        ]:
+            backend.insert(conn, "outbox", row)
+
+
 def test_the_steps_are_numbered_in_order(backend: BackendUnderTest) -> None:
     versions = [v for v, _ in backend.migrations.MIGRATIONS]
     assert versions == list(range(1, len(versions) + 1))
@@ -169,3 +218,50 @@ async def test_a_newer_schema_is_refused(backend: BackendUnderTest, store_target
     with pytest.raises(SchemaTooNew):
         async with open_store(store_target):
             pass
+
+
+async def test_v3_gives_a_v2_outbox_its_message_column_and_keeps_the_messages(
+    backend: BackendUnderTest, store_target: str
+) -> None:
+    make_v2_database(backend, store_target)
+    with backend.connect(store_target) as conn:
+        assert not {"type", "payload"} & backend.columns(conn, "outbox")
+
+    async with open_store(store_target) as store:
+        assert store.statistics().schema_version == backend.migrations.LATEST_VERSION >= 3
+        # Rows from before v3 read back as the text messages they were.
+        first = await store.get_message("t_a", "s1", "m_1")
+        second = await store.get_message("t_a", "s1", "m_2")
+        assert first is not None and second is not None
+        assert first.message == OutgoingText("15550001111@s.whatsapp.net", "first", "3EB0QUOTED")
+        assert (first.to, first.text, first.reply_to) == (
+            "15550001111@s.whatsapp.net",
+            "first",
+            "3EB0QUOTED",
+        )
+        assert (second.message.text, second.status, second.wa_id) == ("second", "sent", "3EB0SENT")
+        # They keep moving, and their idempotency keys still hold.
+        again, created = await store.add_message(
+            NewMessage("t_a", "s1", OutgoingText("15550001111@s.whatsapp.net", "x"), "key-1")
+        )
+        assert not created and again == first
+        sent = await store.advance_message("t_a", "s1", "sent", after={"queued"}, message_id="m_1")
+        assert sent is not None and sent.message == first.message
+        read = await store.advance_message("t_a", "s1", "read", after={"sent"}, wa_id="3EB0SENT")
+        assert read is not None and read.message == second.message
+        new, _ = await store.add_message(
+            NewMessage("t_a", "s1", OutgoingText("15550003333@s.whatsapp.net", "third"), None)
+        )
+    with backend.connect(store_target) as conn:
+        assert {"type", "payload"} <= backend.columns(conn, "outbox")
+        rows = conn.execute(
+            'SELECT id, type, payload, "to", text, reply_to FROM outbox ORDER BY id'
+        ).fetchall()
+    by_id = {r[0]: r[1:] for r in rows}
+    # Old rows: text, with no payload (read from the v1 columns, as above).
+    assert by_id["m_1"][:2] == ("text", None) and by_id["m_2"][:2] == ("text", None)
+    # A new row: the message in its wire form, and the v1 columns still filled.
+    type_, payload, to, text, reply_to = by_id[new.id]
+    assert type_ == "text"
+    assert orjson.loads(payload) == wire.unstructure(new.message)
+    assert (to, text, reply_to) == ("15550003333@s.whatsapp.net", "third", None)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from trizap.protocol.errors import NotFound
-from trizap.store import TenantRow
+from trizap.protocol.errors import NotFound, ValidationError
+from trizap.protocol.outgoing import OutgoingText
+from trizap.store import NewMessage, TenantRow
 
 from .conftest import AnyStore, WallClock
 from .helpers import msg
@@ -19,6 +20,47 @@ async def test_add_message_commits_a_queued_row(
     assert (m.status, m.attempts, m.wa_id, m.error) == ("queued", 0, None, None)
     assert m.created_at == m.updated_at == clock.now
     assert await store.get_message(tenant.id, session, m.id) == m
+
+
+async def test_the_message_comes_back_as_it_was_queued(
+    store: AnyStore, tenant: TenantRow, session: str
+) -> None:
+    quoted = OutgoingText("15550002222@s.whatsapp.net", "olá 👋\nsecond line", "3EB0QUOTED")
+    m, _ = await store.add_message(NewMessage(tenant.id, session, quoted, None))
+    assert m.message == quoted
+    # The rows' readers from before messages had kinds see the same values.
+    assert (m.to, m.text, m.reply_to) == (quoted.to, quoted.text, quoted.reply_to)
+    plain, _ = await store.add_message(msg(tenant, text="hi"))
+    assert plain.message == OutgoingText("15550001111@s.whatsapp.net", "hi")
+    assert [r.message for r in await store.pending_messages(tenant.id, session, 10)] == [
+        quoted,
+        plain.message,
+    ]
+    assert [r.message for r in await store.list_messages(tenant.id, session)] == [
+        plain.message,
+        quoted,
+    ]
+    got = await store.get_message(tenant.id, session, m.id)
+    assert got == m and got.message.type == "text"
+    failed = await store.fail_pending(tenant.id, session, "logged out")
+    assert [r.message for r in failed] == [quoted, plain.message]
+
+
+async def test_a_message_is_kept_as_the_wire_reads_it(
+    store: AnyStore, tenant: TenantRow, session: str
+) -> None:
+    # Kept in its wire form, and read back through the same converter: the stored message
+    # is the converter's reading of it (a phone number becomes its digits).
+    m, _ = await store.add_message(
+        NewMessage(tenant.id, session, OutgoingText("+1 (555) 000-2222", "hi"), None)
+    )
+    assert m.to == "15550002222"
+    assert await store.get_message(tenant.id, session, m.id) == m
+    # One that could not be read back is never queued.
+    for bad in (OutgoingText("nobody@example.com", "hi"), OutgoingText("15550002222", "")):
+        with pytest.raises(ValidationError, match="message"):
+            await store.add_message(NewMessage(tenant.id, session, bad, None))
+    assert [r.id for r in await store.list_messages(tenant.id, session)] == [m.id]
 
 
 async def test_idempotency_key_returns_the_existing_row(

@@ -1,9 +1,10 @@
 """The `Store` protocol and the records it reads and writes.
 
 The store is the source of truth (DESIGN.md §6): tenants, token hashes, sessions and their
-desired state, the per-tenant event log and the outbox. Implementations: `SqliteStore`
-(default, embedded) and later a PostgreSQL one. Everything here is plain data: no actors,
-no HTTP. Times are aware UTC `datetime`s; JSON-shaped data is `dict[str, Any]`.
+desired state, the per-tenant event log and the outbox (each message as the
+`OutgoingMessage` it was queued as). Implementations: `SqlStore` on a backend, SQLite
+(default, embedded) and later PostgreSQL. Everything here is plain data: no actors, no
+HTTP. Times are aware UTC `datetime`s; JSON-shaped data is `dict[str, Any]`.
 
 Every method is a cancellable trio coroutine. A method either commits fully or not at all.
 """
@@ -24,6 +25,7 @@ from ..protocol.enums import (
     MessageStatus,
     SessionStatus,
 )
+from ..protocol.outgoing import OutgoingMessage
 
 __all__ = [
     "MESSAGE_STATUSES",
@@ -100,12 +102,12 @@ class EventRow:
 
 @attrs.frozen
 class MessageRow:
+    """An outbox row: the message to send and how its sending went."""
+
     id: str
     tenant_id: str
     session: str
-    to: str
-    text: str
-    reply_to: str | None
+    message: OutgoingMessage
     status: MessageStatus
     wa_id: str | None
     error: str | None
@@ -114,14 +116,27 @@ class MessageRow:
     created_at: datetime
     updated_at: datetime
 
+    # Read from the message, for the readers of the rows from before it had kinds.
+    @property
+    def to(self) -> str:
+        return self.message.to
+
+    @property
+    def text(self) -> str:
+        return self.message.text
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.message.reply_to
+
 
 @attrs.frozen
 class NewMessage:
+    """A message to queue; the store gives it its id, status and times."""
+
     tenant_id: str
     session: str
-    to: str
-    text: str
-    reply_to: str | None
+    message: OutgoingMessage
     idempotency_key: str | None
 
 
@@ -130,7 +145,7 @@ class SchemaTooNew(RuntimeError):
 
 
 class Store(Protocol):
-    """Persistence for the whole runtime. See `SqliteStore` for the reference behaviour."""
+    """Persistence for the whole runtime. See `SqlStore` for the reference behaviour."""
 
     async def close(self) -> None: ...
 

@@ -22,6 +22,7 @@ import attrs
 
 from ..protocol.enums import EngineName, SessionStatus
 from ..protocol.errors import NotFound
+from ..protocol.outgoing import OutgoingMessage
 from . import validation as check
 from .base import (
     DesiredState,
@@ -446,19 +447,21 @@ class SqlStore(Generic[C]):
     async def add_message(self, msg: NewMessage) -> tuple[MessageRow, bool]:
         """Commits a `queued` message and returns it with True. With an idempotency key
         already used for that tenant and session, returns the existing row (whatever its
-        text and status) and False, writing nothing. Raises `NotFound` for an unknown
-        session."""
-        return await self._run(self._add_message, msg)
+        message and status) and False, writing nothing. Raises `NotFound` for an unknown
+        session, `ValidationError` for a message that does not pass the wire converter (the
+        store keeps it in its wire form, and reads it back through the converter)."""
+        message = check.outgoing(msg.message)
+        return await self._run(self._add_message, msg, message)
 
-    def _add_message(self, db: C, msg: NewMessage) -> tuple[MessageRow, bool]:
+    def _add_message(
+        self, db: C, msg: NewMessage, message: OutgoingMessage
+    ) -> tuple[MessageRow, bool]:
         now = self._now()
         row = MessageRow(
             id=_new_id("m_"),
             tenant_id=msg.tenant_id,
             session=msg.session,
-            to=msg.to,
-            text=msg.text,
-            reply_to=msg.reply_to,
+            message=message,
             status="queued",
             wa_id=None,
             error=None,

@@ -1,8 +1,9 @@
 """The argument checks of the `Store` methods, the same for every backend.
 
 Each raises `ValueError` for an argument no backend could store or match, before anything
-is queued for the database. Empty requests are answered without the database: `page`
-says whether a `limit` can return anything at all.
+is queued for the database (an outgoing message: the wire converter's `ValidationError`).
+Empty requests are answered without the database: `page` says whether a `limit` can return
+anything at all.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
+from ..protocol import wire
 from ..protocol.enums import DESIRED_STATES, MESSAGE_STATUSES
+from ..protocol.outgoing import OutgoingMessage
 from .base import SYNCHRONOUS, DesiredState, MessageStatus, NewEvent, Synchronous
 
 __all__ = [
@@ -20,6 +23,7 @@ __all__ = [
     "message_ref",
     "message_status",
     "message_statuses",
+    "outgoing",
     "page",
     "retention",
     "synchronous",
@@ -71,3 +75,10 @@ def retention(max_age_s: float | None, max_per_tenant: int | None) -> None:
 def synchronous(value: Synchronous) -> None:
     if value not in SYNCHRONOUS:
         raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {value!r}")
+
+
+def outgoing(message: OutgoingMessage) -> OutgoingMessage:
+    """The message as the store keeps it: through the wire converter both ways, as it will
+    be read back, so a message that could not be read back (`ValidationError`, located
+    under `message`) is never queued."""
+    return wire.structure(wire.unstructure(message), OutgoingMessage, "message")

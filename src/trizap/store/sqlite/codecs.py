@@ -1,5 +1,6 @@
 """Rows <-> SQLite columns: the column lists, the decoders of result rows, and the
-encodings (times as integer microseconds since the epoch, JSON as text)."""
+encodings (times as integer microseconds since the epoch, JSON as text, an outgoing message
+in its wire form)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Final
 
 import orjson
 
+from ...protocol import wire
 from ...protocol.enums import (
     DESIRED_STATES,
     ENGINE_NAMES,
@@ -17,6 +19,7 @@ from ...protocol.enums import (
     EngineName,
     SessionStatus,
 )
+from ...protocol.outgoing import OutgoingMessage, OutgoingText
 from ..base import (
     DesiredState,
     EventRow,
@@ -41,7 +44,7 @@ SESSION_COLS: Final = (
 EVENT_COLS: Final = "tenant_id, seq, type, session, at, data"
 MESSAGE_COLS: Final = (
     'id, tenant_id, session, "to", text, reply_to, status, wa_id, error, attempts, '
-    "idempotency_key, created_at, updated_at"
+    "idempotency_key, created_at, updated_at, type, payload"
 )
 
 
@@ -108,14 +111,23 @@ def event(r: Any) -> EventRow:
     )
 
 
+def payload(message: OutgoingMessage) -> str:
+    """The message in its wire form, as the `payload` column keeps it."""
+    return dumps(wire.unstructure(message))
+
+
+def outgoing(payload: str | None, to: str, text: str, reply_to: str | None) -> OutgoingMessage:
+    if payload is None:  # written before v3: a text message, in the v1 columns
+        return OutgoingText(to=to, text=text, reply_to=reply_to)
+    return wire.structure(loads(payload), OutgoingMessage, "payload")
+
+
 def message(r: Any) -> MessageRow:
     return MessageRow(
         id=r[0],
         tenant_id=r[1],
         session=r[2],
-        to=r[3],
-        text=r[4],
-        reply_to=r[5],
+        message=outgoing(r[14], r[3], r[4], r[5]),
         status=_STATUS[r[6]],
         wa_id=r[7],
         error=r[8],

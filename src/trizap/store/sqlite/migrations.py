@@ -100,9 +100,18 @@ CREATE INDEX events_at ON events (at);
 CREATE INDEX tokens_tenant ON tokens (tenant_id);
 """
 
+# v3: the outbox keeps the whole outgoing message, in its wire form (JSON, tagged by
+# `type`), so kinds other than text can be queued. Text messages still fill "to", text and
+# reply_to; rows from before v3 have no payload and are read from those columns.
+V3_OUTBOX_PAYLOAD: Final = """
+ALTER TABLE outbox ADD COLUMN type TEXT NOT NULL DEFAULT 'text';
+ALTER TABLE outbox ADD COLUMN payload TEXT;
+"""
+
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
+    (3, V3_OUTBOX_PAYLOAD),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

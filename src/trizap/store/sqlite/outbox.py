@@ -30,14 +30,15 @@ class Outbox:
                         return codecs.message(r)
                 db.execute(
                     f"INSERT INTO outbox ({MESSAGE_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         row.id,
                         row.tenant_id,
                         row.session,
-                        row.to,
-                        row.text,
-                        row.reply_to,
+                        # The v1 columns stay filled: the sqlite3 shell, and indexes, read them.
+                        row.message.to,
+                        row.message.text,
+                        row.message.reply_to,
                         row.status,
                         row.wa_id,
                         row.error,
@@ -45,6 +46,8 @@ class Outbox:
                         row.idempotency_key,
                         to_us(row.created_at),
                         to_us(row.updated_at),
+                        row.message.type,
+                        codecs.payload(row.message),
                     ),
                 )
         except sqlite3.IntegrityError as exc:
