@@ -156,6 +156,7 @@ async def test_a_new_database_gets_the_latest_schema(
         objects = backend.objects(conn)
     assert {"tenants", "tokens", "sessions", "events", "outbox", "event_seqs"} <= objects
     assert {"outbox_drain", "outbox_wa_id", "events_at"} <= objects
+    assert "cursors" in objects
 
 
 async def test_a_v1_database_is_upgraded_with_its_data(
@@ -220,7 +221,7 @@ async def test_a_newer_schema_is_refused(backend: BackendUnderTest, store_target
             pass
 
 
-async def test_v3_gives_a_v2_outbox_its_message_column_and_keeps_the_messages(
+async def test_v3_on_a_v2_database_keeps_its_messages_and_adds_cursors(
     backend: BackendUnderTest, store_target: str
 ) -> None:
     make_v2_database(backend, store_target)
@@ -252,6 +253,9 @@ async def test_v3_gives_a_v2_outbox_its_message_column_and_keeps_the_messages(
         new, _ = await store.add_message(
             NewMessage("t_a", "s1", OutgoingText("15550003333@s.whatsapp.net", "third"), None)
         )
+        # And the tenant can have consumer cursors.
+        await store.set_cursor("t_a", "webhook:a", 0)
+        assert await store.get_cursor("t_a", "webhook:a") == 0
     with backend.connect(store_target) as conn:
         assert {"type", "payload"} <= backend.columns(conn, "outbox")
         rows = conn.execute(

@@ -1,8 +1,8 @@
 """The `Store` protocol and the records it reads and writes.
 
 The store is the source of truth (DESIGN.md §6): tenants, token hashes, sessions and their
-desired state, the per-tenant event log and the outbox (each message as the
-`OutgoingMessage` it was queued as). Implementations: `SqlStore` on a backend, SQLite
+desired state, the per-tenant event log with its consumers' cursors, and the outbox (each
+message as the `OutgoingMessage` it was queued as). Implementations: `SqlStore` on a backend, SQLite
 (default, embedded) and later PostgreSQL. Everything here is plain data: no actors, no
 HTTP. Times are aware UTC `datetime`s; JSON-shaped data is `dict[str, Any]`.
 
@@ -163,7 +163,8 @@ class Store(Protocol):
         ...
 
     async def delete_tenant(self, tenant_id: str) -> None:
-        """Removes the tenant and all of its tokens, sessions, events and messages."""
+        """Removes the tenant and all of its tokens, sessions, events, messages and
+        cursors."""
         ...
 
     # tokens (only SHA-256 hashes are stored) --------------------------------------------
@@ -232,7 +233,23 @@ class Store(Protocol):
 
     async def prune_events(self, *, max_age_s: float | None, max_per_tenant: int | None) -> int:
         """Retention: drop events older than `max_age_s` and past the newest
-        `max_per_tenant` of each tenant. Returns how many were removed."""
+        `max_per_tenant` of each tenant, but never one above the lowest cursor of its
+        tenant (a consumer has not had it yet). Returns how many were removed."""
+        ...
+
+    # consumer cursors -----------------------------------------------------------------------
+    async def set_cursor(self, tenant_id: str, consumer: str, seq: int) -> None:
+        """Records that `consumer` has had the tenant's events up to `seq`. Retention keeps
+        everything after the lowest cursor of a tenant. Raises `NotFound` for an unknown
+        tenant."""
+        ...
+
+    async def get_cursor(self, tenant_id: str, consumer: str) -> int | None:
+        """The seq last set for `consumer`, or None if it has no cursor."""
+        ...
+
+    async def delete_cursor(self, tenant_id: str, consumer: str) -> bool:
+        """Forgets `consumer` (releasing what it held back); False if it had no cursor."""
         ...
 
     # outbox --------------------------------------------------------------------------------

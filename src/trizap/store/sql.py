@@ -119,12 +119,19 @@ class Backend(Protocol[C_contra]):
     ) -> list[EventRow]: ...
     def last_seq(self, db: C_contra, tenant_id: str) -> int: ...
     def prune_older(self, db: C_contra, cutoff: datetime, limit: int) -> int:
-        """Deletes up to `limit` events whose `at` is before `cutoff`; how many it did."""
+        """Deletes up to `limit` events whose `at` is before `cutoff` and whose seq is not
+        above the lowest cursor of their tenant; how many it did."""
         ...
 
     def prune_surplus(self, db: C_contra, tenant_id: str, keep: int, limit: int) -> int:
-        """Deletes up to `limit` of the tenant's events past its newest `keep`."""
+        """Deletes up to `limit` of the tenant's events past its newest `keep`, none above
+        its lowest cursor."""
         ...
+
+    # consumer cursors
+    def set_cursor(self, db: C_contra, tenant_id: str, consumer: str, seq: int) -> None: ...
+    def get_cursor(self, db: C_contra, tenant_id: str, consumer: str) -> int | None: ...
+    def delete_cursor(self, db: C_contra, tenant_id: str, consumer: str) -> bool: ...
 
     # outbox
     def insert_message(self, db: C_contra, row: MessageRow) -> MessageRow | None:
@@ -248,8 +255,8 @@ class SqlStore(Generic[C]):
         return await self._run(self._backend.count_sessions)
 
     async def delete_tenant(self, tenant_id: str) -> None:
-        """Removes the tenant and (by cascade) all of its tokens, sessions, events and
-        messages. Raises `NotFound` if there is no such tenant."""
+        """Removes the tenant and (by cascade) all of its tokens, sessions, events, messages
+        and cursors. Raises `NotFound` if there is no such tenant."""
         if not await self._run(self._backend.delete_tenant, tenant_id):
             raise NotFound(f"tenant {tenant_id!r} not found")
 
@@ -414,6 +421,12 @@ class SqlStore(Generic[C]):
         """Retention: drops events whose `at` is older than `max_age_s` and those past the
         newest `max_per_tenant` of each tenant; returns how many were removed.
 
+        Never an event whose seq is above the lowest cursor of its tenant (`set_cursor`),
+        by age or by count: what a consumer has not had yet stays. The trade-off: a consumer
+        that never advances holds its tenant's log back, past both limits, for as long as
+        its cursor exists; deleting the consumer (`delete_cursor`) releases it, and the next
+        prune catches up. A tenant without cursors is pruned by the limits alone.
+
         Unlike the other methods this commits in chunks of `PRUNE_CHUNK` rows, so appends
         interleave with a large prune instead of waiting for all of it. Pruning is
         idempotent: a cancelled prune leaves the rest for the next run.
@@ -442,6 +455,24 @@ class SqlStore(Generic[C]):
                     if n < PRUNE_CHUNK:
                         break
         return removed
+
+    # consumer cursors --------------------------------------------------------------------
+    async def set_cursor(self, tenant_id: str, consumer: str, seq: int) -> None:
+        """Records that `consumer` (a webhook delivery, say) has had the tenant's events up to
+        `seq`, replacing its previous cursor (it may move back, to replay). Retention keeps
+        every event above the lowest cursor of the tenant. Raises `NotFound` for an unknown
+        tenant."""
+        check.cursor(consumer, seq)
+        await self._run(self._backend.set_cursor, tenant_id, consumer, seq)
+
+    async def get_cursor(self, tenant_id: str, consumer: str) -> int | None:
+        """The seq last set for `consumer`, or None if it has no cursor."""
+        return await self._run(self._backend.get_cursor, tenant_id, consumer)
+
+    async def delete_cursor(self, tenant_id: str, consumer: str) -> bool:
+        """Forgets `consumer`, releasing the events it held back; False if it had no
+        cursor."""
+        return await self._run(self._backend.delete_cursor, tenant_id, consumer)
 
     # outbox ------------------------------------------------------------------------------
     async def add_message(self, msg: NewMessage) -> tuple[MessageRow, bool]:

@@ -18,6 +18,7 @@ from .base import SYNCHRONOUS, DesiredState, MessageStatus, NewEvent, Synchronou
 
 __all__ = [
     "aware",
+    "cursor",
     "desired_state",
     "events",
     "message_ref",
@@ -82,3 +83,10 @@ def outgoing(message: OutgoingMessage) -> OutgoingMessage:
     be read back, so a message that could not be read back (`ValidationError`, located
     under `message`) is never queued."""
     return wire.structure(wire.unstructure(message), OutgoingMessage, "message")
+
+
+def cursor(consumer: str, seq: int) -> None:
+    if not consumer:
+        raise ValueError("a cursor needs a consumer name")
+    if seq < 0:
+        raise ValueError("a cursor's seq must be >= 0")

@@ -3,7 +3,7 @@
 `open_sqlite_store(path)` opens it: the shared `SqlStore` on `SqliteBackend`, whose
 operations run on the store's thread (`trizap.store.executor`). One module per concept:
 `connection` (opening the file, pragmas, WAL, the dialect), `codecs` (rows <-> columns),
-`tenants` (tenants and tokens), `sessions`, `events`, `outbox`, `migrations`.
+`tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `migrations`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..base import Synchronous
 from ..executor import Executor
 from ..sql import Backend, SqlStore, utcnow
 from .connection import DIALECT, connect
+from .cursors import Cursors
 from .events import Events
 from .outbox import Outbox
 from .sessions import Sessions
@@ -33,7 +34,7 @@ __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 log = logging.getLogger(__name__)
 
 
-class SqliteBackend(Tenants, Sessions, Events, Outbox):
+class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox):
     """The SQLite operations of `SqlStore`, gathered from the concept modules."""
 
 

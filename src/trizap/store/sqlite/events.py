@@ -1,4 +1,5 @@
-"""The per-tenant event log: appends with a per-tenant seq counter, reads, retention."""
+"""The per-tenant event log: appends with a per-tenant seq counter, reads, retention
+(held back by the consumers' cursors)."""
 
 from __future__ import annotations
 
@@ -85,10 +86,14 @@ class Events:
         ).fetchone()
         return 0 if r is None else int(r[0])
 
+    # Retention never deletes an event above the lowest cursor of its tenant: some
+    # consumer has not had it yet.
     def prune_older(self, db: Db, cutoff: datetime, limit: int) -> int:
         with tx(db):
             cur = db.execute(
-                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE at < ? LIMIT ?)",
+                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events e WHERE at < ? "
+                "AND NOT EXISTS (SELECT 1 FROM cursors c "
+                "WHERE c.tenant_id = e.tenant_id AND c.seq < e.seq) LIMIT ?)",
                 (to_us(cutoff), limit),
             )
         return cur.rowcount
@@ -101,9 +106,13 @@ class Events:
             ).fetchone()
             if r is None:
                 return 0
+            (lowest,) = db.execute(
+                "SELECT MIN(seq) FROM cursors WHERE tenant_id = ?", (tenant_id,)
+            ).fetchone()
+            upto = r[0] if lowest is None else min(r[0], lowest)
             cur = db.execute(
                 "DELETE FROM events WHERE tenant_id = ?1 AND seq IN "
                 "(SELECT seq FROM events WHERE tenant_id = ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3)",
-                (tenant_id, r[0], limit),
+                (tenant_id, upto, limit),
             )
         return cur.rowcount

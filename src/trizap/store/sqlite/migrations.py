@@ -103,15 +103,24 @@ CREATE INDEX tokens_tenant ON tokens (tenant_id);
 # v3: the outbox keeps the whole outgoing message, in its wire form (JSON, tagged by
 # `type`), so kinds other than text can be queued. Text messages still fill "to", text and
 # reply_to; rows from before v3 have no payload and are read from those columns.
-V3_OUTBOX_PAYLOAD: Final = """
+# Consumers (webhook deliveries) keep a cursor each; retention keeps what is above the
+# lowest cursor of a tenant.
+V3_OUTBOX_PAYLOAD_AND_CURSORS: Final = """
 ALTER TABLE outbox ADD COLUMN type TEXT NOT NULL DEFAULT 'text';
 ALTER TABLE outbox ADD COLUMN payload TEXT;
+
+CREATE TABLE cursors (
+    tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    consumer   TEXT NOT NULL,
+    seq        INTEGER NOT NULL CHECK (seq >= 0),
+    PRIMARY KEY (tenant_id, consumer)
+);
 """
 
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
-    (3, V3_OUTBOX_PAYLOAD),
+    (3, V3_OUTBOX_PAYLOAD_AND_CURSORS),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
