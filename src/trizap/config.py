@@ -23,6 +23,8 @@ class Config:
     port: int = 8080
     admin_token: str | None = None  # else generated into <data>/admin.token on first start
     default_engine: EngineName = "neonize"
+    # Where trizap keeps its state: a path or `sqlite:///path`. Unset: `<data_dir>/trizap.db`.
+    store: str | None = None
     # sessions
     max_sessions_per_tenant: int = 100
     pairing_timeout: float = 180.0  # a session waiting for a scan longer than this stops
@@ -81,6 +83,11 @@ class Config:
         return self.data_dir / "trizap.db"
 
     @property
+    def store_target(self) -> str | Path:
+        """What `open_store` opens: the `store` setting, else the file in the data dir."""
+        return self.store if self.store else self.db_path
+
+    @property
     def sessions_dir(self) -> Path:
         return self.data_dir / "sessions"
 
@@ -118,4 +125,4 @@ def _parse(name: str, raw: str, default: Any) -> Any:
 
 _OPTIONAL_FLOAT = {"idle_timeout", "event_retention_age", "sim_read_delay"}
 _OPTIONAL_INT = {"event_retention_count", "sim_seed"}
-_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {"admin_token", "neonize_store_url"}
+_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {"admin_token", "neonize_store_url", "store"}

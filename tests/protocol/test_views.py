@@ -22,6 +22,7 @@ from trizap.protocol import (
     tenant_view,
     token_view,
 )
+from trizap.protocol.outgoing import OutgoingText
 from trizap.store.base import MessageRow, SessionRow, TenantRow, TokenRow
 
 T0 = datetime(2026, 11, 28, 22, 53, 25, 123000, tzinfo=UTC)
@@ -75,9 +76,7 @@ def test_message_view_shape() -> None:
         id="m1",
         tenant_id="t1",
         session="sales",
-        to="5511999999999",
-        text="hi",
-        reply_to=None,
+        message=OutgoingText(to="5511999999999", text="hi"),
         status="queued",
         wa_id=None,
         error=None,

@@ -1,76 +1,173 @@
-"""Schema migrations: a new file gets the latest schema, an old file is upgraded in place."""
+"""Contract: schema migrations (every backend). A new database gets the latest schema, an
+old one is upgraded in place with its data, a failing step leaves the previous version,
+and a newer schema is refused."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 
+import orjson
 import pytest
 
-from trizap.store import NewEvent, SchemaTooNew, open_sqlite_store
-from trizap.store import migrations as migrations_module
-from trizap.store.migrations import LATEST_VERSION, MIGRATIONS, migrate, schema_version
+from trizap.protocol import wire
+from trizap.protocol.outgoing import OutgoingText
+from trizap.store import NewEvent, NewMessage, SchemaTooNew, open_store
+
+from .backends import BackendUnderTest
 
 US = 1_700_000_000_000_000  # a timestamp in the store's unit (microseconds)
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
-        return {r[0] for r in rows}
-
-
-def make_v1_file(path: Path) -> None:
+def make_v1_database(backend: BackendUnderTest, target: str) -> None:
     """A database as trizap's first schema wrote it, with some data in every table."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        assert migrate(conn, upto=1) == 1
-        conn.executescript(
-            f"""
-            INSERT INTO tenants VALUES ('t_a', 'acme', {US});
-            INSERT INTO tenants VALUES ('t_b', 'globex', {US});
-            INSERT INTO tokens VALUES ('k_1', 't_a', 'ci', x'0102', {US}, NULL);
-            INSERT INTO sessions (tenant_id, name, engine, desired, status, me, creds,
-                                  restarts, created_at, updated_at)
-                VALUES ('t_a', 's1', 'sim', 'running', 'connected', '{{"jid": "1@x"}}',
-                        x'00ff', 3, {US}, {US});
-            INSERT INTO events VALUES ('t_a', 1, 'session.qr', 's1', {US}, '{{}}');
-            INSERT INTO events VALUES ('t_a', 2, 'message', 's1', {US}, '{{"text": "hi"}}');
-            INSERT INTO events VALUES ('t_a', 7, 'message', 's1', {US}, '{{"text": "yo"}}');
-            INSERT INTO outbox VALUES ('m_1', 't_a', 's1', '1555@s.whatsapp.net', 'hello',
-                                       NULL, 'queued', NULL, NULL, 0, 'key-1', {US}, {US});
-            """
+    with backend.connect(target) as conn:
+        assert backend.migrations.migrate(conn, upto=1) == 1
+        rows: list[tuple[str, dict[str, object]]] = [
+            ("tenants", {"id": "t_a", "name": "acme", "created_at": US}),
+            ("tenants", {"id": "t_b", "name": "globex", "created_at": US}),
+            (
+                "tokens",
+                {
+                    "id": "k_1",
+                    "tenant_id": "t_a",
+                    "label": "ci",
+                    "hash": b"\x01\x02",
+                    "created_at": US,
+                    "last_used_at": None,
+                },
+            ),
+            (
+                "sessions",
+                {
+                    "tenant_id": "t_a",
+                    "name": "s1",
+                    "engine": "sim",
+                    "desired": "running",
+                    "status": "connected",
+                    "me": '{"jid": "1@x"}',
+                    "creds": b"\x00\xff",
+                    "restarts": 3,
+                    "created_at": US,
+                    "updated_at": US,
+                },
+            ),
+            *[
+                (
+                    "events",
+                    {
+                        "tenant_id": "t_a",
+                        "seq": seq,
+                        "type": type_,
+                        "session": "s1",
+                        "at": US,
+                        "data": data,
+                    },
+                )
+                for seq, type_, data in [
+                    (1, "session.qr", "{}"),
+                    (2, "message", '{"text": "hi"}'),
+                    (7, "message", '{"text": "yo"}'),
+                ]
+            ],
+            (
+                "outbox",
+                {
+                    "id": "m_1",
+                    "tenant_id": "t_a",
+                    "session": "s1",
+                    "to": "1555@s.whatsapp.net",
+                    "text": "hello",
+                    "reply_to": None,
+                    "status": "queued",
+                    "wa_id": None,
+                    "error": None,
+                    "attempts": 0,
+                    "idempotency_key": "key-1",
+                    "created_at": US,
+                    "updated_at": US,
+                },
+            ),
+        ]
+        for table, row in rows:
+            backend.insert(conn, table, row)
+
+
+def outbox_row(message_id: str, text: str, **columns: object) -> dict[str, object]:
+    """An outbox row as v1 and v2 wrote it: the text message in "to", text, reply_to."""
+    return {
+        "id": message_id,
+        "tenant_id": "t_a",
+        "session": "s1",
+        "to": "15550001111@s.whatsapp.net",
+        "text": text,
+        "reply_to": None,
+        "status": "queued",
+        "wa_id": None,
+        "error": None,
+        "attempts": 0,
+        "idempotency_key": None,
+        "created_at": US,
+        "updated_at": US,
+        **columns,
+    }
+
+
+def make_v2_database(backend: BackendUnderTest, target: str) -> None:
+    """A database as schema v2 wrote it, with messages in the outbox."""
+    with backend.connect(target) as conn:
+        assert backend.migrations.migrate(conn, upto=2) == 2
+        backend.insert(conn, "tenants", {"id": "t_a", "name": "acme", "created_at": US})
+        backend.insert(
+            conn,
+            "sessions",
+            {
+                "tenant_id": "t_a",
+                "name": "s1",
+                "engine": "sim",
+                "desired": "running",
+                "status": "connected",
+                "restarts": 0,
+                "created_at": US,
+                "updated_at": US,
+            },
         )
-    finally:
-        conn.close()
+        for row in [
+            outbox_row("m_1", "first", reply_to="3EB0QUOTED", idempotency_key="key-1"),
+            outbox_row("m_2", "second", status="sent", wa_id="3EB0SENT", attempts=1),
+        ]:
+            backend.insert(conn, "outbox", row)
 
 
-def test_the_steps_are_numbered_in_order() -> None:
-    versions = [v for v, _ in MIGRATIONS]
+def test_the_steps_are_numbered_in_order(backend: BackendUnderTest) -> None:
+    versions = [v for v, _ in backend.migrations.MIGRATIONS]
     assert versions == list(range(1, len(versions) + 1))
-    assert LATEST_VERSION == versions[-1] >= 2
+    assert backend.migrations.LATEST_VERSION == versions[-1] >= 2
 
 
-async def test_an_empty_file_gets_the_latest_schema(tmp_path: Path) -> None:
-    path = tmp_path / "fresh.db"
-    path.touch(mode=0o600)
-    async with open_sqlite_store(path) as store:
-        assert store.statistics().schema_version == LATEST_VERSION
-    with sqlite3.connect(path) as conn:
-        assert schema_version(conn) == LATEST_VERSION
-    assert {"tenants", "tokens", "sessions", "events", "outbox", "event_seqs"} <= tables(path)
-    assert {"outbox_drain", "outbox_wa_id", "events_at"} <= tables(path)
+async def test_a_new_database_gets_the_latest_schema(
+    backend: BackendUnderTest, store_target: str
+) -> None:
+    latest = backend.migrations.LATEST_VERSION
+    async with open_store(store_target) as store:
+        assert store.statistics().schema_version == latest
+    with backend.connect(store_target) as conn:
+        assert backend.migrations.schema_version(conn) == latest
+        objects = backend.objects(conn)
+    assert {"tenants", "tokens", "sessions", "events", "outbox", "event_seqs"} <= objects
+    assert {"outbox_drain", "outbox_wa_id", "events_at"} <= objects
+    assert "cursors" in objects
 
 
-async def test_a_v1_file_is_upgraded_with_its_data(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    make_v1_file(path)
-    assert "event_seqs" not in tables(path)
+async def test_a_v1_database_is_upgraded_with_its_data(
+    backend: BackendUnderTest, store_target: str
+) -> None:
+    make_v1_database(backend, store_target)
+    with backend.connect(store_target) as conn:
+        assert "event_seqs" not in backend.objects(conn)
 
-    async with open_sqlite_store(path) as store:
-        assert store.statistics().schema_version == 2
+    async with open_store(store_target) as store:
+        assert store.statistics().schema_version == backend.migrations.LATEST_VERSION
         tenant = await store.get_tenant("acme")
         assert tenant is not None and tenant.id == "t_a"
         token = await store.resolve_token(b"\x01\x02")
@@ -97,32 +194,78 @@ async def test_a_v1_file_is_upgraded_with_its_data(tmp_path: Path) -> None:
         assert row.seq == 8
         pending = await store.pending_messages("t_a", "s1", 10)
         assert [(m.id, m.text, m.idempotency_key) for m in pending] == [("m_1", "hello", "key-1")]
-    with sqlite3.connect(path) as conn:
-        assert schema_version(conn) == 2
+    with backend.connect(store_target) as conn:
+        assert backend.migrations.schema_version(conn) == backend.migrations.LATEST_VERSION
 
 
-def test_a_failing_step_leaves_the_file_at_the_previous_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_failing_step_leaves_the_database_at_the_previous_version(
+    backend: BackendUnderTest, store_target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "old.db"
-    make_v1_file(path)
-    broken = ((1, MIGRATIONS[0][1]), (2, "CREATE TABLE half_done (x); SELECT no_such_function();"))
-    monkeypatch.setattr(migrations_module, "MIGRATIONS", broken)
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        with pytest.raises(sqlite3.OperationalError):
-            migrate(conn)
-        assert schema_version(conn) == 1
-        assert not conn.in_transaction
-    finally:
-        conn.close()
-    assert "half_done" not in tables(path)
+    make_v1_database(backend, store_target)
+    first = backend.migrations.MIGRATIONS[0]
+    broken = (first, (2, "CREATE TABLE half_done (x INTEGER); SELECT no_such_function();"))
+    monkeypatch.setattr(backend.migrations, "MIGRATIONS", broken)
+    with backend.connect(store_target) as conn:
+        with pytest.raises(backend.unknown_function):
+            backend.migrations.migrate(conn)
+        assert backend.migrations.schema_version(conn) == 1
+        assert not backend.dialect.in_transaction(conn)
+        assert "half_done" not in backend.objects(conn)
 
 
-async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "future.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+async def test_a_newer_schema_is_refused(backend: BackendUnderTest, store_target: str) -> None:
+    with backend.connect(store_target) as conn:
+        backend.set_schema_version(conn, backend.migrations.LATEST_VERSION + 1)
     with pytest.raises(SchemaTooNew):
-        async with open_sqlite_store(path):
+        async with open_store(store_target):
             pass
+
+
+async def test_v3_on_a_v2_database_keeps_its_messages_and_adds_cursors(
+    backend: BackendUnderTest, store_target: str
+) -> None:
+    make_v2_database(backend, store_target)
+    with backend.connect(store_target) as conn:
+        assert not {"type", "payload"} & backend.columns(conn, "outbox")
+
+    async with open_store(store_target) as store:
+        assert store.statistics().schema_version == backend.migrations.LATEST_VERSION >= 3
+        # Rows from before v3 read back as the text messages they were.
+        first = await store.get_message("t_a", "s1", "m_1")
+        second = await store.get_message("t_a", "s1", "m_2")
+        assert first is not None and second is not None
+        assert first.message == OutgoingText("15550001111@s.whatsapp.net", "first", "3EB0QUOTED")
+        assert (first.to, first.text, first.reply_to) == (
+            "15550001111@s.whatsapp.net",
+            "first",
+            "3EB0QUOTED",
+        )
+        assert (second.message.text, second.status, second.wa_id) == ("second", "sent", "3EB0SENT")
+        # They keep moving, and their idempotency keys still hold.
+        again, created = await store.add_message(
+            NewMessage("t_a", "s1", OutgoingText("15550001111@s.whatsapp.net", "x"), "key-1")
+        )
+        assert not created and again == first
+        sent = await store.advance_message("t_a", "s1", "sent", after={"queued"}, message_id="m_1")
+        assert sent is not None and sent.message == first.message
+        read = await store.advance_message("t_a", "s1", "read", after={"sent"}, wa_id="3EB0SENT")
+        assert read is not None and read.message == second.message
+        new, _ = await store.add_message(
+            NewMessage("t_a", "s1", OutgoingText("15550003333@s.whatsapp.net", "third"), None)
+        )
+        # And the tenant can have consumer cursors.
+        await store.set_cursor("t_a", "webhook:a", 0)
+        assert await store.get_cursor("t_a", "webhook:a") == 0
+    with backend.connect(store_target) as conn:
+        assert {"type", "payload"} <= backend.columns(conn, "outbox")
+        rows = conn.execute(
+            'SELECT id, type, payload, "to", text, reply_to FROM outbox ORDER BY id'
+        ).fetchall()
+    by_id = {r[0]: r[1:] for r in rows}
+    # Old rows: text, with no payload (read from the v1 columns, as above).
+    assert by_id["m_1"][:2] == ("text", None) and by_id["m_2"][:2] == ("text", None)
+    # A new row: the message in its wire form, and the v1 columns still filled.
+    type_, payload, to, text, reply_to = by_id[new.id]
+    assert type_ == "text"
+    assert orjson.loads(payload) == wire.unstructure(new.message)
+    assert (to, text, reply_to) == ("15550003333@s.whatsapp.net", "third", None)

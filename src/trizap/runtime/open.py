@@ -10,7 +10,7 @@ import trio
 
 from ..config import Config
 from ..protocol.enums import EngineName
-from ..store import open_sqlite_store
+from ..store import open_store
 from ..whatsapp.engine import EngineFactory
 from .auth import Auth, load_admin_token
 from .engines import open_engines
@@ -36,7 +36,7 @@ async def open_runtime(
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     admin_token, generated = load_admin_token(config)
     async with (
-        open_sqlite_store(config.db_path, inline=not store_thread) as store,
+        open_store(config.store_target, inline=not store_thread) as store,
         open_engines(config, store, engines) as offered,
     ):
         tree = Tree(config, store, offered.factories, now)

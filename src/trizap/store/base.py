@@ -1,18 +1,20 @@
 """The `Store` protocol and the records it reads and writes.
 
 The store is the source of truth (DESIGN.md §6): tenants, token hashes, sessions and their
-desired state, the per-tenant event log and the outbox. Implementations: `SqliteStore`
-(default, embedded) and later a PostgreSQL one. Everything here is plain data: no actors,
-no HTTP. Times are aware UTC `datetime`s; JSON-shaped data is `dict[str, Any]`.
+desired state, the per-tenant event log with its consumers' cursors, and the outbox (each
+message as the `OutgoingMessage` it was queued as). Implementations: `SqlStore` on a backend, SQLite
+(default, embedded) and later PostgreSQL. Everything here is plain data: no actors, no
+HTTP. Times are aware UTC `datetime`s; JSON-shaped data is `dict[str, Any]`.
 
 Every method is a cancellable trio coroutine. A method either commits fully or not at all.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 
@@ -23,9 +25,11 @@ from ..protocol.enums import (
     MessageStatus,
     SessionStatus,
 )
+from ..protocol.outgoing import OutgoingMessage
 
 __all__ = [
     "MESSAGE_STATUSES",
+    "SYNCHRONOUS",
     "DesiredState",
     "EventRow",
     "MessageRow",
@@ -34,9 +38,14 @@ __all__ = [
     "NewMessage",
     "SessionRow",
     "Store",
+    "Synchronous",
     "TenantRow",
     "TokenRow",
 ]
+
+# How far a commit is pushed to disk before the method returns (see `open_sqlite_store`).
+Synchronous = Literal["NORMAL", "FULL"]
+SYNCHRONOUS: Final[tuple[Synchronous, ...]] = typing.get_args(Synchronous)
 
 
 @attrs.frozen
@@ -93,12 +102,12 @@ class EventRow:
 
 @attrs.frozen
 class MessageRow:
+    """An outbox row: the message to send and how its sending went."""
+
     id: str
     tenant_id: str
     session: str
-    to: str
-    text: str
-    reply_to: str | None
+    message: OutgoingMessage
     status: MessageStatus
     wa_id: str | None
     error: str | None
@@ -107,19 +116,36 @@ class MessageRow:
     created_at: datetime
     updated_at: datetime
 
+    # Read from the message, for the readers of the rows from before it had kinds.
+    @property
+    def to(self) -> str:
+        return self.message.to
+
+    @property
+    def text(self) -> str:
+        return self.message.text
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.message.reply_to
+
 
 @attrs.frozen
 class NewMessage:
+    """A message to queue; the store gives it its id, status and times."""
+
     tenant_id: str
     session: str
-    to: str
-    text: str
-    reply_to: str | None
+    message: OutgoingMessage
     idempotency_key: str | None
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer trizap; opening it could corrupt it, so we refuse."""
+
+
 class Store(Protocol):
-    """Persistence for the whole runtime. See `SqliteStore` for the reference behaviour."""
+    """Persistence for the whole runtime. See `SqlStore` for the reference behaviour."""
 
     async def close(self) -> None: ...
 
@@ -137,7 +163,8 @@ class Store(Protocol):
         ...
 
     async def delete_tenant(self, tenant_id: str) -> None:
-        """Removes the tenant and all of its tokens, sessions, events and messages."""
+        """Removes the tenant and all of its tokens, sessions, events, messages and
+        cursors."""
         ...
 
     # tokens (only SHA-256 hashes are stored) --------------------------------------------
@@ -206,7 +233,23 @@ class Store(Protocol):
 
     async def prune_events(self, *, max_age_s: float | None, max_per_tenant: int | None) -> int:
         """Retention: drop events older than `max_age_s` and past the newest
-        `max_per_tenant` of each tenant. Returns how many were removed."""
+        `max_per_tenant` of each tenant, but never one above the lowest cursor of its
+        tenant (a consumer has not had it yet). Returns how many were removed."""
+        ...
+
+    # consumer cursors -----------------------------------------------------------------------
+    async def set_cursor(self, tenant_id: str, consumer: str, seq: int) -> None:
+        """Records that `consumer` has had the tenant's events up to `seq`. Retention keeps
+        everything after the lowest cursor of a tenant. Raises `NotFound` for an unknown
+        tenant."""
+        ...
+
+    async def get_cursor(self, tenant_id: str, consumer: str) -> int | None:
+        """The seq last set for `consumer`, or None if it has no cursor."""
+        ...
+
+    async def delete_cursor(self, tenant_id: str, consumer: str) -> bool:
+        """Forgets `consumer` (releasing what it held back); False if it had no cursor."""
         ...
 
     # outbox --------------------------------------------------------------------------------

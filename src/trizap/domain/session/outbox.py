@@ -24,7 +24,7 @@ import trio
 from ...protocol.enums import MessageStatus
 from ...protocol.errors import NotFound, TrizapError
 from ...protocol.events import MESSAGE_STATUS, MessageStatusData, event_data
-from ...protocol.outgoing import OutgoingMessage, OutgoingText
+from ...protocol.outgoing import OutgoingMessage
 from ...store import MessageRow, NewEvent, NewMessage
 from ...whatsapp.engine import Engine, EngineFailure, EngineNotReady, phone_jid
 from ..deps import Deps
@@ -59,14 +59,7 @@ async def accept(
             raise NotFound(f"no session {session!r}")
         status = row.status
     msg, created = await deps.store.add_message(
-        NewMessage(
-            tenant_id,
-            session,
-            message.to,
-            message.text,
-            message.reply_to,
-            idempotency_key,
-        )
+        NewMessage(tenant_id, session, message, idempotency_key)
     )
     if not created:
         return msg, False
@@ -187,7 +180,7 @@ class Drain:
         deps = self._deps
         attempts = row.attempts
         delay = 0.5
-        message = OutgoingText(phone_jid(row.to), row.text, row.reply_to)
+        message = attrs.evolve(row.message, to=phone_jid(row.message.to))
         while True:
             attempts += 1
             try:

@@ -1,4 +1,4 @@
-"""Versioned SQLite schema for `SqliteStore`.
+"""The versioned SQLite schema.
 
 `MIGRATIONS` is an append-only list of `(version, sql)` steps. A database records the last
 step applied in `PRAGMA user_version` (0 for a new file); opening the store applies every
@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import sqlite3
 from typing import Final
+
+from ..base import SchemaTooNew
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "SchemaTooNew", "migrate", "schema_version"]
 
 V1_BASE: Final = """
 CREATE TABLE tenants (
@@ -96,16 +100,30 @@ CREATE INDEX events_at ON events (at);
 CREATE INDEX tokens_tenant ON tokens (tenant_id);
 """
 
+# v3: the outbox keeps the whole outgoing message, in its wire form (JSON, tagged by
+# `type`), so kinds other than text can be queued. Text messages still fill "to", text and
+# reply_to; rows from before v3 have no payload and are read from those columns.
+# Consumers (webhook deliveries) keep a cursor each; retention keeps what is above the
+# lowest cursor of a tenant.
+V3_OUTBOX_PAYLOAD_AND_CURSORS: Final = """
+ALTER TABLE outbox ADD COLUMN type TEXT NOT NULL DEFAULT 'text';
+ALTER TABLE outbox ADD COLUMN payload TEXT;
+
+CREATE TABLE cursors (
+    tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    consumer   TEXT NOT NULL,
+    seq        INTEGER NOT NULL CHECK (seq >= 0),
+    PRIMARY KEY (tenant_id, consumer)
+);
+"""
+
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
+    (3, V3_OUTBOX_PAYLOAD_AND_CURSORS),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
-
-
-class SchemaTooNew(RuntimeError):
-    """The file was written by a newer trizap; opening it could corrupt it, so we refuse."""
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -1,20 +1,19 @@
-"""Durability against SIGKILL: every append a process saw committed is there afterwards.
+"""Contract: what a store acknowledged is there after it is closed and opened again, and
+after its process is killed (every backend).
 
-A child process appends small batches and prints the seqs of each batch once
-`append_events` has returned (the acknowledgement). The test kills it with SIGKILL in the
-middle of the stream and then checks the file for every acknowledged seq.
+Against SIGKILL: a child process appends small batches and prints the seqs of each batch
+once `append_events` has returned (the acknowledgement). The test kills it with SIGKILL in
+the middle of the stream and then checks the database for every acknowledged seq.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from functools import partial
-from pathlib import Path
 
 import trio
 
-from trizap.store import open_sqlite_store
+from trizap.store import open_store
 
 ACKS_BEFORE_KILL = 150
 
@@ -24,11 +23,11 @@ from datetime import UTC, datetime
 
 import trio
 
-from trizap.store import NewEvent, open_sqlite_store
+from trizap.store import NewEvent, open_store
 
 
-async def main(path: str, tenant_id: str) -> None:
-    async with open_sqlite_store(path) as store:
+async def main(target: str, tenant_id: str) -> None:
+    async with open_store(target) as store:
         for i in range(1_000_000):
             batch = [
                 NewEvent(tenant_id=tenant_id, type="message", session="s1",
@@ -43,20 +42,30 @@ trio.run(main, sys.argv[1], sys.argv[2])
 """
 
 
-async def test_acknowledged_appends_survive_sigkill(tmp_path: Path) -> None:
-    path = tmp_path / "trizap.db"
-    async with open_sqlite_store(path) as store:
+async def test_data_survives_reopening(store_target: str) -> None:
+    async with open_store(store_target) as store:
+        t = await store.create_tenant("acme")
+        await store.create_session(t.id, "s1", "sim")
+    async with open_store(store_target) as store:
+        assert await store.get_tenant("acme") == t
+        assert [s.name for s in await store.list_sessions(t.id)] == ["s1"]
+
+
+async def test_acknowledged_appends_survive_sigkill(store_target: str) -> None:
+    async with open_store(store_target) as store:
         tenant = await store.create_tenant("acme")
+
+    async def run_child(task_status: trio.TaskStatus[trio.Process]) -> None:
+        await trio.run_process(
+            [sys.executable, "-c", CHILD, store_target, tenant.id],
+            stdout=subprocess.PIPE,
+            check=False,
+            task_status=task_status,
+        )
 
     acked: list[int] = []
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            run_child = partial(
-                trio.run_process,
-                [sys.executable, "-c", CHILD, str(path), tenant.id],
-                stdout=subprocess.PIPE,
-                check=False,
-            )
             proc: trio.Process = await nursery.start(run_child)
             assert proc.stdout is not None
             buffer = b""
@@ -72,7 +81,7 @@ async def test_acknowledged_appends_survive_sigkill(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == -9
 
-    async with open_sqlite_store(path) as store:
+    async with open_store(store_target) as store:
         stored = [e.seq for e in await store.read_events(tenant.id, 0, 1_000_000)]
         last = await store.last_seq(tenant.id)
     assert set(acked) <= set(stored)

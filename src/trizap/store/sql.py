@@ -1,0 +1,629 @@
+"""`SqlStore`: the one `Store` implementation, over a backend of synchronous SQL operations.
+
+Each method checks its arguments (`validation`), then runs one operation on the store's
+`Executor` (its thread, its connection, group commit). What a database must provide is a
+`Backend`: plain SQL over rows, one method per operation, given the executor's connection.
+What is the same for every database lives here, once: ids, the clock, defaults of new rows,
+"missing" turned into `NotFound`, the constant-time token check, retention in chunks.
+
+Operations that read the clock do so on the store's thread, when they run, as the row's
+times have always meant "when it was written".
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
+
+import attrs
+
+from ..protocol.enums import EngineName, SessionStatus
+from ..protocol.errors import NotFound
+from ..protocol.outgoing import OutgoingMessage
+from . import validation as check
+from .base import (
+    DesiredState,
+    EventRow,
+    MessageRow,
+    MessageStatus,
+    NewEvent,
+    NewMessage,
+    SessionRow,
+    Store,
+    Synchronous,
+    TenantRow,
+    TokenRow,
+)
+from .executor import Connection, Executor
+
+__all__ = [
+    "PRUNE_CHUNK",
+    "TOKEN_TOUCH_INTERVAL",
+    "Backend",
+    "SqlStore",
+    "StoreStatistics",
+    "utcnow",
+]
+
+C = TypeVar("C", bound=Connection)
+C_contra = TypeVar("C_contra", bound=Connection, contravariant=True)
+
+# resolve_token() records use at most this often per token: a write per request would make
+# every authenticated read a commit.
+TOKEN_TOUCH_INTERVAL: Final = timedelta(seconds=60)
+# Retention deletes at most this many rows per transaction, so a large backlog never holds
+# the writer (and with it every append) for long.
+PRUNE_CHUNK: Final = 5_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(12)
+
+
+class Backend(Protocol[C_contra]):
+    """The synchronous SQL operations of one database.
+
+    Each runs on the store's thread with its connection `db`, inside the operation's own
+    savepoint when it shares a batch, in autocommit when alone (so an operation of several
+    statements makes itself atomic, see `executor.transaction`). Rows in, rows out: the
+    store chooses ids and times. A violated constraint raises `Conflict` (a duplicate) or
+    `NotFound` (an unknown tenant or session); nothing matched answers None, False or 0.
+    `changes` map `SessionRow`/`MessageRow` field names to new values (None: NULL).
+    """
+
+    # tenants and tokens
+    def insert_tenant(self, db: C_contra, row: TenantRow) -> None: ...
+    def get_tenant(self, db: C_contra, id_or_name: str) -> TenantRow | None: ...
+    def list_tenants(self, db: C_contra) -> list[TenantRow]: ...
+    def tenant_ids(self, db: C_contra) -> list[str]: ...
+    def count_sessions(self, db: C_contra) -> dict[str, int]: ...
+    def delete_tenant(self, db: C_contra, tenant_id: str) -> bool: ...
+    def insert_token(self, db: C_contra, row: TokenRow, token_hash: bytes) -> None: ...
+    def find_token(self, db: C_contra, token_hash: bytes) -> tuple[TokenRow, bytes] | None:
+        """The token stored under this hash, with the hash as stored."""
+        ...
+
+    def touch_token(self, db: C_contra, token_id: str, at: datetime) -> bool:
+        """Records a use; False (and logged) if the database could not take the write now:
+        bookkeeping must never fail a login."""
+        ...
+
+    def list_tokens(self, db: C_contra, tenant_id: str) -> list[TokenRow]: ...
+    def delete_token(self, db: C_contra, tenant_id: str, token_id: str) -> bool: ...
+
+    # sessions
+    def insert_session(self, db: C_contra, row: SessionRow) -> None: ...
+    def get_session(self, db: C_contra, tenant_id: str, name: str) -> SessionRow | None: ...
+    def list_sessions(self, db: C_contra, tenant_id: str | None) -> list[SessionRow]: ...
+    def update_session(
+        self, db: C_contra, tenant_id: str, name: str, changes: Mapping[str, Any]
+    ) -> SessionRow | None: ...
+    def delete_session(self, db: C_contra, tenant_id: str, name: str) -> bool: ...
+
+    # event log
+    def append_events(self, db: C_contra, events: Sequence[NewEvent]) -> list[EventRow]: ...
+    def read_events(
+        self,
+        db: C_contra,
+        tenant_id: str,
+        after: int,
+        limit: int,
+        sessions: Sequence[str] | None,
+    ) -> list[EventRow]: ...
+    def last_seq(self, db: C_contra, tenant_id: str) -> int: ...
+    def prune_older(self, db: C_contra, cutoff: datetime, limit: int) -> int:
+        """Deletes up to `limit` events whose `at` is before `cutoff` and whose seq is not
+        above the lowest cursor of their tenant; how many it did."""
+        ...
+
+    def prune_surplus(self, db: C_contra, tenant_id: str, keep: int, limit: int) -> int:
+        """Deletes up to `limit` of the tenant's events past its newest `keep`, none above
+        its lowest cursor."""
+        ...
+
+    # consumer cursors
+    def set_cursor(self, db: C_contra, tenant_id: str, consumer: str, seq: int) -> None: ...
+    def get_cursor(self, db: C_contra, tenant_id: str, consumer: str) -> int | None: ...
+    def delete_cursor(self, db: C_contra, tenant_id: str, consumer: str) -> bool: ...
+
+    # outbox
+    def insert_message(self, db: C_contra, row: MessageRow) -> MessageRow | None:
+        """Inserts `row`, unless its idempotency key is used already in its tenant and
+        session: then returns the row that has it, writing nothing."""
+        ...
+
+    def get_message(
+        self, db: C_contra, tenant_id: str, session: str, message_id: str
+    ) -> MessageRow | None: ...
+    def list_messages(
+        self,
+        db: C_contra,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus | None,
+        limit: int,
+    ) -> list[MessageRow]: ...
+    def pending_messages(
+        self, db: C_contra, tenant_id: str, session: str, limit: int
+    ) -> list[MessageRow]: ...
+    def update_message(
+        self, db: C_contra, message_id: str, changes: Mapping[str, Any]
+    ) -> MessageRow | None: ...
+    def advance_message(
+        self,
+        db: C_contra,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus,
+        after: Collection[MessageStatus],
+        message_id: str | None,
+        wa_id: str | None,
+        error: str | None,
+        attempts: int | None,
+        at: datetime,
+    ) -> MessageRow | None: ...
+    def assign_wa_ids(
+        self, db: C_contra, tenant_id: str, session: str, ids: Mapping[str, str], at: datetime
+    ) -> None: ...
+    def fail_pending(
+        self, db: C_contra, tenant_id: str, session: str, reason: str, at: datetime
+    ) -> list[MessageRow]:
+        """Fails the session's queued messages; returns them as they are now, oldest first."""
+        ...
+
+
+@attrs.frozen
+class StoreStatistics:
+    path: str  # what the store was opened on
+    schema_version: int
+    synchronous: Synchronous
+    operations: int  # operations run since the store was opened
+    tasks_waiting: int  # operations queued for the connection right now
+    batches: int  # transactions the operations shared (operations / batches: the sharing)
+
+
+class SqlStore(Generic[C]):
+    """The `Store` over a SQL backend. Don't build it by hand: use `open_store` (or a
+    backend's own opener, such as `open_sqlite_store`).
+
+    Ordering: `list_tenants` by name, `list_sessions` by (tenant, name), `list_tokens` by
+    creation, events by seq, `list_messages` newest first, `pending_messages` oldest first.
+    Deleting or updating something missing raises `NotFound` (except `delete_token`, which
+    answers False); creating a duplicate raises `Conflict`; referring to a tenant or session
+    that doesn't exist raises `NotFound`.
+    """
+
+    def __init__(
+        self,
+        executor: Executor[C],
+        backend: Backend[C],
+        *,
+        path: str,
+        synchronous: Synchronous,
+        schema_version: int,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._executor = executor
+        self._run = executor.run
+        self._backend = backend
+        self._path = path
+        self._synchronous = synchronous
+        self._schema_version = schema_version
+        self._now = now
+
+    def statistics(self) -> StoreStatistics:
+        return StoreStatistics(
+            path=self._path,
+            schema_version=self._schema_version,
+            synchronous=self._synchronous,
+            operations=self._executor.operations,
+            tasks_waiting=self._executor.waiting,
+            batches=self._executor.batches,
+        )
+
+    async def close(self) -> None:
+        """Closes the connection once every operation queued before has run; idempotent.
+        Later operations raise `ClosedResourceError`."""
+        await self._executor.close()
+
+    # tenants -----------------------------------------------------------------------------
+    async def create_tenant(self, name: str) -> TenantRow:
+        """Raises `Conflict` if the name exists."""
+        return await self._run(self._create_tenant, name)
+
+    def _create_tenant(self, db: C, name: str) -> TenantRow:
+        row = TenantRow(id=_new_id("t_"), name=name, created_at=self._now())
+        self._backend.insert_tenant(db, row)
+        return row
+
+    async def get_tenant(self, id_or_name: str) -> TenantRow | None:
+        """By id or by name; an id wins over a name that happens to look like one."""
+        return await self._run(self._backend.get_tenant, id_or_name)
+
+    async def list_tenants(self) -> list[TenantRow]:
+        return await self._run(self._backend.list_tenants)
+
+    async def count_sessions(self) -> dict[str, int]:
+        """Sessions per tenant id; every tenant is present, with 0 if it has none."""
+        return await self._run(self._backend.count_sessions)
+
+    async def delete_tenant(self, tenant_id: str) -> None:
+        """Removes the tenant and (by cascade) all of its tokens, sessions, events, messages
+        and cursors. Raises `NotFound` if there is no such tenant."""
+        if not await self._run(self._backend.delete_tenant, tenant_id):
+            raise NotFound(f"tenant {tenant_id!r} not found")
+
+    # tokens ------------------------------------------------------------------------------
+    async def create_token(self, tenant_id: str | None, label: str, token_hash: bytes) -> TokenRow:
+        """Raises `NotFound` for an unknown tenant, `Conflict` if the hash is stored already."""
+        return await self._run(self._create_token, tenant_id, label, bytes(token_hash))
+
+    def _create_token(
+        self, db: C, tenant_id: str | None, label: str, token_hash: bytes
+    ) -> TokenRow:
+        row = TokenRow(
+            id=_new_id("k_"),
+            tenant_id=tenant_id,
+            label=label,
+            created_at=self._now(),
+            last_used_at=None,
+        )
+        self._backend.insert_token(db, row, token_hash)
+        return row
+
+    async def resolve_token(self, token_hash: bytes) -> TokenRow | None:
+        """The token with this hash, or None. Marks it used (at most once a minute)."""
+        return await self._run(self._resolve_token, bytes(token_hash))
+
+    def _resolve_token(self, db: C, token_hash: bytes) -> TokenRow | None:
+        found = self._backend.find_token(db, token_hash)
+        # The index lookup is not constant-time; comparing the stored hash again is, so
+        # trizap's constant-time promise doesn't rest on the database's b-tree internals.
+        if found is None or not hmac.compare_digest(found[1], token_hash):
+            return None
+        row = found[0]
+        now = self._now()
+        if (
+            row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL
+        ) and self._backend.touch_token(db, row.id, now):
+            row = attrs.evolve(row, last_used_at=now)
+        return row
+
+    async def list_tokens(self, tenant_id: str) -> list[TokenRow]:
+        return await self._run(self._backend.list_tokens, tenant_id)
+
+    async def delete_token(self, tenant_id: str, token_id: str) -> bool:
+        """False if the tenant has no such token (another tenant's token included)."""
+        return await self._run(self._backend.delete_token, tenant_id, token_id)
+
+    # sessions ----------------------------------------------------------------------------
+    async def create_session(self, tenant_id: str, name: str, engine: EngineName) -> SessionRow:
+        """Status `starting`, desired `running`. Raises `Conflict` if it exists, `NotFound`
+        if the tenant doesn't."""
+        return await self._run(self._create_session, tenant_id, name, engine)
+
+    def _create_session(self, db: C, tenant_id: str, name: str, engine: EngineName) -> SessionRow:
+        now = self._now()
+        row = SessionRow(
+            tenant_id=tenant_id,
+            name=name,
+            engine=engine,
+            desired="running",
+            status="starting",
+            reason=None,
+            me=None,
+            creds=None,
+            restarts=0,
+            created_at=now,
+            updated_at=now,
+        )
+        self._backend.insert_session(db, row)
+        return row
+
+    async def get_session(self, tenant_id: str, name: str) -> SessionRow | None:
+        return await self._run(self._backend.get_session, tenant_id, name)
+
+    async def list_sessions(self, tenant_id: str | None = None) -> list[SessionRow]:
+        """One tenant's sessions, or every session when `tenant_id` is None."""
+        return await self._run(self._backend.list_sessions, tenant_id)
+
+    async def update_session(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        desired: DesiredState | None = None,
+        status: SessionStatus | None = None,
+        reason: str | None = None,
+        me: dict[str, Any] | None = None,
+        creds: bytes | None = None,
+        restarts: int | None = None,
+        clear_reason: bool = False,
+        clear_me: bool = False,
+        clear_creds: bool = False,
+    ) -> SessionRow:
+        """Changes the given fields only (`None` keeps; `clear_*` sets NULL) and returns the
+        new row. Raises `NotFound` if there is no such session."""
+        check.desired_state(desired)
+        changes: dict[str, Any] = {}
+        if desired is not None:
+            changes["desired"] = desired
+        if status is not None:
+            changes["status"] = status
+        if clear_reason:
+            changes["reason"] = None
+        elif reason is not None:
+            changes["reason"] = reason
+        if clear_me:
+            changes["me"] = None
+        elif me is not None:
+            changes["me"] = me
+        if clear_creds:
+            changes["creds"] = None
+        elif creds is not None:
+            changes["creds"] = bytes(creds)
+        if restarts is not None:
+            changes["restarts"] = restarts
+        return await self._run(self._update_session, tenant_id, name, changes)
+
+    def _update_session(
+        self, db: C, tenant_id: str, name: str, changes: dict[str, Any]
+    ) -> SessionRow:
+        changes["updated_at"] = self._now()
+        row = self._backend.update_session(db, tenant_id, name, changes)
+        if row is None:
+            raise NotFound(f"session {name!r} not found")
+        return row
+
+    async def delete_session(self, tenant_id: str, name: str) -> None:
+        """Removes the session and (by cascade) its outbox rows; its events stay in the
+        tenant's log. Raises `NotFound` if there is no such session."""
+        if not await self._run(self._backend.delete_session, tenant_id, name):
+            raise NotFound(f"session {name!r} not found")
+
+    # event log ---------------------------------------------------------------------------
+    async def append_events(self, events: Sequence[NewEvent]) -> list[EventRow]:
+        """Appends a batch (any mix of tenants) in one transaction and returns the rows in
+        the batch's order. `seq` comes from a per-tenant counter, so it is never reused
+        (also not after the newest events are pruned or the process restarts). If any
+        event's tenant doesn't exist, raises `NotFound` and writes nothing."""
+        if not events:
+            return []
+        check.events(events)
+        return await self._run(self._backend.append_events, list(events))
+
+    async def read_events(
+        self,
+        tenant_id: str,
+        after: int,
+        limit: int,
+        sessions: Sequence[str] | None = None,
+    ) -> list[EventRow]:
+        """Events with `seq > after`, oldest first, at most `limit`. With `sessions`, only
+        events of those sessions (tenant-level events, with no session, are left out)."""
+        if not check.page(limit):
+            return []
+        names = None if sessions is None else tuple(sessions)
+        return await self._run(self._backend.read_events, tenant_id, after, limit, names)
+
+    async def last_seq(self, tenant_id: str) -> int:
+        """The last seq given to the tenant (0 if none), even if that event was pruned."""
+        return await self._run(self._backend.last_seq, tenant_id)
+
+    async def prune_events(self, *, max_age_s: float | None, max_per_tenant: int | None) -> int:
+        """Retention: drops events whose `at` is older than `max_age_s` and those past the
+        newest `max_per_tenant` of each tenant; returns how many were removed.
+
+        Never an event whose seq is above the lowest cursor of its tenant (`set_cursor`),
+        by age or by count: what a consumer has not had yet stays. The trade-off: a consumer
+        that never advances holds its tenant's log back, past both limits, for as long as
+        its cursor exists; deleting the consumer (`delete_cursor`) releases it, and the next
+        prune catches up. A tenant without cursors is pruned by the limits alone.
+
+        Unlike the other methods this commits in chunks of `PRUNE_CHUNK` rows, so appends
+        interleave with a large prune instead of waiting for all of it. Pruning is
+        idempotent: a cancelled prune leaves the rest for the next run.
+        """
+        check.retention(max_age_s, max_per_tenant)
+        removed = 0
+        if max_age_s is not None:
+            try:
+                cutoff: datetime | None = self._now() - timedelta(
+                    microseconds=round(max_age_s * 1_000_000)
+                )
+            except OverflowError:  # before any time a datetime holds: nothing is that old
+                cutoff = None
+            while cutoff is not None:
+                n = await self._run(self._backend.prune_older, cutoff, PRUNE_CHUNK)
+                removed += n
+                if n < PRUNE_CHUNK:
+                    break
+        if max_per_tenant is not None:
+            for tenant_id in await self._run(self._backend.tenant_ids):
+                while True:
+                    n = await self._run(
+                        self._backend.prune_surplus, tenant_id, max_per_tenant, PRUNE_CHUNK
+                    )
+                    removed += n
+                    if n < PRUNE_CHUNK:
+                        break
+        return removed
+
+    # consumer cursors --------------------------------------------------------------------
+    async def set_cursor(self, tenant_id: str, consumer: str, seq: int) -> None:
+        """Records that `consumer` (a webhook delivery, say) has had the tenant's events up to
+        `seq`, replacing its previous cursor (it may move back, to replay). Retention keeps
+        every event above the lowest cursor of the tenant. Raises `NotFound` for an unknown
+        tenant."""
+        check.cursor(consumer, seq)
+        await self._run(self._backend.set_cursor, tenant_id, consumer, seq)
+
+    async def get_cursor(self, tenant_id: str, consumer: str) -> int | None:
+        """The seq last set for `consumer`, or None if it has no cursor."""
+        return await self._run(self._backend.get_cursor, tenant_id, consumer)
+
+    async def delete_cursor(self, tenant_id: str, consumer: str) -> bool:
+        """Forgets `consumer`, releasing the events it held back; False if it had no
+        cursor."""
+        return await self._run(self._backend.delete_cursor, tenant_id, consumer)
+
+    # outbox ------------------------------------------------------------------------------
+    async def add_message(self, msg: NewMessage) -> tuple[MessageRow, bool]:
+        """Commits a `queued` message and returns it with True. With an idempotency key
+        already used for that tenant and session, returns the existing row (whatever its
+        message and status) and False, writing nothing. Raises `NotFound` for an unknown
+        session, `ValidationError` for a message that does not pass the wire converter (the
+        store keeps it in its wire form, and reads it back through the converter)."""
+        message = check.outgoing(msg.message)
+        return await self._run(self._add_message, msg, message)
+
+    def _add_message(
+        self, db: C, msg: NewMessage, message: OutgoingMessage
+    ) -> tuple[MessageRow, bool]:
+        now = self._now()
+        row = MessageRow(
+            id=_new_id("m_"),
+            tenant_id=msg.tenant_id,
+            session=msg.session,
+            message=message,
+            status="queued",
+            wa_id=None,
+            error=None,
+            attempts=0,
+            idempotency_key=msg.idempotency_key,
+            created_at=now,
+            updated_at=now,
+        )
+        existing = self._backend.insert_message(db, row)
+        return (row, True) if existing is None else (existing, False)
+
+    async def get_message(self, tenant_id: str, session: str, message_id: str) -> MessageRow | None:
+        return await self._run(self._backend.get_message, tenant_id, session, message_id)
+
+    async def list_messages(
+        self,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus | None = None,
+        limit: int = 100,
+    ) -> list[MessageRow]:
+        """Newest first."""
+        check.message_status(status)
+        if not check.page(limit):
+            return []
+        return await self._run(self._backend.list_messages, tenant_id, session, status, limit)
+
+    async def pending_messages(self, tenant_id: str, session: str, limit: int) -> list[MessageRow]:
+        """`queued` messages of a session, oldest first (the drain order)."""
+        if not check.page(limit):
+            return []
+        return await self._run(self._backend.pending_messages, tenant_id, session, limit)
+
+    async def update_message(
+        self,
+        message_id: str,
+        *,
+        status: MessageStatus | None = None,
+        wa_id: str | None = None,
+        error: str | None = None,
+        attempts: int | None = None,
+    ) -> MessageRow:
+        """Changes the given fields only and returns the new row. The store doesn't judge
+        status transitions (receipts may arrive out of order); the session actor does.
+        Raises `NotFound` if there is no such message."""
+        check.message_status(status)
+        changes: dict[str, Any] = {}
+        if status is not None:
+            changes["status"] = status
+        if wa_id is not None:
+            changes["wa_id"] = wa_id
+        if error is not None:
+            changes["error"] = error
+        if attempts is not None:
+            changes["attempts"] = attempts
+        return await self._run(self._update_message, message_id, changes)
+
+    def _update_message(self, db: C, message_id: str, changes: dict[str, Any]) -> MessageRow:
+        changes["updated_at"] = self._now()
+        row = self._backend.update_message(db, message_id, changes)
+        if row is None:
+            raise NotFound(f"message {message_id!r} not found")
+        return row
+
+    async def advance_message(
+        self,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus,
+        *,
+        after: Collection[MessageStatus],
+        message_id: str | None = None,
+        wa_id: str | None = None,
+        error: str | None = None,
+        attempts: int | None = None,
+    ) -> MessageRow | None:
+        """Moves the message (by `message_id`, or else by `wa_id`) to `status`, with
+        `error` and `attempts` if given, only if its status now is one of `after`: a
+        compare-and-set in one operation. Returns the new row, or None (no such message,
+        or not in `after`)."""
+        check.message_statuses(status, after)
+        check.message_ref(message_id, wa_id)
+        if not after:
+            return None
+        return await self._run(
+            self._advance_message,
+            tenant_id,
+            session,
+            status,
+            tuple(after),
+            message_id,
+            wa_id,
+            error,
+            attempts,
+        )
+
+    def _advance_message(
+        self,
+        db: C,
+        tenant_id: str,
+        session: str,
+        status: MessageStatus,
+        after: tuple[MessageStatus, ...],
+        message_id: str | None,
+        wa_id: str | None,
+        error: str | None,
+        attempts: int | None,
+    ) -> MessageRow | None:
+        return self._backend.advance_message(
+            db, tenant_id, session, status, after, message_id, wa_id, error, attempts, self._now()
+        )
+
+    async def assign_wa_ids(self, tenant_id: str, session: str, ids: Mapping[str, str]) -> None:
+        """Gives each message (`ids`: message id -> WhatsApp id) its WhatsApp id, in one
+        operation; a message that has one already keeps it."""
+        if ids:
+            await self._run(self._assign_wa_ids, tenant_id, session, dict(ids))
+
+    def _assign_wa_ids(self, db: C, tenant_id: str, session: str, ids: dict[str, str]) -> None:
+        self._backend.assign_wa_ids(db, tenant_id, session, ids, self._now())
+
+    async def fail_pending(self, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
+        """Marks every `queued` message of the session `failed` with `reason`; returns them,
+        oldest first."""
+        return await self._run(self._fail_pending, tenant_id, session, reason)
+
+    def _fail_pending(self, db: C, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
+        return self._backend.fail_pending(db, tenant_id, session, reason, self._now())
+
+
+if TYPE_CHECKING:
+    # Makes mypy prove that `SqlStore` implements the `Store` protocol.
+    def _implements_store(store: SqlStore[Any]) -> Store:
+        return store

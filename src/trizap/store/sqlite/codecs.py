@@ -1,0 +1,154 @@
+"""Rows <-> SQLite columns: the column lists, the decoders of result rows, and the
+encodings (times as integer microseconds since the epoch, JSON as text, an outgoing message
+in its wire form)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from ...protocol import wire
+from ...protocol.enums import (
+    DESIRED_STATES,
+    ENGINE_NAMES,
+    MESSAGE_STATUSES,
+    SESSION_STATUSES,
+    EngineName,
+    SessionStatus,
+)
+from ...protocol.outgoing import OutgoingMessage, OutgoingText
+from ..base import (
+    DesiredState,
+    EventRow,
+    MessageRow,
+    MessageStatus,
+    SessionRow,
+    TenantRow,
+    TokenRow,
+)
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DESIRED: Final[dict[str, DesiredState]] = {s: s for s in DESIRED_STATES}
+_STATUS: Final[dict[str, MessageStatus]] = {s: s for s in MESSAGE_STATUSES}
+_SESSION_STATUS: Final[dict[str, SessionStatus]] = {s: s for s in SESSION_STATUSES}
+_ENGINE: Final[dict[str, EngineName]] = {s: s for s in ENGINE_NAMES}
+
+TENANT_COLS: Final = "id, name, created_at"
+TOKEN_COLS: Final = "id, tenant_id, label, created_at, last_used_at"
+SESSION_COLS: Final = (
+    "tenant_id, name, engine, desired, status, reason, me, creds, restarts, created_at, updated_at"
+)
+EVENT_COLS: Final = "tenant_id, seq, type, session, at, data"
+MESSAGE_COLS: Final = (
+    'id, tenant_id, session, "to", text, reply_to, status, wa_id, error, attempts, '
+    "idempotency_key, created_at, updated_at, type, payload"
+)
+
+
+def to_us(dt: datetime) -> int:
+    """Microseconds since the epoch: exact for `datetime`, sortable as a number."""
+    if dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt!r}: the store keeps aware UTC times")
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def opt_from_us(us: int | None) -> datetime | None:
+    return None if us is None else from_us(us)
+
+
+def dumps(value: dict[str, Any]) -> str:
+    # Stored as TEXT (not orjson's bytes) so the sqlite3 shell and json_*() can read it.
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str) -> dict[str, Any]:
+    value = orjson.loads(text)
+    assert isinstance(value, dict)
+    return value
+
+
+def tenant(r: Any) -> TenantRow:
+    return TenantRow(id=r[0], name=r[1], created_at=from_us(r[2]))
+
+
+def token(r: Any) -> TokenRow:
+    return TokenRow(
+        id=r[0],
+        tenant_id=r[1],
+        label=r[2],
+        created_at=from_us(r[3]),
+        last_used_at=opt_from_us(r[4]),
+    )
+
+
+def session(r: Any) -> SessionRow:
+    return SessionRow(
+        tenant_id=r[0],
+        name=r[1],
+        engine=_ENGINE[r[2]],
+        desired=_DESIRED[r[3]],
+        status=_SESSION_STATUS[r[4]],
+        reason=r[5],
+        me=None if r[6] is None else loads(r[6]),
+        creds=r[7],
+        restarts=r[8],
+        created_at=from_us(r[9]),
+        updated_at=from_us(r[10]),
+    )
+
+
+def event(r: Any) -> EventRow:
+    return EventRow(
+        tenant_id=r[0], seq=r[1], type=r[2], session=r[3], at=from_us(r[4]), data=loads(r[5])
+    )
+
+
+def payload(message: OutgoingMessage) -> str:
+    """The message in its wire form, as the `payload` column keeps it."""
+    return dumps(wire.unstructure(message))
+
+
+def outgoing(payload: str | None, to: str, text: str, reply_to: str | None) -> OutgoingMessage:
+    if payload is None:  # written before v3: a text message, in the v1 columns
+        return OutgoingText(to=to, text=text, reply_to=reply_to)
+    return wire.structure(loads(payload), OutgoingMessage, "payload")
+
+
+def message(r: Any) -> MessageRow:
+    return MessageRow(
+        id=r[0],
+        tenant_id=r[1],
+        session=r[2],
+        message=outgoing(r[14], r[3], r[4], r[5]),
+        status=_STATUS[r[6]],
+        wa_id=r[7],
+        error=r[8],
+        attempts=r[9],
+        idempotency_key=r[10],
+        created_at=from_us(r[11]),
+        updated_at=from_us(r[12]),
+    )
+
+
+def changes(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's changed fields (field name -> value) as column -> SQLite value. The columns
+    are named as the fields."""
+    encoded: dict[str, Any] = {}
+    for field, value in values.items():
+        if value is None:
+            encoded[field] = None
+        elif isinstance(value, datetime):
+            encoded[field] = to_us(value)
+        elif isinstance(value, dict):
+            encoded[field] = dumps(value)
+        else:
+            encoded[field] = value
+    return encoded
