@@ -5,7 +5,9 @@
                        whatsapp, store -> protocol;  config -> protocol
 
 A layer may import any layer below it, never one above: the actor kernel imports nothing
-else of trizap, the vocabulary (`protocol`) nothing at all. `cli` (the command line) and
+else of trizap, the vocabulary (`protocol`) nothing at all. `dbthread` (a thread that owns
+a database connection and group-commits) is plumbing that the store and the sim network's
+own store both use; it imports nothing. `cli` (the command line) and
 the package's lazy `__init__` sit on top of everything.
 """
 
@@ -21,12 +23,22 @@ SRC = Path(trizap.__file__).parent
 BELOW: dict[str, set[str]] = {
     "protocol": set(),
     "actors": set(),
+    "dbthread": set(),
     "config": {"protocol"},
-    "store": {"protocol"},
-    "whatsapp": {"protocol"},
+    "store": {"protocol", "dbthread"},
+    "whatsapp": {"protocol", "dbthread"},
     "supervisor": {"actors"},
-    "domain": {"supervisor", "actors", "whatsapp", "store", "protocol", "config"},
-    "runtime": {"domain", "supervisor", "actors", "whatsapp", "store", "protocol", "config"},
+    "domain": {"supervisor", "actors", "whatsapp", "store", "protocol", "config", "dbthread"},
+    "runtime": {
+        "domain",
+        "supervisor",
+        "actors",
+        "whatsapp",
+        "store",
+        "protocol",
+        "config",
+        "dbthread",
+    },
     "http": {"runtime", "domain", "supervisor", "actors", "store", "protocol", "config"},
 }
 TOP = {"cli", "__main__", "__init__"}

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
-from trizap.store.executor import Dialect
+from trizap.dbthread import Dialect
 from trizap.store.sqlite import migrations as sqlite_migrations
 from trizap.store.sqlite.connection import DIALECT as SQLITE_DIALECT
 from trizap.store.targets import parse_target

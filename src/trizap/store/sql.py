@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
+from ..dbthread import Connection, Executor
 from ..protocol.enums import EngineName, SessionStatus
 from ..protocol.errors import NotFound
 from ..protocol.outgoing import OutgoingMessage
@@ -37,7 +38,6 @@ from .base import (
     TenantRow,
     TokenRow,
 )
-from .executor import Connection, Executor
 
 __all__ = [
     "PRUNE_CHUNK",

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import trio
 
+from ...dbthread import Executor
 from .. import validation as check
 from ..base import Synchronous
-from ..executor import Executor
 from ..sql import Backend, SqlStore, utcnow
 from .connection import DIALECT, connect
 from .cursors import Cursors

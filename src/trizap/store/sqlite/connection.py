@@ -20,8 +20,8 @@ import stat
 from pathlib import Path
 from typing import Final
 
+from ...dbthread import Dialect, transaction
 from ..base import Synchronous
-from ..executor import Dialect, transaction
 from .migrations import migrate
 
 __all__ = [

@@ -1,6 +1,7 @@
-"""The store's group-commit executor: one DB-API connection, owned by a thread of its own.
+"""A group-commit executor: one DB-API connection, owned by a thread of its own.
 
-Every SQL backend runs its operations through an `Executor`, so they share one behaviour:
+trizap's store runs every SQL backend's operations through an `Executor`, and the sim
+network keeps its own file with one too, so they share one behaviour:
 
 Threading and group commit: the connection belongs to the executor's thread
 (`trizap-store`), so the trio loop never blocks on the database. Callers queue operations
@@ -45,7 +46,7 @@ import trio
 
 __all__ = ["BATCH_MAX", "Connection", "Dialect", "Executor", "transaction"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("trizap.dbthread")
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from trizap.store.executor import Dialect, Executor
+from trizap.dbthread import Dialect, Executor
 
 
 class DriverError(Exception):
