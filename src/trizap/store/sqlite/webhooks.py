@@ -74,10 +74,10 @@ class Webhooks:
 
     def list_webhooks(self, db: Db, tenant_id: str | None) -> list[WebhookRow]:
         if tenant_id is None:
-            cur = db.execute(f"{_SELECT} ORDER BY w.tenant_id, w.created_at, w.id")
+            cur = db.execute(f"{_SELECT} ORDER BY w.tenant_id, w.created_at, w.rowid")
         else:
             cur = db.execute(
-                f"{_SELECT} WHERE w.tenant_id = ? ORDER BY w.created_at, w.id", (tenant_id,)
+                f"{_SELECT} WHERE w.tenant_id = ? ORDER BY w.created_at, w.rowid", (tenant_id,)
             )
         return [codecs.webhook(r) for r in cur]
 
