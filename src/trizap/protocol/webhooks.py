@@ -28,6 +28,7 @@ from .enums import (
     WebhookState,
 )
 from .events import EVENT_DATA
+from .wire import dumps, format_time
 
 MAX_URL: Final = 2048
 MAX_DESCRIPTION: Final = 500
@@ -112,6 +113,20 @@ def validate_secret(secret: str) -> str:
 def secret_key(secret: str) -> bytes:
     """The HMAC key of a secret: its base64 part, decoded."""
     return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def encode_test_event(webhook_id: str, at: datetime) -> bytes:
+    """The body of a test delivery: a `webhook.test` event with seq 0 (no event of the log
+    has it) and the webhook's id as its data."""
+    return dumps(
+        {
+            "seq": 0,
+            "type": TEST_EVENT,
+            "session": None,
+            "at": format_time(at),
+            "data": {"id": webhook_id},
+        }
+    )
 
 
 # --- field specs ------------------------------------------------------------------------------

@@ -708,9 +708,7 @@ class SimEngine:
     async def send(self, message: OutgoingMessage, wa_id: str) -> None:
         recipient = _parse_recipient(message.to)
         await self._responsive()
-        self._net._route(
-            self._connected_number(), recipient, message.text, wa_id, message.reply_to
-        )
+        self._net._route(self._connected_number(), recipient, message.text, wa_id, message.reply_to)
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         await self._responsive()
