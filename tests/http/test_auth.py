@@ -246,6 +246,7 @@ async def test_websocket_commands_on_another_tenants_session_answer_404(server: 
         assert (await ws.call({"type": "ping", "ref": "p"}))["ok"] is True
         assert not ws.events(), "another tenant's events reached globex"
     after = await server.http.get("/v1/sessions/sales/messages", headers=bearer(tokens["own"]))
+
     def ids(r: httpx.Response) -> list[tuple[str, str]]:
         return [(m["id"], m["text"]) for m in r.json()["messages"]]
 
