@@ -4,6 +4,7 @@ disabling the webhook, secret rotation, filters, restarts resuming the schedule.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -95,7 +96,7 @@ class Script:
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [round(b - a, 1) for a, b in zip(times, times[1:])]
+    return [round(b - a, 1) for a, b in itertools.pairwise(times)]
 
 
 DAYS = 10 * 86400.0  # what a wait on virtual time may take
