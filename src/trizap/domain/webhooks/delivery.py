@@ -48,6 +48,9 @@ TIMEOUT: Final = 15.0  # seconds an attempt may take, from connecting to the ans
 RESPONSE_KEPT: Final = 4096  # bytes of an answer's body kept in the delivery log
 PENDING: Final = 256  # attempts waiting for the writer before deliveries wait for it
 ROTATION: Final = timedelta(hours=24)  # how long a rotated-out secret keeps signing
+# The writer gathers what comes in this long into one transaction: a commit per delivery
+# would cost more than the delivery. At most this much is delivered again after a crash.
+WRITE_EVERY: Final = 0.05
 
 
 @attrs.frozen
@@ -100,6 +103,7 @@ class DeliveryActor:
         self._cursor: int | None = None  # the cursor to write next
         self._dirty = trio.Event()
         self._room = trio.Event()
+        self._room_full = trio.Event()  # set when deliveries wait for the writer
         self._finished = False
         self._writer_done = trio.Event()
         self._wake = trio.Event()
@@ -235,6 +239,7 @@ class DeliveryActor:
     async def _record(self, seq: int, attempt: int, outcome: DeliveryOutcome, sent: Sent) -> None:
         while len(self._pending) >= PENDING:
             self._room = trio.Event()
+            self._room_full.set()
             await self._room.wait()
         self._pending.append(
             NewDelivery(
@@ -320,6 +325,9 @@ class DeliveryActor:
                 self._dirty = trio.Event()
                 await self._dirty.wait()
                 continue
+            if not self._finished:
+                with trio.move_on_after(WRITE_EVERY):
+                    await self._room_full.wait()
             rows, self._pending = self._pending, []
             cursor, self._cursor = self._cursor, None
             try:
@@ -331,6 +339,7 @@ class DeliveryActor:
                 self._finished = True
                 self._pending.clear()
                 self._cursor = None
+            self._room_full = trio.Event()
             self._room.set()
 
 
