@@ -9,12 +9,16 @@ errors, so an embedding program gets what an HTTP client gets.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
+import trio
 
+from ..actors import ActorError
 from ..domain.deps import Deps
+from ..domain.webhooks.delivery import Flush
 from ..domain.webhooks.manager import (
     UNSET,
     TenantWebhooks,
@@ -31,6 +35,8 @@ from ..store import DeliveryRow, WebhookRow
 from .calls import actor_errors
 
 T = TypeVar("T")
+
+FLUSH_WAIT = 2.0  # seconds a read waits for a webhook's pending writes
 
 
 @attrs.define
@@ -83,6 +89,8 @@ class Webhooks:
         return await self._op(tenant_id, create)
 
     async def get(self, tenant_id: str, webhook_id: str) -> WebhookRow:
+        """The webhook, its cursor up to date with what has been delivered."""
+        await self._flush(tenant_id, webhook_id)
         row = await self._store.get_webhook(tenant_id, webhook_id)
         if row is None:
             raise NotFound(f"no webhook {webhook_id!r}")
@@ -162,7 +170,7 @@ class Webhooks:
         limit: int = 100,
         outcome: DeliveryOutcome | None = None,
     ) -> list[DeliveryRow]:
-        """The webhook's delivery attempts, newest first."""
+        """The webhook's delivery attempts, newest first, up to the last one made."""
         await self.get(tenant_id, webhook_id)
         return await self._store.list_deliveries(
             tenant_id, webhook_id, limit=limit, outcome=outcome
@@ -197,6 +205,16 @@ class Webhooks:
         if not sessions:
             raise ValidationError([("body.sessions", "must have at least 1 items")])
         return [_check("sessions", validate_name, s) for s in sessions]
+
+    async def _flush(self, tenant_id: str, webhook_id: str) -> None:
+        """Best effort: what the webhook's actor has delivered is written before a read
+        (it writes behind its deliveries, `WRITE_EVERY`). Unanswered, the read is as
+        fresh as the store is."""
+        ref = self._deps.directory.webhook(tenant_id, webhook_id)
+        if ref is None:
+            return
+        with trio.move_on_after(FLUSH_WAIT), contextlib.suppress(ActorError):
+            await ref.call(Flush)
 
     async def _op(self, tenant_id: str, action: Callable[[TenantWebhooks], Awaitable[T]]) -> T:
         ref = self._deps.directory.tenant(tenant_id)

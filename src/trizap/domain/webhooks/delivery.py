@@ -14,7 +14,8 @@ takes everything pending at once, so a delivery does not wait for the store; wha
 writer had not written when the process died is delivered again.
 
 Messages: `Reload` (the webhook's row changed: URL, patterns, secrets), with `retry_now`
-to end a retry's wait at once. Enabling, disabling and replays restart the actor instead.
+to end a retry's wait at once; `Flush`, answered once what was delivered is written.
+Enabling, disabling and replays restart the actor instead.
 A graceful stop ends the waits at once but lets a request in flight finish.
 """
 
@@ -31,7 +32,7 @@ import attrs
 import httpx
 import trio
 
-from ...actors import Mailbox
+from ...actors import Mailbox, Reply
 from ...outbound import read_capped
 from ...protocol.enums import DeliveryOutcome, WebhookState
 from ...protocol.errors import NotFound
@@ -60,7 +61,14 @@ class Reload:
     retry_now: bool = False
 
 
-WebhookMsg = Reload
+@attrs.frozen
+class Flush:
+    """Answers once what has been delivered is in the store (cursor, delivery log)."""
+
+    reply: Reply[None]
+
+
+WebhookMsg = Reload | Flush
 
 
 @attrs.frozen
@@ -101,9 +109,9 @@ class DeliveryActor:
         self.schedule = deps.config.webhook_retry_delays
         self._pending: list[NewDelivery] = []
         self._cursor: int | None = None  # the cursor to write next
-        self._dirty = trio.Event()
-        self._room = trio.Event()
-        self._room_full = trio.Event()  # set when deliveries wait for the writer
+        self._dirty = trio.Event()  # there is something to write
+        self._now = trio.Event()  # write it now, without gathering more
+        self._written = trio.Event()  # set (then replaced) after each write
         self._finished = False
         self._writer_done = trio.Event()
         self._wake = trio.Event()
@@ -143,6 +151,9 @@ class DeliveryActor:
                         self.row = found
                     if retry_now:
                         self._wake.set()
+                case Flush(reply):
+                    await self._sync()
+                    reply.send(None)
         # A graceful stop: waits end now; a request in flight ends first.
         self._stopping = True
         if not self._in_flight:
@@ -238,9 +249,8 @@ class DeliveryActor:
 
     async def _record(self, seq: int, attempt: int, outcome: DeliveryOutcome, sent: Sent) -> None:
         while len(self._pending) >= PENDING:
-            self._room = trio.Event()
-            self._room_full.set()
-            await self._room.wait()
+            self._now.set()
+            await self._written.wait()
         self._pending.append(
             NewDelivery(
                 seq=seq,
@@ -287,6 +297,7 @@ class DeliveryActor:
         does not leave one without the other."""
         store = self.deps.store
         with trio.CancelScope(shield=True):
+            await self._sync()  # the log shows what led to it
             if state == "retrying":
                 assert reason is not None
                 self.row = await store.update_webhook(
@@ -327,7 +338,8 @@ class DeliveryActor:
                 continue
             if not self._finished:
                 with trio.move_on_after(WRITE_EVERY):
-                    await self._room_full.wait()
+                    await self._now.wait()
+            self._now = trio.Event()
             rows, self._pending = self._pending, []
             cursor, self._cursor = self._cursor, None
             try:
@@ -339,8 +351,15 @@ class DeliveryActor:
                 self._finished = True
                 self._pending.clear()
                 self._cursor = None
-            self._room_full = trio.Event()
-            self._room.set()
+            written, self._written = self._written, trio.Event()
+            written.set()
+
+    async def _sync(self) -> None:
+        """Until everything recorded so far is written (readers of the delivery log, a
+        state change, see what has been delivered)."""
+        while self._pending or self._cursor is not None:
+            self._now.set()
+            await self._written.wait()
 
 
 async def append_state(

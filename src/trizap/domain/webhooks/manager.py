@@ -109,6 +109,7 @@ class TenantWebhooks:
             max_restarts=config.restart_max,
             period=config.restart_period,
             backoff=BackoffPolicy(config.backoff_base, config.backoff_cap, config.backoff_reset),
+            names=deps.directory.webhooks_of(tenant_id),
         )
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
