@@ -148,7 +148,16 @@ class DeliveryActor:
                 case Reload(retry_now):
                     found = await self.deps.store.get_webhook(self.tenant_id, self.webhook_id)
                     if found is not None:
-                        self.row = found
+                        # What the user changes; the state is this actor's own to keep.
+                        self.row = attrs.evolve(
+                            self.row,
+                            url=found.url,
+                            events=found.events,
+                            sessions=found.sessions,
+                            secret=found.secret,
+                            previous_secret=found.previous_secret,
+                            previous_secret_until=found.previous_secret_until,
+                        )
                     if retry_now:
                         self._wake.set()
                 case Flush(reply):
