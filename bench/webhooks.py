@@ -6,7 +6,8 @@ side: 10,000 `message.received` events in a tenant's log, then a webhook replaye
 seq 0; the clock stops when its cursor (written after each 2xx) reaches the last event.
 That is the backlog drain, and its rate the delivered events/s. The baseline POSTs the
 same 10,000 bodies, encoded as trizap encodes them, with one httpx client in this
-process. Best of three rounds each. Last line: `webhooks: ratio <trizap/bare> (target >= 0.8)`.
+process. Rounds alternate, best of five each.
+Last line: `webhooks: ratio <trizap/bare> (target >= 0.8)`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bench_config, print_table
 
 EVENTS = 10_000
-ROUNDS = 3
+ROUNDS = 5
 HERE = Path(__file__).resolve().parent
 
 
@@ -68,8 +69,12 @@ async def trizap_drain(url: str) -> tuple[float, list[bytes]]:
             begin = time.perf_counter()
             await rt.webhooks.replay(tenant.id, hook.id, 0)
             with trio.fail_after(600):
-                # The cursor is in the store; reading it is the measurement.
-                while (await rt.webhooks.get(tenant.id, hook.id)).cursor < last:  # noqa: ASYNC110
+                # The cursor as stored (not through the API, which would make the webhook
+                # write at once each time it is asked); it is at most 50 ms behind.
+                while True:
+                    row = await rt.deps.store.get_webhook(tenant.id, hook.id)
+                    if row is not None and row.cursor >= last:
+                        break
                     await trio.sleep(0.01)
             took = time.perf_counter() - begin
             return took, [encode_event(r).encode() for r in rows]
