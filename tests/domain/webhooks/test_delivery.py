@@ -282,3 +282,26 @@ async def test_bad_input_through_the_library(rt: Runtime, autojump_clock: Any) -
     with pytest.raises(ValidationError):
         await rt.webhooks.replay(tenant, row.id, last + 1)
     assert [w.id for w in await rt.webhooks.list(tenant)] == [row.id]
+
+
+async def test_a_rotated_secret_signs_beside_the_new_one_for_24_hours(
+    rt: Runtime, autojump_clock: Any
+) -> None:
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    tenant = await paired(rt)
+    async with receiving() as receiver:
+        row, old = await rt.webhooks.create(tenant, receiver.url, events=["message.received"])
+        new = await rt.webhooks.rotate_secret(tenant, row.id)
+        await inbound(rt, tenant, "during")
+        [during] = await receiver.wait_for(1)
+        assert len(during.headers["webhook-signature"].split(" ")) == 2
+        for secret in (old, new):
+            Webhook(secret).verify(during.body, during.headers)
+        await trio.sleep(24 * 3600)
+        await inbound(rt, tenant, "after")
+        after = (await receiver.wait_for(2))[1]
+        assert len(after.headers["webhook-signature"].split(" ")) == 1
+        Webhook(new).verify(after.body, after.headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(old).verify(after.body, after.headers)
