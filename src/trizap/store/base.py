@@ -81,13 +81,15 @@ class SessionRow:
 
 @attrs.frozen
 class NewEvent:
-    """An event to append; the store gives it its `seq` and keeps `at`."""
+    """An event to append; the store gives it its `seq` and keeps `at`. With a `dedupe`
+    key, it is written at most once per tenant (for as long as the log keeps it)."""
 
     tenant_id: str
     type: str
     session: str | None
     at: datetime
     data: dict[str, Any]
+    dedupe: str | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
@@ -214,9 +216,11 @@ class Store(Protocol):
         ...
 
     # event log ----------------------------------------------------------------------------
-    async def append_events(self, events: Sequence[NewEvent]) -> list[EventRow]:
+    async def append_events(self, events: Sequence[NewEvent]) -> list[EventRow | None]:
         """All in one transaction; `seq` is monotonic per tenant and never reused
-        (also not after the newest events are pruned or the process restarts)."""
+        (also not after the newest events are pruned or the process restarts). The rows in
+        the batch's order; None for an event whose dedupe key the tenant's log has (or had
+        earlier in the batch): it is not written again."""
         ...
 
     async def read_events(

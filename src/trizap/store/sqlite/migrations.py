@@ -117,10 +117,19 @@ CREATE TABLE cursors (
 );
 """
 
+# An event appended with a dedupe key is written once per tenant: an engine that hands a
+# message over again after a crash (it never heard that the session had it) does not
+# make a second `message.received`. The key lives as long as its event (retention).
+V4_EVENT_DEDUPE: Final = """
+ALTER TABLE events ADD COLUMN dedupe TEXT;
+CREATE UNIQUE INDEX events_dedupe ON events (tenant_id, dedupe) WHERE dedupe IS NOT NULL;
+"""
+
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
     (3, V3_OUTBOX_PAYLOAD_AND_CURSORS),
+    (4, V4_EVENT_DEDUPE),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
