@@ -14,6 +14,7 @@ SLOW = (
     "tests/soak/",
     "_fuzz.py",
     "tests/whatsapp/test_worker.py",
+    "tests/browser/",
 )
 
 
