@@ -139,6 +139,36 @@ def test_the_qr_code_is_redrawn_when_a_new_one_comes(server: Server, open_tab: A
     assert qr.screenshot() != first_image
 
 
+def test_stop_start_log_out_and_delete_from_the_page(server: Server, open_tab: Any) -> None:
+    token = server.tenant("ops")
+    server.pair(token, "kiosk", "5511900000601")
+    server.pair(token, "spare", "5511900000602")
+    tab = open_tab()
+    page = tab.page
+    tab.sign_in(token)
+    tab.live()
+    page.locator("#sessions [data-session=kiosk] button").click()
+    session = page.locator("#session")
+    status = session.get_by_role("status")
+    expect(status).to_contain_text("connected")
+    session.get_by_role("button", name="Stop").click()
+    expect(status).to_contain_text("stopped")
+    session.get_by_role("button", name="Start", exact=True).click()
+    expect(status).to_contain_text("connected")  # paired: no new QR needed
+    session.get_by_role("button", name="Log out").click()
+    page.get_by_role("dialog").get_by_role("button", name="Log out").click()
+    expect(status).to_contain_text("logged out")
+    session.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete kiosk").click()
+    expect(page.locator("#sessions [data-session=kiosk]")).to_have_count(0)
+    expect(page.locator("#session")).to_contain_text("Session spare")  # the next one opens
+    # Another client deletes the other one: it goes from the list too.
+    r = server.http.delete("/v1/sessions/spare", headers=bearer(token))
+    assert r.status_code == 204
+    expect(page.locator("#sessions [data-session=spare]")).to_have_count(0)
+    expect(page.locator("#sessions")).to_contain_text("No sessions yet")
+
+
 def test_the_dashboard_at_phone_width(server: Server, open_tab: Any, tmp_path: Path) -> None:
     token = server.tenant("mobile")
     server.pair(token, "support", "5511900000401")

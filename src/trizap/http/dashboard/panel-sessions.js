@@ -64,9 +64,9 @@ export default {
         if (s.name === open) row.button.setAttribute("aria-current", "true");
         else row.button.removeAttribute("aria-current");
       }
-      const order = sessions.map((s) => rows.get(s.name).li);
+      const order = sessions.length ? sessions.map((s) => rows.get(s.name).li) : [empty];
       const inPlace = order.length === list.children.length && order.every((li, i) => list.children[i] === li);
-      if (!inPlace) fill(list, order.length ? order : empty);
+      if (!inPlace) fill(list, order);
     };
     ctx.on(state, "sessions", render);
     ctx.on(state, "selected", render);

@@ -13,6 +13,7 @@ import { sessionPath } from "./api.js";
 export const STEPS = ["queued", "sent", "delivered", "read"];
 const KEEP_RECEIVED = 200; // received messages kept per session
 const KEEP_SENT = 100; // sent messages kept per session
+const RECHECK = 1000; // ms after a `logged_out` before the list is read again
 
 export class TenantState extends EventTarget {
   constructor(api) {
@@ -22,23 +23,32 @@ export class TenantState extends EventTarget {
     this.outbox = new Map(); // session -> Map(id -> {message, reached: Set of statuses})
     this.inbox = new Map(); // session -> [received message data], oldest first
     this.lastQr = new Map(); // session -> the latest session.qr data (with its seq)
+    this.gone = new Set(); // sessions this page deleted: their last events are old news
   }
 
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
+  /** The list as the API gave it; a session that an event has shown newer stays so. */
   setSessions(list) {
-    this.sessions = new Map(list.map((s) => [s.name, s]));
+    const fresh = new Map();
+    for (const s of list) {
+      const known = this.sessions.get(s.name);
+      fresh.set(s.name, known && known.updated_at > s.updated_at ? known : s);
+    }
+    this.sessions = fresh;
     this.emit("sessions");
   }
 
   upsertSession(session) {
+    this.gone.delete(session.name);
     this.sessions.set(session.name, session);
     this.emit("sessions");
   }
 
   removeSession(name) {
+    this.gone.add(name);
     this.sessions.delete(name);
     this.outbox.delete(name);
     this.inbox.delete(name);
@@ -97,11 +107,19 @@ export class TenantState extends EventTarget {
    * page opened, read once), only what is not fetched fresh is taken: received messages. */
   async apply(event, { history = false } = {}) {
     const name = event.session;
+    if (this.gone.has(name) && event.type !== "session.status") return this.emit("event", event);
     switch (history && event.type !== "message.received" ? "" : event.type) {
       case "session.status": {
         const known = this.sessions.get(name);
-        if (known) {
+        if (this.gone.has(name) && event.data.status !== "starting") {
+          // deleted here; "starting" would be a new session of the same name
+        } else if (known) {
           this.upsertSession({ ...known, ...event.data, updated_at: event.at });
+          // A deletion (by any client) says `logged_out` last, and has no event of its
+          // own: a moment later, the list tells whether the session is still there.
+          if (event.data.status === "logged_out") {
+            setTimeout(() => this.refreshSessions().catch(() => {}), RECHECK);
+          }
         } else {
           await this.fetchSession(name);
         }
