@@ -102,6 +102,7 @@ class Server:
     url: str
     http: httpx.Client
     process: subprocess.Popen[bytes]
+    tokens: set[str] = attrs.field(factory=lambda: {ADMIN})  # none may reach the log
 
     @property
     def origin(self) -> str:
@@ -112,6 +113,7 @@ class Server:
         r = self.http.post("/v1/tenants", json={"name": name}, headers=bearer(ADMIN))
         assert r.status_code == 201, r.text
         token: str = r.json()["token"]
+        self.tokens.add(token)
         return token
 
     def last_seq(self, token: str) -> int:
@@ -181,7 +183,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             out += chunk
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, timeout=15) as http:
-            yield Server(url, http, process)
+            server = Server(url, http, process)
+            yield server
+        log_text = (base / "serve.log").read_text()
+        assert not [t for t in server.tokens if t in log_text], "a token is in the server's log"
     finally:
         process.terminate()
         try:

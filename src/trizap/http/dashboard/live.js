@@ -11,6 +11,8 @@
 // Browsers cannot set headers on a WebSocket, so the token goes in its `token` query
 // parameter (the server logs no query strings); it never appears in the page's address.
 
+import { ApiError } from "./api.js";
+
 const FIRST_DELAY = 500; // ms
 const MAX_DELAY = 10_000; // ms
 
@@ -23,7 +25,8 @@ export class Live {
    *   onEvent(event): each event, in `seq` order, once;
    *   onState(state, seconds): "connecting", "live", or "waiting"/"offline" with the
    *     seconds until the next try;
-   *   onRevoked(): the server closed the socket because the token was revoked.
+   *   onRevoked(): the server closed the socket because the token was revoked;
+   *   onTrouble(error): a call made while handling a frame failed (an ApiError).
    */
   constructor(token, api, handlers) {
     this.token = token;
@@ -96,7 +99,10 @@ export class Live {
   }
 
   run(step) {
-    this.chain = this.chain.then(step).catch((error) => console.error(error));
+    this.chain = this.chain.then(step).catch((error) => {
+      if (error instanceof ApiError) this.handlers.onTrouble(error);
+      else console.error(error); // a bug of the page
+    });
   }
 
   /** Try again later; `state` says why ("waiting": the socket closed, "offline": the

@@ -116,6 +116,10 @@ export function mountTenant(main, env) {
       env.liveEl.dataset.state = status;
       env.liveEl.textContent = text;
     },
+    onTrouble(error) {
+      // 401: the tab is being signed out, with its own message
+      if (error.status !== 401) env.say(`${error.message} ${error.advice} Reload the page to read everything again.`);
+    },
     onRevoked: () => env.signOut("Signed out: this token was revoked, or its tenant deleted. Sign in with another token."),
   });
   live.start();
