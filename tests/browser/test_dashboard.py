@@ -21,6 +21,11 @@ except ImportError:  # the `browser` fixture says how to install it (or fails, u
 from tests.browser.conftest import ADMIN, Server, Tab, bearer, screenshot
 
 XSS = "<img src=x onerror=alert(1)>"
+# The QR image has loaded (`complete` turns false while a new `src` loads).
+QR_LOADED = """() => {
+    const img = document.querySelector("#pairing img.qr");
+    return img !== null && img.complete && img.naturalWidth > 0;
+}"""
 # What sticks out of the viewport sideways (nothing should, at any width).
 OVERFLOW = """() => {
     const out = [];
@@ -46,7 +51,7 @@ def _create_session(tab: Tab, name: str) -> None:
 def _qr_drawn(tab: Tab) -> Any:
     qr = tab.page.locator("#pairing img.qr")
     expect(qr).to_be_visible()
-    tab.page.wait_for_function("() => document.querySelector('#pairing img.qr').naturalWidth > 0")
+    tab.page.wait_for_function(QR_LOADED)
     return qr
 
 
@@ -134,7 +139,7 @@ def test_the_qr_code_is_redrawn_when_a_new_one_comes(server: Server, open_tab: A
     page.locator("#session").get_by_role("button", name="Restart").click()
     expect(qr).not_to_have_attribute("data-seq", first_seq or "")
     expect(qr).to_have_attribute("data-seq", re.compile(r"^\d+$"))
-    page.wait_for_function("() => document.querySelector('#pairing img.qr').naturalWidth > 0")
+    page.wait_for_function(QR_LOADED)
     assert int(qr.get_attribute("data-seq") or 0) > int(first_seq or 0)
     assert qr.screenshot() != first_image
 
