@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean
+.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: lint typecheck
 
 serve: install
 	$(BIN)/trizap serve $(ARGS)
+
+# The README's pictures of the dashboard, taken by its browser tests (they need Chromium).
+screenshots: install
+	TRIZAP_SCREENSHOTS=docs $(BIN)/pytest tests/browser -k "pairs_a_sim_session or phone_width"
 
 # Not part of `make test`: every bench script, each printing a table and its ratio against a
 # baseline measured in the same run (docs/benchmarks.md). `make plots` redraws the plots.

@@ -15,6 +15,7 @@ SLOW = (
     "_fuzz.py",
     "tests/whatsapp/test_worker.py",
     "tests/whatsapp/sim/test_server.py",
+    "tests/browser/",
 )
 
 

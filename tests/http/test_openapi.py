@@ -56,6 +56,7 @@ async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) 
         ("GET", "/v1/sessions/{name}/messages/{message_id}"), ("GET", "/v1/events"),
         ("GET", "/v1/ws"), ("POST", "/v1/sessions/{name}/sim/scan"),
         ("POST", "/v1/sessions/{name}/sim/inbound"), ("POST", "/v1/sessions/{name}/sim/fault"),
+        ("GET", "/"), ("GET", "/dashboard/{asset}"),
     }  # fmt: skip
     assert documented == contract
 
