@@ -58,7 +58,9 @@ plots: install
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
 
-# Not part of `make test`: a real server under load and faults (SOAK_SECONDS, default 600;
-# SOAK_SESSIONS, default 100). Prints its report; exit 1 on a lost message or a leak.
+# Not part of `make test`: 100 SIGKILLs of a server in a row under traffic (make test runs
+# 20), then a real server under load and faults (SOAK_SECONDS, default 600; SOAK_SESSIONS,
+# default 100). Each prints its report and fails on a lost or doubled message or a leak.
 soak: install
+	TRIZAP_KILLS=100 $(BIN)/pytest -s tests/reliability/test_kill_loop.py -k sigkills
 	$(BIN)/python bench/soak.py

@@ -108,7 +108,8 @@ class TcpLink:
                     nursery.start_soon(self._heartbeat)
                     await self._read()
                     nursery.cancel_scope.cancel()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as exc:
+            except* (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as group:
+                exc = group.exceptions[0]
                 self._lost = str(exc) or type(exc).__name__
         self._end(self._lost or "closed")
         with trio.CancelScope(shield=True):

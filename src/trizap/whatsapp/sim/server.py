@@ -65,10 +65,13 @@ async def serve_network(
     task_status.started(bound)
 
     async def handle(stream: trio.SocketStream) -> None:
+        # One connection's end, however it ends, is never the network's.
         try:
             await _serve_connection(network, stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as exc:
-            log.info("sim network: a connection ended: %s", exc)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as group:
+            log.info("sim network: a connection ended: %s", group.exceptions[0])
+        except* Exception as group:
+            log.error("sim network: a connection failed", exc_info=group)
 
     await trio.serve_listeners(handle, listeners)
 
