@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean
+.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-fast: lint typecheck
 serve: install
 	$(BIN)/trizap serve $(ARGS)
 
+# The README's pictures of the dashboard, taken by its browser tests (they need Chromium).
+screenshots: install
+	TRIZAP_SCREENSHOTS=docs $(BIN)/pytest tests/browser -k "pairs_a_sim_session or phone_width"
+
 # Not part of `make test`: every bench script, each printing a table and its ratio against a
 # baseline measured in the same run (docs/benchmarks.md). `make plots` redraws the plots.
 bench: install
@@ -55,7 +59,9 @@ plots: install
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
 
-# Not part of `make test`: a real server under load and faults (SOAK_SECONDS, default 600;
-# SOAK_SESSIONS, default 100). Prints its report; exit 1 on a lost message or a leak.
+# Not part of `make test`: 100 SIGKILLs of a server in a row under traffic (make test runs
+# 20), then a real server under load and faults (SOAK_SECONDS, default 600; SOAK_SESSIONS,
+# default 100). Each prints its report and fails on a lost or doubled message or a leak.
 soak: install
+	TRIZAP_KILLS=100 $(BIN)/pytest -s tests/reliability/test_kill_loop.py -k sigkills
 	$(BIN)/python bench/soak.py

@@ -160,13 +160,14 @@ async def measure(subscribers: int) -> tuple[float, float, float]:
 
         number = PHONE.removeprefix("+")
         sender = SENDER.removeprefix("+")
-        ids = iter(range(10**9))
+        network = rt.sim
+        assert network is not None
 
         async def trizap_trigger() -> None:
             # Straight into the sim network, as WhatsApp's servers would deliver them.
-            for _ in range(EVENTS):
-                rt.sim._inbound(number, sender, TEXT, f"3EB0{next(ids):018X}")
-            await trio.lowlevel.checkpoint()
+            async with trio.open_nursery() as nursery:
+                for _ in range(EVENTS):
+                    nursery.start_soon(network.inbound, number, sender, TEXT)
 
         async with trio.open_nursery() as nursery:
             server = await nursery.start(serve_websocket, bare_handler, "127.0.0.1", 0, None)

@@ -14,6 +14,8 @@ SLOW = (
     "tests/soak/",
     "_fuzz.py",
     "tests/whatsapp/test_worker.py",
+    "tests/whatsapp/sim/test_server.py",
+    "tests/browser/",
 )
 
 

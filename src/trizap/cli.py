@@ -132,6 +132,93 @@ API: {url}/openapi.json
 """
 
 
+@main.group("sim-network")
+def sim_network() -> None:
+    """The sim network (WhatsApp's servers, simulated) as a server of its own."""
+
+
+@sim_network.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=7070, show_default=True, help="Port; 0: any free one.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sim-network-data"),
+    show_default=True,
+    help="Where the network keeps what it accepted (sim-network.db).",
+)
+@click.option("--seed", type=int, help="Seed of a new network's values (unset: random).")
+@click.option("--delivery-delay", type=float, default=0.1, show_default=True)
+@click.option(
+    "--read-delay",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds until a phone reads what it got; negative: never by itself.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def sim_network_serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    seed: int | None,
+    delivery_delay: float,
+    read_delay: float,
+    log_level: str,
+) -> None:
+    """Run the sim network until SIGINT or SIGTERM. trizap servers (and their worker
+    processes) use it with TRIZAP_SIM_NETWORK=tcp://HOST:PORT; they can then message each
+    other's sim sessions, and what the network accepted survives their crashes and its
+    own."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        trio.run(
+            _serve_sim_network,
+            host,
+            port,
+            data_dir,
+            seed,
+            delivery_delay,
+            None if read_delay < 0 else read_delay,
+        )
+    except* OSError as group:  # most likely: the address is in use
+        _fail(f"cannot serve the sim network on {host}:{port}: {group.exceptions[0]}")
+
+
+async def _serve_sim_network(
+    host: str,
+    port: int,
+    data_dir: Path,
+    seed: int | None,
+    delivery_delay: float,
+    read_delay: float | None,
+) -> None:
+    from .whatsapp.sim import open_sim_network, serve_network
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with (
+            open_sim_network(
+                data_dir / "sim-network.db",
+                seed=seed,
+                delivery_delay_s=delivery_delay,
+                read_delay_s=read_delay,
+            ) as network,
+            trio.open_nursery() as nursery,
+        ):
+            bound = await nursery.start(serve_network, network, host, port)
+            click.echo(f"sim network listening on tcp://{host}:{bound} (data in {data_dir})")
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
+                break
+
+
 # --- client commands -------------------------------------------------------------------------
 
 

@@ -51,6 +51,10 @@ class Config:
     # engines then hand out message ids the outbox already holds, and the sim takes such a
     # message for a resend and drops it. Fix it only for runs that start once.
     sim_seed: int | None = None
+    # A sim network served on its own (`trizap sim-network serve`), as tcp://host:port,
+    # which several trizap processes can share. Unset: one in this process, kept in
+    # `<data_dir>/sim-network.db`.
+    sim_network: str | None = None
     sim_delivery_delay: float = 0.1
     sim_read_delay: float | None = 1.0
     sessions_per_worker: int = 1
@@ -150,4 +154,9 @@ def _parse(name: str, raw: str, default: Any) -> Any:
 
 _OPTIONAL_FLOAT = {"idle_timeout", "event_retention_age", "sim_read_delay"}
 _OPTIONAL_INT = {"event_retention_count", "sim_seed"}
-_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {"admin_token", "neonize_store_url", "store"}
+_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {
+    "admin_token",
+    "neonize_store_url",
+    "store",
+    "sim_network",
+}

@@ -36,6 +36,8 @@ CASES = [
     Case("GET", "/health", "none", 200),
     Case("GET", "/ready", "none", 200),
     Case("GET", "/openapi.json", "none", 200),
+    Case("GET", "/", "none", 200),
+    Case("GET", "/dashboard/{asset}", "none", 200, {"asset": "main.js"}),
     Case("GET", "/metrics", "admin", 200),
     Case("GET", "/v1/me", "any", 200),
     Case("POST", "/v1/tenants", "admin", 201, body={"name": "newco"}),

@@ -61,6 +61,7 @@ async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) 
         ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"),
         ("POST", "/v1/webhooks/{webhook_id}/replay"), ("POST", "/v1/webhooks/{webhook_id}/test"),
         ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+        ("GET", "/"), ("GET", "/dashboard/{asset}"),
     }  # fmt: skip
     assert documented == contract
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+import trio.testing
 from trio_websocket import ConnectionRejected, open_websocket_url
 
 from tests.http.conftest import ADMIN, Server, bearer, status_is
@@ -183,6 +184,30 @@ async def test_metrics_in_prometheus_text(server: Server) -> None:
     for family in ("trizap_session_restarts_total", "trizap_events_appended_total",
                    "trizap_ws_clients", "trizap_mailbox_depth{actor=\"hub\"}"):  # fmt: skip
         assert family in r.text
+
+
+async def test_metrics_show_what_waits_at_the_sim_network(server: Server) -> None:
+    _, token = await server.tenant("acme")
+    await server.session(token, "sales", phone="5511900000001")
+    await server.session(token, "support", phone="5511900000002")
+    r = await server.http.post("/v1/sessions/support/stop", headers=bearer(token))
+    assert r.status_code == 200
+    r = await server.http.post(
+        "/v1/sessions/sales/messages",
+        json={"to": "5511900000002", "text": "are you there?"},
+        headers=bearer(token),
+    )
+    assert r.status_code == 202
+    message = r.json()["id"]
+    while True:  # sent: the network has it, for a number whose session is stopped
+        r = await server.http.get(f"/v1/sessions/sales/messages/{message}", headers=bearer(token))
+        if r.json()["status"] == "sent":
+            break
+        await trio.testing.wait_all_tasks_blocked()
+    metrics = (await server.http.get("/metrics", headers=bearer(ADMIN))).text
+    assert "trizap_sim_network_queued 1.0" in metrics
+    assert "trizap_sim_network_waiting_offline 1.0" in metrics
+    assert "trizap_sim_network_oldest_waiting_seconds" in metrics
 
 
 async def test_while_shutting_down_not_ready_and_no_new_websockets(server: Server) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 LISTENING = re.compile(rb"trizap listening on http://127\.0\.0\.1:(\d+)")
+NETWORK_LISTENING = re.compile(rb"sim network listening on tcp://127\.0\.0\.1:(\d+)")
 ADMIN = "tz_reliability-admin-" + "a" * 24
 
 Event = dict[str, Any]
@@ -49,6 +51,10 @@ class Serve:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def network_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
     def ws_url(self, token: str, **query: Any) -> str:
         q = "&".join(f"{k}={v}" for k, v in query.items() if v is not None)
         return f"ws://127.0.0.1:{self.port}/v1/ws?token={token}" + (f"&{q}" if q else "")
@@ -61,6 +67,13 @@ class Serve:
         self.process.send_signal(signal.SIGTERM)
         with trio.fail_after(30):
             return await self.process.wait()
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 nobody listens on now (for a server restarted on the same one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def serve_env(**extra: str) -> dict[str, str]:
@@ -86,40 +99,62 @@ async def trizap_serve(
     *,
     args: Sequence[str] = (),
     startup: float = 60,
+    port: int = 0,
 ) -> AsyncIterator[Serve]:
     """Start `trizap serve` and yield once it listens; kill it on the way out if it still
     runs (tests that stop it themselves do so first)."""
+    command = ["serve", "--port", str(port), "--data-dir", str(data_dir), *args]
+    async with _process(command, LISTENING, log, env or serve_env(), startup) as (process, m, out):
+        yield Serve(process, int(m[1]), out, log)
+
+
+@asynccontextmanager
+async def sim_network_serve(
+    data_dir: Path, log: Path, *, port: int = 0, startup: float = 60
+) -> AsyncIterator[Serve]:
+    """Start `trizap sim-network serve` (WhatsApp's servers, on their own) and yield once
+    it listens; `url` is then its `http://` address, `network_url` its `tcp://` one."""
+    command = ["sim-network", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    command += ["--delivery-delay", "0.01", "--read-delay", "0.05"]
+    async with _process(command, NETWORK_LISTENING, log, serve_env(), startup) as (p, m, out):
+        yield Serve(p, int(m[1]), out, log)
+
+
+@asynccontextmanager
+async def _process(
+    command: Sequence[str],
+    listening: re.Pattern[bytes],
+    log: Path,
+    env: Mapping[str, str],
+    startup: float,
+) -> AsyncIterator[tuple[trio.Process, re.Match[bytes], bytes]]:
     with log.open("ab") as errors:
         process = await trio.lowlevel.open_process(
-            [
-                sys.executable,
-                "-m",
-                "trizap",
-                "serve",
-                "--port",
-                "0",
-                "--data-dir",
-                str(data_dir),
-                *args,
-            ],
+            [sys.executable, "-m", "trizap", *command],
             stdout=subprocess.PIPE,
             stderr=errors,
-            env=dict(env or serve_env()),
+            env=dict(env),
         )
     try:
         assert process.stdout is not None
         out = b""
         with trio.fail_after(startup):
-            while (m := LISTENING.search(out)) is None:
+            while (m := listening.search(out)) is None:
                 chunk = await process.stdout.receive_some()
-                assert chunk, f"trizap serve exited early:\n{out.decode()}{_text(log)}"
+                assert chunk, f"trizap {command[0]} exited early:\n{out.decode()}{_text(log)}"
                 out += chunk
-        yield Serve(process, int(m[1]), out, log)
+        yield process, m, out
     finally:
         if process.returncode is None:
             process.kill()
             with trio.CancelScope(shield=True):
                 await process.wait()
+
+
+async def last_seq(http: httpx.AsyncClient, token: str) -> int:
+    r = await http.get("/v1/events", params={"limit": 1}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return int(r.json()["last_seq"])
 
 
 async def read_log(http: httpx.AsyncClient, token: str, after: int = 0) -> list[Event]:

@@ -11,20 +11,9 @@ messages are being sent, then restarted. Afterwards:
   peer (`message.received` on the peer tenant's log, counted by text) or `failed` with a
   reason; no message arrives twice.
 
-The simulated WhatsApp network lives inside the server process, so what it held at the
-kill (messages it had accepted, `sent`, but not yet handed to the peer) dies with it; the
-real network keeps those. The test reads the database right after the kill to tell those
-apart: a message still `queued` at the kill must arrive exactly once after the restart; one
-`delivered` before the kill must have been received before it; one `sent` (in the
-simulated network's hands) may be lost by the simulation but never duplicated. A message
-`delivered` at the kill whose `message.received` is not in the log is the documented
-inbound window (architecture.md): reported, bounded, not hidden.
-
-So that some accepted messages are still queued at the kill whatever the machine's speed
-(the drain can keep up with four senders), one sender's engine is hung first (the sim's
-`hang` fault, with the liveness probe too slow to restart it in the first life): its
-messages are accepted and stay queued behind the hung send until the restart, where its
-fresh engine sends them.
+The sim network keeps what it accepted in its own file (like WhatsApp's servers), so no
+message is excused, whatever its status at the kill; nothing is hung to arrange the
+moment. `test_kill_loop.py` kills again and again at random moments.
 """
 
 from __future__ import annotations
@@ -43,7 +32,6 @@ from tests.reliability.proc import (
     bearer,
     pair,
     read_log,
-    serve_env,
     status_is,
     trizap_serve,
     wait_event,
@@ -59,7 +47,6 @@ SESSIONS = [
 PEERS = {"a1": ["g1", "a2"], "a2": ["g2", "a1"], "g1": ["a1", "g2"], "g2": ["a2", "g1"]}
 PER_SENDER = 60  # messages each session tries to send
 KILL_AFTER = 80  # accepted messages (of 4 x 60) before the SIGKILL
-HUNG = "a1"  # its engine hangs before the traffic: its messages queue up until the restart
 
 
 def _db_snapshot(db: Path) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
@@ -86,7 +73,7 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
     watchers: dict[str, list[Watcher]] = {}
     enough = trio.Event()
 
-    async with trizap_serve(data, log, serve_env(TRIZAP_PROBE_INTERVAL="3600")) as proc:
+    async with trizap_serve(data, log) as proc:
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
             for tenant in ("acme", "globex"):
                 r = await http.post("/v1/tenants", json={"name": tenant}, headers=bearer(ADMIN))
@@ -94,12 +81,6 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
                 tokens[tenant] = r.json()["token"]
             for tenant, name, phone in SESSIONS:
                 await pair(http, tokens[tenant], name, phone)
-            r = await http.post(
-                f"/v1/sessions/{HUNG}/sim/fault",
-                json={"kind": "hang"},
-                headers=bearer(tokens[tenant_of[HUNG]]),
-            )
-            assert r.status_code == 204, r.text
 
             async def sender(name: str) -> None:
                 token = tokens[tenant_of[name]]
@@ -138,9 +119,6 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
     assert len(accepted) >= KILL_AFTER
     missing = [mid for mid in accepted if mid not in at_kill]
     assert not missing, f"answered 202 but not in the outbox after the kill: {missing}"
-    queued_at_kill = {m for m in accepted if at_kill[m]["status"] == "queued"}
-    assert any(accepted[m][0] == HUNG for m in queued_at_kill), "the hung sender drained"
-    assert len(accepted) > len(queued_at_kill), "nothing else was sent before the kill"
 
     async with (
         trizap_serve(data, log) as proc,
@@ -152,7 +130,7 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
             )
 
         async def settled() -> dict[str, dict[str, Any]]:
-            """Every accepted message, once none queued at the kill is still pending."""
+            """Every accepted message, once none is queued or sent any more."""
             with trio.fail_after(60):
                 after = dict(last_at_kill)
                 while True:
@@ -167,7 +145,7 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
                         rows.update({m["id"]: m for m in r.json()["messages"]})
                     pending = [
                         m
-                        for m in queued_at_kill
+                        for m in accepted
                         if rows[m]["status"] not in ("delivered", "read", "failed")
                     ]
                     if not pending:
@@ -215,12 +193,7 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
         for e in events:
             if e["type"] == "message.received":
                 received[(e["session"], e["data"]["text"])] += 1
-    report: dict[str, list[str]] = {
-        "twice": [],
-        "lost": [],
-        "lost_by_sim": [],
-        "no_reason": [],
-    }
+    report: dict[str, list[str]] = {"twice": [], "lost": [], "no_reason": []}
     for mid, (_, peer, text) in accepted.items():
         n = received[(peer, text)]
         status, before = final[mid]["status"], at_kill[mid]["status"]
@@ -229,12 +202,8 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
         elif status == "failed":
             if not final[mid]["error"]:
                 report["no_reason"].append(text)
-        elif n == 0:
-            # What the simulated network held when it died with the process (`sent`) is
-            # the only excuse: a `delivered` receipt only goes back once the peer's session
-            # has the message in its log, so a delivered message missing there is a loss.
-            bucket = {"sent": "lost_by_sim"}.get(before, "lost")
-            report[bucket].append(f"{text} ({before})")
+        elif n == 0 or status not in ("delivered", "read"):
+            report["lost"].append(f"{text} ({before} at the kill, {status} now)")
     print("crash report:", len(accepted), "accepted", {k: len(v) for k, v in report.items()})
     assert not report["twice"], report
     assert not report["lost"], report

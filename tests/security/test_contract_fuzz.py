@@ -121,7 +121,7 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
                 *_tags("sessions", "messages", "events", "sim"),
                 f"--exclude-name={FAULT}",
             )
-            admin = await _schemathesis(proc.url, ADMIN, *_tags("tenants", "ops"))
+            admin = await _schemathesis(proc.url, ADMIN, *_tags("tenants", "ops", "dashboard"))
             faults = await _schemathesis(proc.url, token, f"--include-name={FAULT}")
         print(tenant[-600:], admin[-600:], faults[-600:])
         assert await proc.stop() == 0

@@ -139,3 +139,29 @@ async def test_prune_rejects_negative_limits(store: AnyStore) -> None:
         await store.prune_events(max_age_s=-1, max_per_tenant=None)
     with pytest.raises(ValueError):
         await store.prune_events(max_age_s=None, max_per_tenant=-1)
+
+
+async def test_an_event_with_a_dedupe_key_is_written_once_per_tenant(
+    store: AnyStore, tenant: TenantRow, other: TenantRow
+) -> None:
+    """An engine that hands a message over again (it never heard the session had it)
+    does not make a second event: the store skips it and says so with None."""
+    first = NewEvent(tenant.id, "message.received", "s1", ev(tenant).at, {"id": "A"}, dedupe="s1/A")
+    (row,) = await store.append_events([first])
+    assert row is not None and row.seq == 1
+    again = await store.append_events([first, ev(tenant, n=2), first])
+    assert again[0] is None and again[2] is None
+    assert again[1] is not None and again[1].seq == 2  # no seq spent on the duplicates
+    # Twice in one batch, the first one is written.
+    fresh = NewEvent(tenant.id, "message.received", "s1", first.at, {"id": "B"}, dedupe="s1/B")
+    both = await store.append_events([fresh, fresh])
+    assert both[0] is not None and both[1] is None
+    # Another tenant's key space is its own.
+    theirs = NewEvent(other.id, "message.received", "s1", first.at, {"id": "A"}, dedupe="s1/A")
+    (written,) = await store.append_events([theirs])
+    assert written is not None
+    assert [r.data.get("id") for r in await store.read_events(tenant.id, 0, 10)] == [
+        "A",
+        None,
+        "B",
+    ]

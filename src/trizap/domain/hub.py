@@ -203,21 +203,22 @@ class EventHub:
                 except NotFound as exc:
                     append.reply.fail(exc)
                     continue
-                append.reply.send(own)
+                append.reply.send(_written(own))
                 rows.extend(own)
             appends = []
         except Exception as exc:
             for append in appends:
                 append.reply.fail(exc)
             raise  # the store is in trouble: crash and let the supervisor decide
+        written = _written(rows)
         self._batches += 1
-        self._appended += len(rows)
+        self._appended += len(written)
         start = 0
         for append in appends:
             end = start + len(append.events)
-            append.reply.send(rows[start:end])
+            append.reply.send(_written(rows[start:end]))
             start = end
-        self._fan_out(rows)
+        self._fan_out(written)
         for msg in others:
             await self._handle(msg)
 
@@ -241,6 +242,11 @@ class EventHub:
                     self._lagged += 1
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     del subs[sub.id]
+
+
+def _written(rows: list[EventRow | None]) -> list[EventRow]:
+    """The rows the store wrote (it skips a duplicate of a dedupe key: it was told)."""
+    return [row for row in rows if row is not None]
 
 
 class Subscription:
@@ -293,7 +299,8 @@ class HubClient:
         self._ids = itertools.count(1)
 
     async def append(self, events: Sequence[NewEvent]) -> list[EventRow]:
-        """Append durably (group commit); waits for room in the hub's mailbox."""
+        """Append durably (group commit); waits for room in the hub's mailbox. The rows
+        written: an event whose dedupe key the log has is left out (it was told before)."""
         if not events:
             return []
         return await self.ref.call_wait(Append, list(events))

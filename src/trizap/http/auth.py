@@ -1,17 +1,18 @@
 """`AuthMiddleware`: who is calling, resolved once per request, before any route runs.
 
 An ASGI middleware in front of the Quart app. For every HTTP request and WebSocket
-handshake outside the public paths (`/health`, `/ready`, `/openapi.json`) it reads the bearer
-token (`Authorization: Bearer <token>`; a WebSocket may pass `?token=<token>` instead,
-since browsers cannot set headers on one), resolves it with `Runtime.auth` to the
-admin or one tenant, and puts the principal in the ASGI scope. A missing or unknown token
-is answered here with 401 (for a WebSocket: the handshake is refused with 401); no route
-code runs. Routes then only check the principal's role (`require_admin`,
-`require_tenant`): 403 for the wrong one.
+handshake outside the public paths (`/health`, `/ready`, `/openapi.json`, the dashboard's
+page and files) it reads the bearer token (`Authorization: Bearer <token>`; a WebSocket
+may pass `?token=<token>` instead, since browsers cannot set headers on one), resolves it
+with `Runtime.auth` to the admin or one tenant, and puts the principal in the ASGI scope.
+A missing or unknown token is answered here with 401 (for a WebSocket: the handshake is
+refused with 401); no route code runs. Routes then only check the principal's role
+(`require_admin`, `require_tenant`): 403 for the wrong one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -45,16 +46,24 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
+def path_pattern(paths: Collection[str]) -> re.Pattern[str]:
+    """One pattern matching any of `paths`, written as in the route table: a `{param}`
+    stands for one path segment."""
+    alternatives = (re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(p)) for p in sorted(paths))
+    return re.compile("|".join(alternatives) or "(?!)")
+
+
 class AuthMiddleware:
-    """Resolve the bearer token of every non-public request; answer 401 without one."""
+    """Resolve the bearer token of every non-public request; answer 401 without one.
+    `public` are the paths of the routes anyone may call, as in the route table."""
 
     def __init__(self, app: ASGIApp, runtime: Runtime, *, public: Collection[str]) -> None:
         self.app = app
         self.runtime = runtime
-        self.public = frozenset(public)
+        self.public = path_pattern(public)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in self.public:
+        if scope["type"] not in ("http", "websocket") or self.public.fullmatch(scope["path"]):
             await self.app(scope, receive, send)
             return
         try:

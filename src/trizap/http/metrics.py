@@ -88,6 +88,48 @@ def families(stats: RuntimeStatistics, state: AppState) -> list[Metric]:
         ),
         depth,
         *_webhooks(stats),
+        *_sim_network(stats),
+    ]
+
+
+def _sim_network(stats: RuntimeStatistics) -> list[Metric]:
+    """The sim network's queues: what waits for numbers whose device is away never waits
+    unnoticed."""
+    sim = stats.sim_network
+    if sim is None:
+        return []
+    return [
+        GaugeMetricFamily(
+            "trizap_sim_network_queued",
+            "Messages and receipts the sim network holds for their number's device",
+            value=sim.queued,
+        ),
+        GaugeMetricFamily(
+            "trizap_sim_network_waiting_offline",
+            "Of those, the ones for a number no device holds right now",
+            value=sim.waiting_offline,
+        ),
+        GaugeMetricFamily(
+            "trizap_sim_network_oldest_waiting_seconds",
+            "How long the oldest of those has been due",
+            value=sim.oldest_waiting_s,
+        ),
+        GaugeMetricFamily(
+            "trizap_sim_network_devices_online", "Sim devices holding their number", value=sim.live
+        ),
+        CounterMetricFamily(
+            "trizap_sim_network_routed", "Messages between sim numbers", value=sim.routed
+        ),
+        CounterMetricFamily(
+            "trizap_sim_network_duplicates",
+            "Resends of a message the network had (not sent again)",
+            value=sim.duplicates,
+        ),
+        CounterMetricFamily(
+            "trizap_sim_network_dropped",
+            "Envelopes dropped (a full queue, or a number whose last device was unlinked)",
+            value=sim.dropped,
+        ),
     ]
 
 

@@ -184,6 +184,7 @@ def _ok_text(status: int) -> str:
         201: "Created",
         202: "Accepted (queued)",
         204: "No Content",
+        304: "Not Modified: the `ETag` in `If-None-Match` is current",
     }.get(status, "OK")
 
 
@@ -271,10 +272,8 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
             "description": "Self-hosted, multi-tenant WhatsApp session server.",
         },
         "servers": [{"url": "/"}],
-        "tags": [
-            {"name": t}
-            for t in ("ops", "tenants", "sessions", "messages", "events", "webhooks", "sim")
-        ],
+        # In the order the route modules come in: a new module brings its tag along.
+        "tags": [{"name": t} for t in dict.fromkeys(op.tag for op in ops)],
         "paths": dict(sorted(paths.items())),
         "webhooks": {"event": _WEBHOOK_DELIVERY},
         "components": {

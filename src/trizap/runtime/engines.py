@@ -1,36 +1,58 @@
-"""The engines a runtime offers: the sim network (in process) and neonize's worker pool.
+"""The engines a runtime offers: the sim network and neonize's worker pool.
 
-`open_engines` opens both for the life of the runtime: the worker pool owns processes
-(started only when a neonize session starts), and the sim network plays WhatsApp's
-servers. Callers may add or replace factories (tests host sim engines in worker
-processes, say).
+`open_engines` opens both for the life of the runtime. The worker pool owns processes
+(started only when a neonize session starts). The sim network plays WhatsApp's servers:
+in this process, kept in `<data>/sim-network.db`, unless `sim_network` names one served on
+its own (`trizap sim-network serve`), which several trizap processes can share. Callers
+may add or replace factories (tests host sim engines in worker processes, say).
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import attrs
 
 from ..config import Config
 from ..protocol.enums import EngineName
-from ..store import Store
 from ..whatsapp.engine import EngineFactory
-from ..whatsapp.sim import SimNetwork
+from ..whatsapp.sim import (
+    Connector,
+    RemoteNetwork,
+    SimNetwork,
+    SimNetworkStatistics,
+    engine_factory,
+    open_sim_network,
+)
 from ..whatsapp.worker_client import WorkerConfig, open_worker_pool
 
 
 @attrs.frozen
 class Engines:
     factories: Mapping[EngineName, EngineFactory]
-    sim: SimNetwork
+    #: The sim network when it runs in this process (None: it is served elsewhere).
+    sim: SimNetwork | None
+    remote: RemoteNetwork | None
+
+    async def sim_statistics(self) -> SimNetworkStatistics | None:
+        """The sim network's queues and counters; None when a remote one cannot be
+        reached right now."""
+        if self.sim is not None:
+            return self.sim.statistics()
+        assert self.remote is not None
+        try:
+            return await self.remote.statistics()
+        except OSError:
+            return None
 
 
 @asynccontextmanager
 async def open_engines(
-    config: Config, store: Store, extra: Mapping[EngineName, EngineFactory] | None = None
+    config: Config,
+    extra: Mapping[EngineName, EngineFactory] | None = None,
+    *,
+    inline: bool = False,
 ) -> AsyncIterator[Engines]:
     workers = WorkerConfig(
         engine="neonize",
@@ -38,21 +60,29 @@ async def open_engines(
         grace_s=config.worker_grace,
         store_url=config.neonize_store_url,
     )
-    # The pool outlives the tree (its sessions stop first).
-    async with open_worker_pool(workers) as neonize_pool:
-        sim = SimNetwork(
-            seed=secrets.randbits(64) if config.sim_seed is None else config.sim_seed,
-            delivery_delay_s=config.sim_delivery_delay,
-            read_delay_s=config.sim_read_delay,
-        )
-        # The sim plays WhatsApp's servers, which know every paired account whether or not
-        # its server is up: before any session runs, the network knows their numbers again.
-        for row in await store.list_sessions(None):
-            if row.engine == "sim" and row.creds is not None:
-                sim.restore(row.creds)
+    async with AsyncExitStack() as stack:
+        # The pool outlives the tree (its sessions stop first).
+        pool = await stack.enter_async_context(open_worker_pool(workers))
+        sim: SimNetwork | None = None
+        remote: RemoteNetwork | None = None
+        connect: Connector
+        if config.sim_network:
+            remote = RemoteNetwork(config.sim_network)
+            connect = remote.connect
+        else:
+            sim = await stack.enter_async_context(
+                open_sim_network(
+                    config.data_dir / "sim-network.db",
+                    seed=config.sim_seed,
+                    delivery_delay_s=config.sim_delivery_delay,
+                    read_delay_s=config.sim_read_delay,
+                    inline=inline,
+                )
+            )
+            connect = sim.connect
         factories: dict[EngineName, EngineFactory] = {
-            "sim": sim.engine_factory,
-            "neonize": neonize_pool.engine_factory,
+            "sim": engine_factory(connect),
+            "neonize": pool.engine_factory,
         }
         factories.update(extra or {})
-        yield Engines(factories, sim)
+        yield Engines(factories, sim, remote)

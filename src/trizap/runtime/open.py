@@ -37,10 +37,10 @@ async def open_runtime(
     admin_token, generated = load_admin_token(config)
     async with (
         open_store(config.store_target, inline=not store_thread) as store,
-        open_engines(config, store, engines) as offered,
+        open_engines(config, engines, inline=not store_thread) as offered,
     ):
         tree = Tree(config, store, offered.factories, now)
-        runtime = Runtime(tree, Auth(store, admin_token, generated=generated), offered.sim)
+        runtime = Runtime(tree, Auth(store, admin_token, generated=generated), offered)
         async with trio.open_nursery() as nursery:
             await nursery.start(tree.root.run)
             try:

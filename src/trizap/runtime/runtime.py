@@ -19,9 +19,10 @@ import trio
 
 from ..config import Config
 from ..domain.deps import Deps
-from ..whatsapp.sim import SimNetwork
+from ..whatsapp.sim import SimNetwork, SimNetworkStatistics
 from .auth import Auth
 from .clients import Clients
+from .engines import Engines
 from .events import Events
 from .messages import Messages
 from .sessions import Sessions
@@ -42,12 +43,13 @@ class RuntimeStatistics:
     clients: int
     mailbox_depth: dict[str, int]
     webhooks: WebhookStatistics
+    sim_network: SimNetworkStatistics | None
 
 
 class Runtime:
     """Built by `open_runtime`; not constructed by hand."""
 
-    def __init__(self, tree: Tree, auth: Auth, sim: SimNetwork) -> None:
+    def __init__(self, tree: Tree, auth: Auth, engines: Engines) -> None:
         deps = tree.deps
         self.config: Config = deps.config
         #: The domain's shared parts (store, hub, engines, directory), for tools and tests.
@@ -59,8 +61,9 @@ class Runtime:
         self.events = Events(deps.store, deps.hub)
         self.clients = Clients(tree.clients, tree.reaper)
         self.webhooks = Webhooks(deps)
-        #: The in-process sim network (WhatsApp's servers, played).
-        self.sim = sim
+        #: The sim network when it runs in this process (WhatsApp's servers, played).
+        self.sim: SimNetwork | None = engines.sim
+        self._engines = engines
         #: Set when the runtime starts shutting down.
         self.closing = trio.Event()
         self._tree = tree
@@ -89,4 +92,5 @@ class Runtime:
             clients=len(self.clients),
             mailbox_depth=depth,
             webhooks=await self.webhooks.statistics(),
+            sim_network=await self._engines.sim_statistics(),
         )

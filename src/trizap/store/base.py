@@ -1,8 +1,8 @@
 """The `Store` protocol and the records it reads and writes.
 
-The store is the source of truth (DESIGN.md §6): tenants, token hashes, sessions and their
-desired state, the per-tenant event log with its consumers' cursors, the outbox (each
-message as the `OutgoingMessage` it was queued as), and webhooks with their delivery log.
+The store is the source of truth: tenants, token hashes, sessions and their desired state,
+the per-tenant event log with its consumers' cursors, the outbox (each message as the
+`OutgoingMessage` it was queued as), and webhooks with their delivery log.
 Implementations: `SqlStore` on a backend, SQLite (default, embedded) and later PostgreSQL.
 Everything here is plain data: no actors, no HTTP. Times are aware UTC `datetime`s;
 JSON-shaped data is `dict[str, Any]`.
@@ -89,13 +89,15 @@ class SessionRow:
 
 @attrs.frozen
 class NewEvent:
-    """An event to append; the store gives it its `seq` and keeps `at`."""
+    """An event to append; the store gives it its `seq` and keeps `at`. With a `dedupe`
+    key, it is written at most once per tenant (for as long as the log keeps it)."""
 
     tenant_id: str
     type: str
     session: str | None
     at: datetime
     data: dict[str, Any]
+    dedupe: str | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
@@ -294,9 +296,11 @@ class Store(Protocol):
         ...
 
     # event log ----------------------------------------------------------------------------
-    async def append_events(self, events: Sequence[NewEvent]) -> list[EventRow]:
+    async def append_events(self, events: Sequence[NewEvent]) -> list[EventRow | None]:
         """All in one transaction; `seq` is monotonic per tenant and never reused
-        (also not after the newest events are pruned or the process restarts)."""
+        (also not after the newest events are pruned or the process restarts). The rows in
+        the batch's order; None for an event whose dedupe key the tenant's log has (or had
+        earlier in the batch): it is not written again."""
         ...
 
     async def read_events(

@@ -113,7 +113,9 @@ class Backend(Protocol[C_contra]):
     def delete_session(self, db: C_contra, tenant_id: str, name: str) -> bool: ...
 
     # event log
-    def append_events(self, db: C_contra, events: Sequence[NewEvent]) -> list[EventRow]: ...
+    def append_events(
+        self, db: C_contra, events: Sequence[NewEvent]
+    ) -> list[EventRow | None]: ...
     def read_events(
         self,
         db: C_contra,
@@ -433,11 +435,12 @@ class SqlStore(Generic[C]):
             raise NotFound(f"session {name!r} not found")
 
     # event log ---------------------------------------------------------------------------
-    async def append_events(self, events: Sequence[NewEvent]) -> list[EventRow]:
+    async def append_events(self, events: Sequence[NewEvent]) -> list[EventRow | None]:
         """Appends a batch (any mix of tenants) in one transaction and returns the rows in
-        the batch's order. `seq` comes from a per-tenant counter, so it is never reused
-        (also not after the newest events are pruned or the process restarts). If any
-        event's tenant doesn't exist, raises `NotFound` and writes nothing."""
+        the batch's order (None for a duplicate of a dedupe key: not written). `seq` comes
+        from a per-tenant counter, so it is never reused (also not after the newest events
+        are pruned or the process restarts). If any event's tenant doesn't exist, raises
+        `NotFound` and writes nothing."""
         if not events:
             return []
         check.events(events)

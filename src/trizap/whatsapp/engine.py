@@ -118,13 +118,17 @@ class Message:
 
 @attrs.frozen
 class Receipt:
-    """Receipts for messages this session sent (`ids` are WhatsApp message ids)."""
+    """Receipts for messages this session sent (`ids` are WhatsApp message ids).
+
+    `persisted`, as a `Message`'s: an engine that must not count a receipt as handed over
+    before the session applied it (the sim) sends one with a fresh event and waits on it."""
 
     ids: tuple[str, ...]
     chat: str
     sender: str
     kind: ReceiptKind
     timestamp: datetime
+    persisted: trio.Event | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen
@@ -136,16 +140,8 @@ class EngineNotice:
 
 
 EngineEvent = (
-    Qr
-    | Paired
-    | Connected
-    | Disconnected
-    | LoggedOut
-    | Banned
-    | PairingTimeout
-    | Message
-    | Receipt
-    | EngineNotice
+    Qr | Paired | Connected | Disconnected | LoggedOut | Banned | PairingTimeout
+    | Message | Receipt | EngineNotice
 )
 
 

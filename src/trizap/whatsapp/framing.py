@@ -5,8 +5,8 @@ A frame is a 4-byte big-endian length and a JSON object (cattrs + orjson) tagged
 class name under `"t"`. `Codec` encodes the frames one side sends and decodes the ones it
 receives, each a union of attrs classes; `FrameBuffer` reassembles frames from a byte
 stream; `send_frames` batches what is queued into one write. Engine events travel inside
-frames as they are (`EngineEvent`, tagged too), except a message's `persisted` event,
-which lives in one process only.
+frames as they are (`EngineEvent`, tagged too), except the `persisted` event of a message
+or a receipt, which lives in one process only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 
-from .engine import EngineEvent, Message
+from .engine import EngineEvent, Message, Receipt
 
 #: The largest frame either side accepts (message texts are bounded far below this).
 MAX_FRAME: Final = 1 << 20
@@ -36,23 +36,38 @@ class ProtocolError(Exception):
 
 def _make_converter() -> OrjsonConverter:
     conv = make_converter()
-    conv.register_unstructure_hook(
-        Message, make_dict_unstructure_fn(Message, conv, persisted=override(omit=True))
-    )
-    conv.register_structure_hook(
-        Message, make_dict_structure_fn(Message, conv, persisted=override(omit=True))
-    )
+    for cls in (Message, Receipt):
+        conv.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, conv, persisted=override(omit=True))
+        )
+        conv.register_structure_hook(
+            cls, make_dict_structure_fn(cls, conv, persisted=override(omit=True))
+        )
     # The engine events are attrs classes of their own module; tag them by class name too.
     configure_tagged_union(EngineEvent, conv, tag_name="t")
     return conv
 
 
-class Codec(Generic[Out, In]):
-    """Frames of the union `outgoing` as bytes, bytes as frames of the union `incoming`."""
+_events: Final = _make_converter()
 
-    def __init__(self, outgoing: Any, incoming: Any) -> None:
+
+def dump_event(event: EngineEvent) -> bytes:
+    """An engine event as JSON, tagged like inside a frame (for storing it)."""
+    return orjson.dumps(_events.unstructure(event, unstructure_as=EngineEvent))
+
+
+def load_event(data: bytes | str) -> EngineEvent:
+    union: Any = EngineEvent
+    return cast(EngineEvent, _events.structure(orjson.loads(data), union))
+
+
+class Codec(Generic[Out, In]):
+    """Frames of the union `outgoing` as bytes, bytes as frames of the union `incoming`;
+    `inner` are further unions found inside frames (tagged the same way)."""
+
+    def __init__(self, outgoing: Any, incoming: Any, *inner: Any) -> None:
         self._conv = _make_converter()
-        for union in (outgoing, incoming):
+        for union in (*inner, outgoing, incoming):
             configure_tagged_union(union, self._conv, tag_name="t")
         self._outgoing = outgoing
         self._incoming = incoming

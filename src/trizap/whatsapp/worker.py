@@ -27,6 +27,7 @@ import signal
 import socket
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, NoReturn
@@ -34,7 +35,7 @@ from typing import Any, Final, NoReturn
 import attrs
 import trio
 
-from .engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec, Message
+from .engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec
 from .framing import send_frames
 from .worker_protocol import (
     WORKER_CODEC,
@@ -49,6 +50,7 @@ from .worker_protocol import (
     NewMessageIdFrame,
     OkFrame,
     PairPhoneFrame,
+    PersistedFrame,
     PingFrame,
     ProtocolError,
     Request,
@@ -74,14 +76,6 @@ EXIT_GRACE_S: Final = 5.0
 #: The exit status of a simulated Go abort (SIGABRT's 128 + 6).
 ABORT_STATUS: Final = 134
 
-_SIM_FLOATS: Final = (
-    "qr_first_timeout_s",
-    "qr_timeout_s",
-    "delivery_delay_s",
-    "reconnect_delay_s",
-    "reconnect_jitter_s",
-    "ban_s",
-)
 
 
 class _NoEngine(Exception):
@@ -90,6 +84,27 @@ class _NoEngine(Exception):
 
 class _Unsupported(Exception):
     pass
+
+
+_SIM_OPTIONS: Final = (
+    "qr_first_timeout_s",
+    "qr_timeout_s",
+    "reconnect_delay_s",
+    "reconnect_jitter_s",
+    "unreachable_cap_s",
+)
+
+
+async def _keep_open(
+    open_network: Any,
+    seed: int,
+    kwargs: dict[str, Any],
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Keeps an in-memory sim network open for as long as the worker runs."""
+    async with open_network(seed=seed, **kwargs) as network:
+        task_status.started(network)
+        await trio.sleep_forever()
 
 
 def _abort() -> NoReturn:
@@ -106,6 +121,8 @@ class _Hosted:
     credit_changed: trio.Event = attrs.Factory(trio.Event)
     ended: trio.Event = attrs.Factory(trio.Event)
     stopping: bool = False
+    # `persisted` events of what was sent with `ack`, in order, until the parent says so.
+    unpersisted: deque[trio.Event] = attrs.Factory(deque)
 
 
 class Worker:
@@ -119,6 +136,7 @@ class Worker:
         self._slots = trio.Semaphore(MAX_REQUESTS)
         self._go_lock: Any = None
         self._sim_network: Any = None
+        self._sim_network_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
 
     async def serve(self) -> None:
@@ -145,12 +163,21 @@ class Worker:
                 frame = decode_to_worker(body)
                 if isinstance(frame, CreditFrame):
                     self._grant(frame)
+                elif isinstance(frame, PersistedFrame):
+                    self._persisted(frame)
                 else:
                     await self._slots.acquire()
                     nursery.start_soon(self._handle, frame)
 
     async def _write(self) -> None:
         await send_frames(self._stream, self._out_recv, WORKER_CODEC)
+
+    def _persisted(self, frame: PersistedFrame) -> None:
+        hosted = self._engines.get(frame.sid)
+        for _ in range(frame.n):
+            if hosted is None or not hosted.unpersisted:
+                return
+            hosted.unpersisted.popleft().set()
 
     def _grant(self, credit: CreditFrame) -> None:
         hosted = self._engines.get(credit.sid)
@@ -233,14 +260,14 @@ class Worker:
             creds=start.creds,
             data_dir=Path(start.data_dir),
         )
-        engine = self._build(start.engine, spec, start.options)
+        engine = await self._build(start.engine, spec, start.options)
         hosted = _Hosted(sid=start.sid, engine=engine, credit=self._initial_credit)
         self._engines[start.sid] = hosted
         # The engine's life belongs to the worker, not to this request.
         assert self._nursery is not None
         self._nursery.start_soon(self._live, hosted, name=f"engine {hosted.sid}")
 
-    def _build(self, kind: str, spec: EngineSpec, options: Mapping[str, str]) -> Engine:
+    async def _build(self, kind: str, spec: EngineSpec, options: Mapping[str, str]) -> Engine:
         if kind == "neonize":
             from .neonize_engine import GoLock, NeonizeEngine
 
@@ -248,27 +275,47 @@ class Worker:
                 self._go_lock = GoLock()
             return NeonizeEngine(spec, go_lock=self._go_lock, store_url=options.get("store_url"))
         if kind == "sim":
-            from .sim import SimEngine
+            from .sim import SimEngine, SimOptions
 
-            return SimEngine(self._network(options), spec, on_abort=_abort)
+            numbers: dict[str, Any] = {k: float(options[k]) for k in _SIM_OPTIONS if k in options}
+            if "qr_codes" in options:
+                numbers["qr_codes"] = int(options["qr_codes"])
+            connect = await self._sim_connector(options)
+            return SimEngine(connect, spec, options=SimOptions(**numbers), on_abort=_abort)
         module, _, name = kind.partition(":")
         if not name:
             raise ValueError(f"unknown engine kind {kind!r}")
         factory = getattr(importlib.import_module(module), name)
         return factory(spec, dict(options))  # type: ignore[no-any-return]
 
-    def _network(self, options: Mapping[str, str]) -> Any:
-        if self._sim_network is None:
-            from .sim import SimNetwork
+    async def _sim_connector(self, options: Mapping[str, str]) -> Any:
+        """Sim engines reach the network named by `sim_network` (`tcp://host:port`), or
+        else one the worker keeps in memory for the engines it hosts (so packed sessions
+        can message each other), made from the first sim `Start`'s options."""
+        from .sim import RemoteNetwork
 
-            kwargs: dict[str, Any] = {k: float(options[k]) for k in _SIM_FLOATS if k in options}
-            if "qr_codes" in options:
-                kwargs["qr_codes"] = int(options["qr_codes"])
-            if "read_delay_s" in options:
-                value = options["read_delay_s"]
-                kwargs["read_delay_s"] = None if value == "none" else float(value)
-            self._sim_network = SimNetwork(int(options.get("seed", "0")), **kwargs)
-        return self._sim_network
+        url = options.get("sim_network")
+        if url:
+            return RemoteNetwork(url).connect
+        async with self._sim_network_lock:  # two Starts at once must share one network
+            if self._sim_network is None:
+                self._sim_network = await self._open_sim_network(options)
+        return self._sim_network.connect
+
+    async def _open_sim_network(self, options: Mapping[str, str]) -> Any:
+        from .sim import open_sim_network
+
+        kwargs: dict[str, Any] = {}
+        for key in ("delivery_delay_s", "ban_s"):
+            if key in options:
+                kwargs[key] = float(options[key])
+        if "read_delay_s" in options:
+            value = options["read_delay_s"]
+            kwargs["read_delay_s"] = None if value == "none" else float(value)
+        assert self._nursery is not None
+        return await self._nursery.start(
+            _keep_open, open_sim_network, int(options.get("seed", "0")), kwargs
+        )
 
     async def _live(self, hosted: _Hosted) -> None:
         failure: str | None = None
@@ -297,11 +344,13 @@ class Worker:
                 while hosted.credit <= 0:
                     await hosted.credit_changed.wait()
                 hosted.credit -= 1
-                await self._out_send.send(EventFrame(hosted.sid, event))
-                if isinstance(event, Message) and event.persisted is not None:
-                    # Across the process boundary the credit window bounds what is in
-                    # flight; the parent's session persists it before granting more.
-                    event.persisted.set()
+                persisted = getattr(event, "persisted", None)
+                if isinstance(persisted, trio.Event):
+                    # Set when the parent says its session has it on disk.
+                    hosted.unpersisted.append(persisted)
+                await self._out_send.send(
+                    EventFrame(hosted.sid, event, ack=persisted is not None)
+                )
 
 
 async def _serve(sock: socket.socket, credit: int) -> None:

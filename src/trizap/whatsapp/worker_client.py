@@ -48,8 +48,10 @@ from .engine import (
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    Message,
     Paired,
     Qr,
+    Receipt,
 )
 from .framing import send_frames
 from .worker_protocol import (
@@ -64,6 +66,7 @@ from .worker_protocol import (
     MarkReadFrame,
     OkFrame,
     PairPhoneFrame,
+    PersistedFrame,
     PingFrame,
     ProtocolError,
     Request,
@@ -276,7 +279,10 @@ class _Worker:
                 reply = self._pending.get(rid)
                 if reply is not None:
                     reply.send_nowait(frame)
-            case EventFrame(sid=sid, event=event):
+            case EventFrame(sid=sid, event=event, ack=ack):
+                if ack and isinstance(event, Message | Receipt):
+                    # Its engine waits for the session to have it on disk.
+                    event = attrs.evolve(event, persisted=trio.Event())
                 self._to_session(sid, event)
             case EndedFrame(sid=sid, failure=failure):
                 self._to_session(sid, _End(failure))
@@ -541,19 +547,37 @@ class WorkerEngine:
     ) -> str | None:
         consumed = 0
         half = max(1, self._pool.config.event_window // 2)
-        async for item in queue:
-            if isinstance(item, _End):
-                return item.failure
-            if isinstance(item, Qr):
-                self._pairing = True
-            elif isinstance(item, Paired | Connected):
-                self._pairing = False
-            await events.send(item)
-            consumed += 1
-            if consumed >= half:
-                await worker.post(CreditFrame(sid, consumed))
-                consumed = 0
+        report_send, report_recv = trio.open_memory_channel[trio.Event](
+            self._pool.config.event_window + 2
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._report_persisted, worker, sid, report_recv)
+            async for item in queue:
+                if isinstance(item, _End):
+                    nursery.cancel_scope.cancel()
+                    return item.failure
+                if isinstance(item, Qr):
+                    self._pairing = True
+                elif isinstance(item, Paired | Connected):
+                    self._pairing = False
+                await events.send(item)
+                persisted = getattr(item, "persisted", None)
+                if isinstance(persisted, trio.Event):
+                    await report_send.send(persisted)
+                consumed += 1
+                if consumed >= half:
+                    await worker.post(CreditFrame(sid, consumed))
+                    consumed = 0
+            nursery.cancel_scope.cancel()
         return worker.dead or "worker gone"
+
+    async def _report_persisted(
+        self, worker: _Worker, sid: int, persisted: trio.MemoryReceiveChannel[trio.Event]
+    ) -> None:
+        """Tells the worker, in order, when the session has an event on disk."""
+        async for event in persisted:
+            await event.wait()
+            await worker.post(PersistedFrame(sid, 1))
 
     async def _stop(self, worker: _Worker, sid: int) -> None:
         """Shielded: after a cancel or a failed start."""

@@ -7,7 +7,7 @@ the frames of `framing` (a length prefix, a JSON object tagged by its class name
     parent -> worker   requests, each with a request id `rid`, about one hosted engine `sid`:
                        StartFrame StopFrame SendFrame MarkReadFrame PairPhoneFrame LogoutFrame
                        PingFrame NewMessageIdFrame SimScanFrame SimInboundFrame SimFaultFrame;
-                       and CreditFrame (no reply)
+                       and CreditFrame, PersistedFrame (no reply)
     worker -> parent   OkFrame / ErrFrame (the reply to request `rid`), EventFrame (an engine
                        event), EndedFrame (the engine's `run()` returned or failed)
 
@@ -135,6 +135,14 @@ class CreditFrame:
     n: int
 
 
+@attrs.frozen
+class PersistedFrame:
+    """The session has the next `n` events of engine `sid` sent with `ack` on disk."""
+
+    sid: int
+    n: int
+
+
 Request = (
     StartFrame
     | StopFrame
@@ -148,7 +156,7 @@ Request = (
     | SimInboundFrame
     | SimFaultFrame
 )
-ToWorker = Request | CreditFrame
+ToWorker = Request | CreditFrame | PersistedFrame
 
 
 # --- worker -> parent ----------------------------------------------------------------------
@@ -175,8 +183,12 @@ class ErrFrame:
 
 @attrs.frozen
 class EventFrame:
+    """An engine event. `ack`: the engine waits to hear (`PersistedFrame`) that the session
+    has it on disk before it counts it as handed over (the sim: a message or receipt)."""
+
     sid: int
     event: EngineEvent
+    ack: bool = False
 
 
 @attrs.frozen

@@ -23,7 +23,7 @@ from trizap.protocol.outgoing import OutgoingMessage, OutgoingText
 from trizap.runtime import open_runtime
 from trizap.store.base import EventRow
 from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady
-from trizap.whatsapp.sim import SimEngine, SimNetwork
+from trizap.whatsapp.sim import SimEngine, SimOptions, engine_factory, open_sim_network
 
 
 def restarted_after_a_hang(session: str) -> Callable[[EventRow], bool]:
@@ -66,10 +66,14 @@ async def test_a_hung_engine_backing_off_a_reconnect_is_restarted(
     tmp_path: Path, autojump_clock: object
 ) -> None:
     config = sim_config(tmp_path)
-    network = SimNetwork(reconnect_delay_s=3600.0)
-    async with open_runtime(
-        config, engines={"sim": network.engine_factory}, store_thread=False
-    ) as rt:
+    async with (
+        open_sim_network(inline=True) as network,
+        open_runtime(
+            config,
+            engines={"sim": engine_factory(network.connect, SimOptions(reconnect_delay_s=3600))},
+            store_thread=False,
+        ) as rt,
+    ):
         acme, _ = await rt.tenants.create("acme")
         async with rt.events.subscribe(acme.id) as sub:
             await paired(rt, sub, acme.id, "s01", "5511900000001")
@@ -210,17 +214,20 @@ async def test_a_message_whose_sends_keep_failing_ends_failed_after_its_retries(
     tmp_path: Path, autojump_clock: object
 ) -> None:
     config = sim_config(tmp_path, send_retries=3)
-    net = SimNetwork(seed=1, delivery_delay_s=0.01, read_delay_s=None)
-    engines = {"sim": lambda spec: RefusingSends(net.engine_factory(spec))}
-    async with open_runtime(config, engines=engines, store_thread=False) as rt:
-        acme, _ = await rt.tenants.create("acme")
-        async with rt.events.subscribe(acme.id) as sub:
-            await paired(rt, sub, acme.id, "s01", "5511900000001")
-            msg, _ = await rt.messages.send(acme.id, "s01", OutgoingText("5511900000009", "hi"))
-            ev = await next_event(
-                sub, lambda r: r.type == "message.status" and r.data["id"] == msg.id
-            )
-        assert ev.data["status"] == "failed", ev.data
-        assert ev.data["error"] == "send failed: refused by the server"
-        row = await rt.messages.get(acme.id, "s01", msg.id)
-        assert (row.status, row.attempts) == ("failed", 3)
+    async with open_sim_network(
+        seed=1, delivery_delay_s=0.01, read_delay_s=None, inline=True
+    ) as net:
+        sims = engine_factory(net.connect)
+        engines = {"sim": lambda spec: RefusingSends(sims(spec))}
+        async with open_runtime(config, engines=engines, store_thread=False) as rt:
+            acme, _ = await rt.tenants.create("acme")
+            async with rt.events.subscribe(acme.id) as sub:
+                await paired(rt, sub, acme.id, "s01", "5511900000001")
+                msg, _ = await rt.messages.send(acme.id, "s01", OutgoingText("5511900000009", "hi"))
+                ev = await next_event(
+                    sub, lambda r: r.type == "message.status" and r.data["id"] == msg.id
+                )
+            assert ev.data["status"] == "failed", ev.data
+            assert ev.data["error"] == "send failed: refused by the server"
+            row = await rt.messages.get(acme.id, "s01", msg.id)
+            assert (row.status, row.attempts) == ("failed", 3)

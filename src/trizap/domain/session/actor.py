@@ -401,6 +401,8 @@ class SessionActor:
             case eng.Receipt(ids, _chat, _sender, kind, _ts):
                 for wa_id in ids:
                     await advance(deps, self.tenant_id, self.name, kind, wa_id=wa_id)
+                if event.persisted is not None:
+                    event.persisted.set()  # applied: the engine may count it as handed over
             case eng.EngineNotice(detail):
                 log.info("session %s: %s", self.key, detail)
 
@@ -429,6 +431,9 @@ class SessionActor:
                             reply_to=m.reply_to,
                         ),
                     ),
+                    # An engine hands a message over again if it never heard that the
+                    # session had it (a crash in between): it is in the log once.
+                    dedupe=f"received/{self.name}/{m.sender}/{m.id}",
                 )
                 for m in messages
             ]

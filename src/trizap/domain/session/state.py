@@ -17,7 +17,7 @@ Trigger = Literal[
     "start",  # the engine is (re)starting
     "qr",  # the engine shows a QR code
     "connected",  # the engine connected (after pairing or with saved credentials)
-    "disconnected",  # the connection dropped; the engine reconnects by itself
+    "disconnected",  # no connection (dropped, or never made); the engine keeps trying
     "crashed",  # the engine failed or hung; the session restarts it
     "stop",  # stopped on request, on pairing timeout or for idleness
     "logged_out",  # the phone unlinked this device (or the engine logged out)
@@ -55,9 +55,12 @@ def _allow(
 
 
 _allow(set(STATUSES), "start", "starting")
-_allow({"starting", "qr"}, "qr", "qr")
+# A QR after a lost connection: the engine was still pairing when it went away.
+_allow({"starting", "qr", "disconnected"}, "qr", "qr")
 _allow(RUNNING, "connected", "connected")
-_allow({"connected", "disconnected"}, "disconnected", "disconnected")
+# The connection dropped, or could not be made at all (WhatsApp unreachable): the engine
+# keeps trying by itself, so the session is `disconnected`, not failed.
+_allow(RUNNING, "disconnected", "disconnected")
 _allow(RUNNING, "crashed", "starting")
 _allow(RUNNING, "stop", "stopped")
 _allow(RUNNING, "logged_out", "logged_out")

@@ -12,7 +12,18 @@ looked at.
 # In the order of the document: each module adds its operations as it is imported.
 from .table import api as api
 from . import ops, tenants, sessions, messages, events, webhooks, sim
+from . import dashboard
 
 # isort: on
 
-__all__ = ["api", "events", "messages", "ops", "sessions", "sim", "tenants", "webhooks"]
+__all__ = [
+    "api",
+    "dashboard",
+    "events",
+    "messages",
+    "ops",
+    "sessions",
+    "sim",
+    "tenants",
+    "webhooks",
+]

@@ -17,10 +17,11 @@ from .connection import Db, tx
 
 
 class Events:
-    def append_events(self, db: Db, events: Sequence[NewEvent]) -> list[EventRow]:
+    def append_events(self, db: Db, events: Sequence[NewEvent]) -> list[EventRow | None]:
         # Serialise before taking the write lock: the lock is what every writer waits for.
         encoded = [(to_us(e.at), codecs.dumps(e.data)) for e in events]
         with tx(db):
+            seen = self._dedupe_keys(db, events)
             last: dict[str, int] = {}
             for tenant_id in dict.fromkeys(e.tenant_id for e in events):
                 r = db.execute(
@@ -35,9 +36,14 @@ class Events:
                     last[tenant_id] = 0
                 else:
                     last[tenant_id] = r[0]
-            rows: list[EventRow] = []
+            rows: list[EventRow | None] = []
             params: list[tuple[Any, ...]] = []
             for e, (at_us, data) in zip(events, encoded, strict=True):
+                if e.dedupe is not None:
+                    if (e.tenant_id, e.dedupe) in seen:
+                        rows.append(None)
+                        continue
+                    seen.add((e.tenant_id, e.dedupe))
                 seq = last[e.tenant_id] = last[e.tenant_id] + 1
                 rows.append(
                     EventRow(
@@ -49,10 +55,10 @@ class Events:
                         data=e.data,
                     )
                 )
-                params.append((e.tenant_id, seq, e.type, e.session, at_us, data))
+                params.append((e.tenant_id, seq, e.type, e.session, at_us, data, e.dedupe))
             db.executemany(
-                "INSERT INTO events (tenant_id, seq, type, session, at, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (tenant_id, seq, type, session, at, data, dedupe) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
             db.executemany(
@@ -61,6 +67,24 @@ class Events:
                 list(last.items()),
             )
         return rows
+
+    def _dedupe_keys(self, db: Db, events: Sequence[NewEvent]) -> set[tuple[str, str]]:
+        """The dedupe keys of `events` that their tenants' logs have already."""
+        keys: dict[str, list[str]] = {}
+        for e in events:
+            if e.dedupe is not None:
+                keys.setdefault(e.tenant_id, []).append(e.dedupe)
+        seen: set[tuple[str, str]] = set()
+        for tenant_id, wanted in keys.items():
+            seen.update(
+                (tenant_id, key)
+                for (key,) in db.execute(
+                    "SELECT dedupe FROM events WHERE tenant_id = ? "
+                    "AND dedupe IN (SELECT value FROM json_each(?))",
+                    (tenant_id, orjson.dumps(wanted).decode()),
+                )
+            )
+        return seen
 
     def read_events(
         self, db: Db, tenant_id: str, after: int, limit: int, sessions: Sequence[str] | None

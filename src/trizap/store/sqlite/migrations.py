@@ -117,11 +117,19 @@ CREATE TABLE cursors (
 );
 """
 
-# v4: webhooks and their delivery log. A webhook's cursor is a consumer cursor
+# An event appended with a dedupe key is written once per tenant: an engine that hands a
+# message over again after a crash (it never heard that the session had it) does not
+# make a second `message.received`. The key lives as long as its event (retention).
+V4_EVENT_DEDUPE: Final = """
+ALTER TABLE events ADD COLUMN dedupe TEXT;
+CREATE UNIQUE INDEX events_dedupe ON events (tenant_id, dedupe) WHERE dedupe IS NOT NULL;
+"""
+
+# v5: webhooks and their delivery log. A webhook's cursor is a consumer cursor
 # (`webhook:<id>`), so retention keeps what it has not had. Secrets are kept as given: the
 # server must sign with them. Delivery ids never come back (AUTOINCREMENT), so "newest
 # first" is by id.
-V4_WEBHOOKS: Final = """
+V5_WEBHOOKS: Final = """
 CREATE TABLE webhooks (
     id                     TEXT PRIMARY KEY,
     tenant_id              TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
@@ -161,7 +169,8 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
     (3, V3_OUTBOX_PAYLOAD_AND_CURSORS),
-    (4, V4_WEBHOOKS),
+    (4, V4_EVENT_DEDUPE),
+    (5, V5_WEBHOOKS),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -88,6 +88,20 @@ class Phone:
 
 
 @attrs.frozen
+class SimNetworkStatistics:
+    phones: int  # numbers with at least one linked device
+    linked_devices: int
+    live: int  # links holding a number
+    queued: int  # envelopes waiting for their number's device
+    waiting_offline: int  # of those, for a number no device holds right now
+    oldest_waiting_s: float  # how long the oldest of those has been due (0 if none)
+    routed: int  # messages between sim numbers
+    to_outside: int  # messages to outside contacts
+    duplicates: int  # resends of a message the network had, not sent again
+    dropped: int  # envelopes dropped (queue full, or the number's last device unlinked)
+
+
+@attrs.frozen
 class Life:
     """One engine life's share of the network's randomness: `serial` is never handed out
     twice (message ids are made from it), `seed` is the network's."""
@@ -186,4 +200,5 @@ __all__ = [
     "NetworkClock",
     "Phone",
     "Resumed",
+    "SimNetworkStatistics",
 ]

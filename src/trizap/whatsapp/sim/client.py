@@ -1,0 +1,238 @@
+"""A sim engine's link to a network served over TCP (`trizap sim-network serve`).
+
+`RemoteNetwork(url)` is the connector sim engines use when `TRIZAP_SIM_NETWORK` names a
+network: each engine life opens a `TcpLink` (one connection), which speaks `wire`:
+requests with ids, answers, pushes, heartbeats. The link's tasks run in the nursery the
+engine gives it and end with `aclose`; a connection that goes silent for `SILENCE_S`, or
+drops, fails every request waiting (`LinkLost`) and ends the pushes, so the engine says
+`disconnected` and reconnects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Final
+from urllib.parse import urlsplit
+
+import trio
+
+from ...protocol.outgoing import OutgoingMessage
+from ..engine import Banned, LoggedOut, Message, Receipt
+from ..framing import FrameBuffer, ProtocolError, send_frames
+from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
+from .model import Life, Resumed, SimNetworkStatistics
+from .network import PUSH_BUFFER
+from .wire import (
+    ENGINE_CODEC,
+    HEARTBEAT_S,
+    SILENCE_S,
+    AckFrame,
+    AttachFrame,
+    BanFor,
+    BanFrame,
+    BeginFrame,
+    CheckOwnerFrame,
+    DeliveryFrame,
+    DoneFrame,
+    FailFrame,
+    HeartbeatFrame,
+    InboundFrame,
+    Linked,
+    LinkFrame,
+    MarkReadFrame,
+    ReplacedFrame,
+    Request,
+    Result,
+    ResumeFrame,
+    SendFrame,
+    StatsFrame,
+    ToNetwork,
+    UnlinkFrame,
+)
+
+log = logging.getLogger("trizap.sim.client")
+
+OUT_FRAMES: Final = 64  # frames waiting for the socket
+
+
+def parse_url(url: str) -> tuple[str, int]:
+    """`tcp://host:port` as (host, port); ValueError that says what is expected."""
+    parts = urlsplit(url)
+    if parts.scheme != "tcp" or not parts.hostname or parts.port is None or parts.path:
+        raise ValueError(
+            f"a sim network is tcp://host:port (e.g. tcp://127.0.0.1:7070), not {url!r}"
+        )
+    return parts.hostname, parts.port
+
+
+class RemoteNetwork:
+    """A connector to the network at `url`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._host, self._port = parse_url(url)
+
+    async def connect(self, nursery: trio.Nursery) -> TcpLink:
+        stream = await trio.open_tcp_stream(self._host, self._port)
+        link = TcpLink(stream)
+        nursery.start_soon(link._run)
+        return link
+
+    async def statistics(self) -> SimNetworkStatistics:
+        """The network's statistics, over a connection of their own."""
+        async with trio.open_nursery() as nursery:
+            link = await self.connect(nursery)
+            try:
+                return await link.statistics()
+            finally:
+                await link.aclose()
+
+
+class TcpLink:
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._stream = stream
+        self._out_send, self._out_recv = trio.open_memory_channel[ToNetwork](OUT_FRAMES)
+        self._push_send, self.pushes = trio.open_memory_channel[Push](PUSH_BUFFER)
+        self._rids = itertools.count(1)
+        self._pending: dict[int, trio.MemorySendChannel[DoneFrame | FailFrame | None]] = {}
+        self._scope = trio.CancelScope()
+        self._lost: str | None = None
+
+    async def _run(self) -> None:
+        with self._scope:
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(send_frames, self._stream, self._out_recv, ENGINE_CODEC)
+                    nursery.start_soon(self._heartbeat)
+                    await self._read()
+                    nursery.cancel_scope.cancel()
+            except* (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as group:
+                exc = group.exceptions[0]
+                self._lost = str(exc) or type(exc).__name__
+        self._end(self._lost or "closed")
+        with trio.CancelScope(shield=True):
+            await self._stream.aclose()
+
+    async def _read(self) -> None:
+        buffer = FrameBuffer()
+        while True:
+            with trio.move_on_after(SILENCE_S):
+                data = await self._stream.receive_some(65536)
+                if not data:
+                    self._lost = "the network closed the connection"
+                    return
+                buffer.feed(data)
+                for body in buffer.bodies():
+                    frame = ENGINE_CODEC.decode(body)
+                    match frame:
+                        case DoneFrame(rid=rid) | FailFrame(rid=rid):
+                            waiting = self._pending.get(rid)
+                            if waiting is not None:
+                                waiting.send_nowait(frame)
+                        case DeliveryFrame(envelope_id=envelope_id, event=event):
+                            assert isinstance(event, Message | Receipt)
+                            await self._push_send.send(Delivery(envelope_id, event))
+                        case ReplacedFrame():
+                            await self._push_send.send(Replaced())
+                continue
+            self._lost = f"no heartbeat from the network for {SILENCE_S:.0f}s"
+            return
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await self._out_send.send(HeartbeatFrame())
+            await trio.sleep(HEARTBEAT_S)
+
+    def _end(self, reason: str) -> None:
+        self._lost = reason
+        self._push_send.close()
+        self._out_send.close()
+        for waiting in self._pending.values():
+            waiting.send_nowait(None)
+
+    async def _request(self, make: Callable[[int], Request]) -> Result:
+        if self._lost is not None:
+            raise LinkLost(self._lost)
+        rid = next(self._rids)
+        send, recv = trio.open_memory_channel[DoneFrame | FailFrame | None](1)
+        self._pending[rid] = send
+        try:
+            try:
+                await self._out_send.send(make(rid))
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                raise LinkLost(self._lost or "closed") from None
+            answer = await recv.receive()
+        finally:
+            del self._pending[rid]
+        match answer:
+            case None:
+                raise LinkLost(self._lost or "closed")
+            case DoneFrame(result=result):
+                return result
+            case FailFrame(kind="not_attached", message=message):
+                raise NotAttached(message)
+            case FailFrame(kind="number_taken", message=message):
+                raise NumberTaken(message)
+            case FailFrame(kind="invalid", message=message):
+                raise ValueError(message)
+            case FailFrame(message=message):
+                raise LinkLost(f"the network failed: {message}")
+
+    # -- the Link -----------------------------------------------------------------------------
+
+    async def begin(self) -> Life:
+        result = await self._request(BeginFrame)
+        assert isinstance(result, Life)
+        return result
+
+    async def check_owner(self, tenant: str, number: str) -> None:
+        await self._request(lambda rid: CheckOwnerFrame(rid, tenant, number))
+
+    async def link(self, tenant: str, number: str) -> tuple[int, bytes]:
+        result = await self._request(lambda rid: LinkFrame(rid, tenant, number))
+        assert isinstance(result, Linked)
+        return result.device, result.creds
+
+    async def resume(self, tenant: str, creds: bytes) -> Resumed | LoggedOut | Banned:
+        result = await self._request(lambda rid: ResumeFrame(rid, tenant, creds))
+        assert isinstance(result, Resumed | LoggedOut | Banned)
+        return result
+
+    async def attach(self, number: str, device: int) -> None:
+        await self._request(lambda rid: AttachFrame(rid, number, device))
+
+    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
+        await self._request(lambda rid: SendFrame(rid, message, wa_id))
+
+    async def ack(self, envelope_id: int) -> None:
+        if self._lost is not None:
+            raise LinkLost(self._lost)
+        try:
+            await self._out_send.send(AckFrame(envelope_id))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise LinkLost(self._lost or "closed") from None
+
+    async def mark_read(self, chat: str, ids: list[str], sender: str | None) -> None:
+        await self._request(lambda rid: MarkReadFrame(rid, chat, ids, sender))
+
+    async def inbound(self, sender: str, text: str) -> None:
+        await self._request(lambda rid: InboundFrame(rid, sender, text))
+
+    async def unlink(self, number: str, device: int) -> None:
+        await self._request(lambda rid: UnlinkFrame(rid, number, device))
+
+    async def ban(self, number: str) -> float:
+        result = await self._request(lambda rid: BanFrame(rid, number))
+        assert isinstance(result, BanFor)
+        return result.seconds
+
+    async def statistics(self) -> SimNetworkStatistics:
+        result = await self._request(StatsFrame)
+        assert isinstance(result, SimNetworkStatistics)
+        return result
+
+    async def aclose(self) -> None:
+        self._scope.cancel()
+        await trio.lowlevel.checkpoint()

@@ -1,0 +1,84 @@
+"""A sim engine's connection to the network: what it can ask, and what it is pushed.
+
+The same `Link` whether the network runs in this process (`network.LocalLink`) or as a
+server of its own (`client.TcpLink`, over `wire`): an engine is written once against it.
+
+Asks: `begin` (a new engine life: a serial for unique ids), `check_owner` / `link` (the
+phone pairs a number, owned by the tenant that paired it first), `resume` (reconnect with
+creds), `attach` (become the number's device: the network pushes its envelopes from now
+on), `send`, `ack` (an envelope handed over: it leaves the queue), `mark_read`,
+`inbound` (an outside contact writes); and what the phone does whether its device is
+connected or not: `unlink` a device, `ban` (WhatsApp bans the number).
+
+Pushes: `Delivery(envelope_id, event)` — a message for the number, or a receipt for one
+it sent — and `Replaced` when another device of the number attached.
+
+Failures: `LinkLost` (the connection is gone: the engine is disconnected and reconnects),
+`NotAttached` (the link is not connected as a number: not ready), `NumberTaken` (another
+tenant paired the number first), `ValueError` (not a phone number or JID).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import attrs
+import trio
+
+from ...protocol.outgoing import OutgoingMessage
+from ..engine import Banned, LoggedOut, Message, Receipt
+from .model import Life, Resumed
+
+
+class LinkLost(Exception):
+    """The connection to the network is gone."""
+
+
+class NotAttached(Exception):
+    """The link is not connected as a number (not paired, replaced, unlinked)."""
+
+
+class NumberTaken(ValueError):
+    """The number is paired by another tenant's session (the caller's error: a 409)."""
+
+
+@attrs.frozen
+class Delivery:
+    envelope_id: int
+    event: Message | Receipt
+
+
+@attrs.frozen
+class Replaced:
+    """Another device of the number attached: this one receives nothing more."""
+
+
+Push = Delivery | Replaced
+
+
+class Link(Protocol):
+    pushes: trio.MemoryReceiveChannel[Push]
+
+    async def begin(self) -> Life: ...
+
+    async def check_owner(self, tenant: str, number: str) -> None: ...
+
+    async def link(self, tenant: str, number: str) -> tuple[int, bytes]: ...
+
+    async def resume(self, tenant: str, creds: bytes) -> Resumed | LoggedOut | Banned: ...
+
+    async def attach(self, number: str, device: int) -> None: ...
+
+    async def send(self, message: OutgoingMessage, wa_id: str) -> None: ...
+
+    async def ack(self, envelope_id: int) -> None: ...
+
+    async def mark_read(self, chat: str, ids: list[str], sender: str | None) -> None: ...
+
+    async def inbound(self, sender: str, text: str) -> None: ...
+
+    async def unlink(self, number: str, device: int) -> None: ...
+
+    async def ban(self, number: str) -> float: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,184 @@
+"""The sim network's wire: a `Link` over TCP, in the frames of `framing`.
+
+One TCP connection is one engine's link. The engine sends requests, each with a request
+id `rid`, and gets one `DoneFrame` (with its result) or `FailFrame` per request; the
+network pushes `DeliveryFrame`s and `ReplacedFrame` on its own. `AckFrame` needs no answer.
+Both sides send a `HeartbeatFrame` every `HEARTBEAT_S`; a side that hears nothing for
+`SILENCE_S` takes the connection for dead (the engine reconnects; the network detaches it,
+so what was in flight is handed over again).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import attrs
+
+from ...protocol.outgoing import OutgoingMessage
+from ..engine import Banned, EngineEvent, LoggedOut
+from ..framing import Codec
+from .model import Life, Resumed, SimNetworkStatistics
+
+HEARTBEAT_S: Final = 2.0
+SILENCE_S: Final = 3 * HEARTBEAT_S
+#: Requests one connection may have in flight (an engine has a few at most).
+MAX_REQUESTS: Final = 64
+
+
+# --- engine -> network ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class BeginFrame:
+    rid: int
+
+
+@attrs.frozen
+class CheckOwnerFrame:
+    rid: int
+    tenant: str
+    number: str
+
+
+@attrs.frozen
+class LinkFrame:
+    rid: int
+    tenant: str
+    number: str
+
+
+@attrs.frozen
+class ResumeFrame:
+    rid: int
+    tenant: str
+    creds: bytes
+
+
+@attrs.frozen
+class AttachFrame:
+    rid: int
+    number: str
+    device: int
+
+
+@attrs.frozen
+class SendFrame:
+    rid: int
+    message: OutgoingMessage
+    wa_id: str
+
+
+@attrs.frozen
+class MarkReadFrame:
+    rid: int
+    chat: str
+    ids: list[str]
+    sender: str | None
+
+
+@attrs.frozen
+class InboundFrame:
+    rid: int
+    sender: str
+    text: str
+
+
+@attrs.frozen
+class UnlinkFrame:
+    rid: int
+    number: str
+    device: int
+
+
+@attrs.frozen
+class BanFrame:
+    rid: int
+    number: str
+
+
+@attrs.frozen
+class StatsFrame:
+    """The network's statistics (a link that never attaches: the runtime's metrics)."""
+
+    rid: int
+
+
+@attrs.frozen
+class AckFrame:
+    envelope_id: int
+
+
+@attrs.frozen
+class HeartbeatFrame:
+    pass
+
+
+Request = (
+    BeginFrame
+    | CheckOwnerFrame
+    | LinkFrame
+    | ResumeFrame
+    | AttachFrame
+    | SendFrame
+    | MarkReadFrame
+    | InboundFrame
+    | UnlinkFrame
+    | BanFrame
+    | StatsFrame
+)
+ToNetwork = Request | AckFrame | HeartbeatFrame
+
+
+# --- network -> engine ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Linked:
+    device: int
+    creds: bytes
+
+
+@attrs.frozen
+class BanFor:
+    seconds: float
+
+
+@attrs.frozen
+class Nothing:
+    pass
+
+
+Result = Life | Linked | Resumed | LoggedOut | Banned | BanFor | SimNetworkStatistics | Nothing
+
+
+@attrs.frozen
+class DoneFrame:
+    rid: int
+    result: Result
+
+
+FailKind = Literal["not_attached", "number_taken", "invalid", "error"]
+
+
+@attrs.frozen
+class FailFrame:
+    rid: int
+    kind: FailKind
+    message: str
+
+
+@attrs.frozen
+class DeliveryFrame:
+    envelope_id: int
+    event: EngineEvent  # a Message or a Receipt
+
+
+@attrs.frozen
+class ReplacedFrame:
+    pass
+
+
+FromNetwork = DoneFrame | FailFrame | DeliveryFrame | ReplacedFrame | HeartbeatFrame
+
+ENGINE_CODEC: Final[Codec[ToNetwork, FromNetwork]] = Codec(ToNetwork, FromNetwork, Result)
+NETWORK_CODEC: Final[Codec[FromNetwork, ToNetwork]] = Codec(FromNetwork, ToNetwork, Result)
