@@ -122,3 +122,36 @@ async def test_session_qr_follows_until_the_phone_scans(srv: Server) -> None:
         if process.returncode is None:
             process.kill()
     assert b"connected as 5511900000001@s.whatsapp.net" in out
+
+
+async def test_webhook_add_list_test_deliveries(tmp_path: Path) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.webhooks.receiver import receiving
+
+    config = http_config(tmp_path, webhook_allow_private=True)
+    async with running(config) as srv, receiving() as receiver:
+        await srv.tenant("acme")
+        added = await cli(
+            srv, "webhook", "add", receiver.url, "--tenant", "acme", "--event", "message.*"
+        )
+        assert added.exit_code == 0, added.output
+        secret = next(
+            line.split()[1] for line in added.output.splitlines() if line.startswith("secret:")
+        )
+        webhook_id = added.output.split()[1]
+        listed = await cli(srv, "webhook", "list", "--tenant", "acme")
+        assert f"{webhook_id}\t{receiver.url}\tactive\tcursor " in listed.output
+        tested = await cli(srv, "webhook", "test", webhook_id, "--tenant", "acme")
+        assert tested.exit_code == 0 and tested.output.startswith("200 in ")
+        [request] = receiver.requests
+        assert Webhook(secret).verify(request.body, request.headers)["type"] == "webhook.test"
+        shown = await cli(srv, "webhook", "deliveries", webhook_id, "--tenant", "acme")
+        assert "\tseq 0\tattempt 1\tok\t200\t" in shown.output
+        missing = await cli(srv, "webhook", "test", "wh_nope", "--tenant", "acme")
+        assert missing.exit_code == 1 and "404" in missing.output
+        bad = await cli(srv, "webhook", "add", "ftp://x", "--tenant", "acme")
+        assert bad.exit_code == 1 and "422" in bad.output
+        # the temporary tokens it made are revoked again
+        r = await srv.http.get("/v1/tenants/acme/tokens", headers=bearer(ADMIN))
+        assert [t["label"] for t in r.json()["tokens"]] == ["default"]

@@ -5,6 +5,8 @@
     trizap tenant list | delete acme
     trizap token create --tenant acme         # another token for a tenant
     trizap session qr sales --tenant acme     # the session's QR code, in the terminal
+    trizap webhook add URL --tenant acme      # prints the webhook's secret, once
+    trizap webhook list | test ID | deliveries ID --tenant acme
 
 `serve` reads every setting from `TRIZAP_*` environment variables (see `Config`), with its
 flags on top. The other commands talk to the running server over HTTP (`--url`, or
@@ -483,3 +485,144 @@ def session_qr(
                     if status in ("stopped", "failed", "logged_out"):
                         reason = ev["data"]["reason"] or status
                         _fail(f"{name} is {status} ({reason}); start it again to get a new code")
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+tenant_option = click.option(
+    "--tenant", "tenant_", help="Tenant id or name (with the admin token)."
+)
+tenant_token_option = click.option(
+    "--tenant-token", envvar="TRIZAP_TOKEN", help="A tenant token [TRIZAP_TOKEN]."
+)
+
+
+@main.group()
+def webhook() -> None:
+    """A tenant's webhooks: every event POSTed to a URL, signed (Standard Webhooks)."""
+
+
+@webhook.command("add")
+@click.argument("hook_url", metavar="URL")
+@click.option("--event", "events", multiple=True, help="Event pattern (repeatable) [*].")
+@click.option("--session", "sessions", multiple=True, help="Only these sessions (repeatable).")
+@click.option("--description", help="What the webhook is for.")
+@click.option("--secret", help="Its secret (whsec_...); generated when not given.")
+@tenant_option
+@tenant_token_option
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def webhook_add(
+    hook_url: str,
+    events: tuple[str, ...],
+    sessions: tuple[str, ...],
+    description: str | None,
+    secret: str | None,
+    tenant_: str | None,
+    tenant_token: str | None,
+    as_json: bool,
+    **server: Any,
+) -> None:
+    """Create a webhook for URL and print its secret (shown once)."""
+    body: dict[str, Any] = {"url": hook_url}
+    for key, value in (("events", list(events)), ("sessions", list(sessions))):
+        if value:
+            body[key] = value
+    if description:
+        body["description"] = description
+    if secret:
+        body["secret"] = secret
+    with _tenant_client(
+        server["url"], tenant_token, server["token"], tenant_, server["data_dir"]
+    ) as c:
+        made = c.call("POST", "/v1/webhooks", json=body)
+    if as_json:
+        _print_json(made)
+        return
+    click.echo(f"webhook {made['id']} -> {made['url']} ({', '.join(made['events'])})")
+    click.echo(f"secret: {made['secret']}")
+    click.echo("Keep the secret: it is not shown again. Receivers verify each delivery with it.")
+
+
+@webhook.command("list")
+@tenant_option
+@tenant_token_option
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def webhook_list(
+    tenant_: str | None, tenant_token: str | None, as_json: bool, **server: Any
+) -> None:
+    """List webhooks with their state and cursor."""
+    with _tenant_client(
+        server["url"], tenant_token, server["token"], tenant_, server["data_dir"]
+    ) as c:
+        body = c.call("GET", "/v1/webhooks")
+    if as_json:
+        _print_json(body)
+        return
+    for w in body["webhooks"]:
+        reason = f" ({w['state_reason']})" if w["state_reason"] else ""
+        click.echo(f"{w['id']}\t{w['url']}\t{w['state']}{reason}\tcursor {w['cursor']}")
+
+
+@webhook.command("test")
+@click.argument("webhook_id")
+@tenant_option
+@tenant_token_option
+@url_option
+@token_option
+@data_dir_option
+def webhook_test(
+    webhook_id: str, tenant_: str | None, tenant_token: str | None, **server: Any
+) -> None:
+    """Send a webhook.test event to WEBHOOK_ID now; exit 1 unless it answers 2xx."""
+    with _tenant_client(
+        server["url"], tenant_token, server["token"], tenant_, server["data_dir"]
+    ) as c:
+        result = c.call("POST", f"/v1/webhooks/{webhook_id}/test")
+    status = result["status_code"]
+    if status is None or not 200 <= status < 300:
+        _fail(f"{status or 'no answer'} in {result['duration_ms']} ms: {result['error'] or ''}")
+    click.echo(f"{status} in {result['duration_ms']} ms")
+
+
+@webhook.command("deliveries")
+@click.argument("webhook_id")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--outcome", type=click.Choice(["ok", "retry", "dead"]))
+@tenant_option
+@tenant_token_option
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def webhook_deliveries(
+    webhook_id: str,
+    limit: int,
+    outcome: str | None,
+    tenant_: str | None,
+    tenant_token: str | None,
+    as_json: bool,
+    **server: Any,
+) -> None:
+    """WEBHOOK_ID's delivery attempts, newest first."""
+    params: dict[str, Any] = {"limit": limit}
+    if outcome:
+        params["outcome"] = outcome
+    with _tenant_client(
+        server["url"], tenant_token, server["token"], tenant_, server["data_dir"]
+    ) as c:
+        body = c.call("GET", f"/v1/webhooks/{webhook_id}/deliveries", params=params)
+    if as_json:
+        _print_json(body)
+        return
+    for d in body["deliveries"]:
+        answer = d["status_code"] or d["error"]
+        click.echo(
+            f"{d['at']}\tseq {d['seq']}\tattempt {d['attempt']}\t{d['outcome']}\t"
+            f"{answer}\t{d['duration_ms']} ms"
+        )

@@ -157,6 +157,7 @@ async def test_a_new_database_gets_the_latest_schema(
     assert {"tenants", "tokens", "sessions", "events", "outbox", "event_seqs"} <= objects
     assert {"outbox_drain", "outbox_wa_id", "events_at"} <= objects
     assert "cursors" in objects
+    assert {"webhooks", "webhook_deliveries", "webhook_deliveries_log"} <= objects
 
 
 async def test_a_v1_database_is_upgraded_with_its_data(

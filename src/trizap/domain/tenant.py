@@ -4,7 +4,8 @@ Session lifecycle commands (create, start, stop, restart, logout, delete, wake) 
 through the tenant's mailbox, so they are serialised per tenant: two concurrent creates of
 the same name cannot both win, a delete cannot race a start. Everything else — sending,
 QR, pairing codes, sim controls — goes straight to the session's own actor, found in the
-`Directory`.
+`Directory`. Beside its sessions the tenant runs its webhooks (`webhooks.manager`), whose
+changes (`WebhookOp`) go through the same mailbox.
 
 At start the tenant brings back every session whose desired state is `running`, except
 hibernated ones (stopped for idleness), which wake on their next command.
@@ -22,7 +23,7 @@ import trio
 
 from ..actors import ActorRef, ActorStopped, Mailbox, Reply, run_in_thread
 from ..protocol.enums import EngineName
-from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound
+from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound, ValidationError
 from ..store import SessionRow
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
 from ..whatsapp.files import remove_files, session_files
@@ -30,6 +31,7 @@ from .deps import Deps
 from .session.actor import Logout, SessionActor, SessionMsg, Stop, session_gave_up
 from .session.outbox import fail_pending
 from .session.status import move
+from .webhooks.manager import TenantWebhooks, WebhookOp
 
 log = logging.getLogger("trizap.tenant")
 
@@ -115,6 +117,7 @@ TenantMsg = (
     | Hibernate
     | AbandonPairings
     | Shutdown
+    | WebhookOp
 )
 
 
@@ -127,6 +130,7 @@ class TenantActor:
         self.deps = deps
         self.tenant_id = tenant_id
         self.sessions: DynamicSupervisor[SessionMsg] | None = None
+        self.webhooks = TenantWebhooks(deps, tenant_id)
 
     def session_ref(self, name: str) -> ActorRef[SessionMsg] | None:
         return self.deps.directory.session(self.tenant_id, name)
@@ -144,6 +148,7 @@ class TenantActor:
         self.sessions = sessions
         async with trio.open_nursery() as nursery:
             await nursery.start(sessions.run)
+            await nursery.start(self.webhooks.run)
             task_status.started()
             for row in await self.deps.store.list_sessions(self.tenant_id):
                 if row.desired == "running" and not hibernated(row):
@@ -209,12 +214,14 @@ class TenantActor:
                     await self._forget_credentials(row)
                 reply.send(None)
                 raise _Ended
+            case WebhookOp(action, reply):
+                await self._reply_after(reply, action(self.webhooks))
 
     async def _reply_after(self, reply: Reply[Any], work: Awaitable[Any]) -> None:
         """Run `work`; answer its result, or the trizap error it raised."""
         try:
             reply.send(await work)
-        except (NotFound, Conflict, InvalidState, LimitExceeded) as exc:
+        except (NotFound, Conflict, InvalidState, LimitExceeded, ValidationError) as exc:
             reply.fail(exc)
 
     async def _row(self, name: str) -> SessionRow:

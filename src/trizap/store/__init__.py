@@ -10,19 +10,24 @@ Layout: `base` (the protocol and its rows), `validation` (argument checks), `exe
 `targets` (`open_store`), `retention`.
 """
 
+from .base import DELIVERIES_KEPT as DELIVERIES_KEPT
 from .base import MESSAGE_STATUSES as MESSAGE_STATUSES
+from .base import DeliveryRow as DeliveryRow
 from .base import DesiredState as DesiredState
 from .base import EventRow as EventRow
 from .base import MessageRow as MessageRow
 from .base import MessageStatus as MessageStatus
+from .base import NewDelivery as NewDelivery
 from .base import NewEvent as NewEvent
 from .base import NewMessage as NewMessage
+from .base import NewWebhook as NewWebhook
 from .base import SchemaTooNew as SchemaTooNew
 from .base import SessionRow as SessionRow
 from .base import Store as Store
 from .base import Synchronous as Synchronous
 from .base import TenantRow as TenantRow
 from .base import TokenRow as TokenRow
+from .base import WebhookRow as WebhookRow
 from .retention import run_retention as run_retention
 from .sql import SqlStore as SqlStore
 from .sql import StoreStatistics as StoreStatistics

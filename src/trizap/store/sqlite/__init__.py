@@ -3,7 +3,8 @@
 `open_sqlite_store(path)` opens it: the shared `SqlStore` on `SqliteBackend`, whose
 operations run on the store's thread (`trizap.store.executor`). One module per concept:
 `connection` (opening the file, pragmas, WAL, the dialect), `codecs` (rows <-> columns),
-`tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `migrations`.
+`tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `webhooks`,
+`migrations`.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from .events import Events
 from .outbox import Outbox
 from .sessions import Sessions
 from .tenants import Tenants
+from .webhooks import Webhooks
 
 __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 
 log = logging.getLogger(__name__)
 
 
-class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox):
+class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox, Webhooks):
     """The SQLite operations of `SqlStore`, gathered from the concept modules."""
 
 
