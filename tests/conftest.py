@@ -1,12 +1,15 @@
-"""Markers for the whole suite.
+"""Markers and hooks for the whole suite.
 
 `slow`: tests that start real processes (servers, workers, neonize), fuzz, or soak. `make
-test` runs everything; `make test-fast` leaves these out while you work.
+test` runs everything; `make test-fast` leaves these out while you work. At the end of a
+run the PostgreSQL database the run made for itself (`tests/postgres.py`) is dropped.
 """
 
 from __future__ import annotations
 
 import pytest
+
+from . import postgres
 
 SLOW = (
     "tests/e2e/",
@@ -21,3 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(part in item.nodeid for part in SLOW):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    postgres.drop_run_database()

@@ -27,7 +27,14 @@ fails its batch (logged) instead of leaving the callers waiting.
 time (`autojump_clock` would jump while a thread works) and small databases.
 
 What differs between databases (how a transaction begins, the driver's error class, how
-to tell an open transaction, how to close) is a `Dialect`.
+to tell an open transaction, how to close, which clashes a retry resolves, how to replace
+a broken connection) is a `Dialect`.
+
+Clashes: with several processes on one database (PostgreSQL), two batches can each hold a
+lock the other waits for; the database aborts one statement. That operation is rolled
+back to its savepoint like any failure, the rest of its batch commits (releasing the
+locks), and it runs again in a batch of its own, up to `RETRY_MAX` times, before its
+caller hears of it.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import attrs
 import outcome
 import trio
 
-__all__ = ["BATCH_MAX", "Connection", "Dialect", "Executor", "transaction"]
+__all__ = ["BATCH_MAX", "RETRY_MAX", "Connection", "Dialect", "Executor", "transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,9 @@ T = TypeVar("T")
 # Operations per batch (one transaction): enough to share a commit among every caller of a
 # busy server, few enough that the first of them is not kept waiting by the last.
 BATCH_MAX: Final = 256
+# Runs of one operation that keeps clashing with other writers (`Dialect.retry`) before its
+# caller gets the error.
+RETRY_MAX: Final = 5
 
 
 class Connection(Protocol):
@@ -79,6 +89,13 @@ class Dialect(Generic[C]):
     in_transaction: Callable[[C], bool]
     # Runs on the executor's thread after its last batch.
     close: Callable[[C], None]
+    # Whether an operation's error is a clash with another connection that the same
+    # operation, run again in a later transaction, gets past (PostgreSQL: a deadlock
+    # between two processes' batches). SQLite has one writer at a time: never.
+    retry: Callable[[BaseException], bool] = lambda exc: False
+    # Before each batch: the connection to use, a new one in place of a broken one
+    # (PostgreSQL after a server restart or a dropped link). None: the connection is kept.
+    revive: Callable[[C], C] | None = None
 
 
 @contextlib.contextmanager
@@ -102,7 +119,7 @@ class _Job:
     """One queued operation: what to run, who waits for it, and (once its batch committed)
     how it went."""
 
-    __slots__ = ("args", "fn", "kwargs", "result", "task")
+    __slots__ = ("args", "fn", "kwargs", "result", "task", "tries")
 
     def __init__(
         self,
@@ -116,6 +133,7 @@ class _Job:
         self.kwargs = kwargs
         self.task = task
         self.result: outcome.Outcome[Any] | None = None
+        self.tries = 0
 
 
 class Executor(Generic[C]):
@@ -220,19 +238,47 @@ class Executor(Generic[C]):
         self._close_connection()
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        """Runs a batch, then again (each time once it committed, so the locks it held are
+        free) what failed on a clash the dialect says a retry gets past, a few times."""
+        while batch:
+            self._run_once(batch)
+            again = [
+                job
+                for job in batch
+                if isinstance(job.result, outcome.Error)
+                and job.tries < RETRY_MAX
+                and self._dialect.retry(job.result.error)
+            ]
+            for job in again:
+                job.tries += 1
+                log.info(
+                    "store operation %s clashed with another writer; running it again",
+                    getattr(job.fn, "__qualname__", job.fn),
+                )
+                job.result = None
+            batch = again
+
+    def _run_once(self, batch: list[_Job]) -> None:
         """Runs a batch on the connection: alone, as is; together, in one transaction with
         a savepoint each."""
         self._batches += 1
         self._operations += len(batch)
+        dialect = self._dialect
         # Open here: the thread closes it only after its last batch, and `run` refuses
         # work once `close` was called.
         conn = self._conn
         assert conn is not None
+        if dialect.revive is not None:
+            try:
+                self._conn = conn = dialect.revive(conn)
+            except dialect.error as exc:  # still unreachable: this batch fails, not the next
+                for job in batch:
+                    job.result = outcome.Error(exc)
+                return
         if len(batch) == 1:
             job = batch[0]
             job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
             return
-        dialect = self._dialect
         try:
             conn.execute(dialect.begin)
             for job in batch:
