@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import psycopg
+import pytest
 
 from trizap.store import open_sqlite_store, open_store
 from trizap.store.targets import ACCEPTED, PostgresTarget, parse_target
