@@ -13,6 +13,7 @@ import pytest
 from trizap.protocol import wire
 from trizap.protocol.outgoing import OutgoingText
 from trizap.store import NewEvent, NewMessage, SchemaTooNew, open_store
+from trizap.store.tables import TABLES
 
 from .backends import BACKENDS, BackendUnderTest
 
@@ -305,3 +306,17 @@ async def test_both_backends_have_the_same_steps_and_the_same_schema(tmp_path: P
                 )
     assert {"tenants", "outbox", "cursors"} <= shapes[0].keys()
     assert shapes[0] == shapes[1]
+
+
+async def test_a_store_copy_knows_every_table_and_column(
+    backend: BackendUnderTest, store_target: str
+) -> None:
+    """A step that adds a table or a column adds it to `store/tables.py` too, or `trizap
+    store copy` would leave it behind."""
+    async with open_store(store_target):
+        pass
+    with backend.connect(store_target) as conn:
+        tables = {o for o in backend.objects(conn) if backend.columns(conn, o)}
+        assert tables - {"trizap_schema"} == {t.name for t in TABLES}
+        for table in TABLES:
+            assert backend.columns(conn, table.name) - {"position"} == set(table.columns)

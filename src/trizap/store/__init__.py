@@ -24,6 +24,8 @@ from .base import Store as Store
 from .base import Synchronous as Synchronous
 from .base import TenantRow as TenantRow
 from .base import TokenRow as TokenRow
+from .copy import TargetNotEmpty as TargetNotEmpty
+from .copy import copy_store as copy_store
 from .postgres import PostgresStore as PostgresStore
 from .postgres import open_postgres_store as open_postgres_store
 from .retention import run_retention as run_retention

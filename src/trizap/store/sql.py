@@ -38,6 +38,7 @@ from .base import (
     TokenRow,
 )
 from .executor import Connection, Executor
+from .tables import Table
 
 __all__ = [
     "PRUNE_CHUNK",
@@ -176,6 +177,19 @@ class Backend(Protocol[C_contra]):
         self, db: C_contra, tenant_id: str, session: str, reason: str, at: datetime
     ) -> list[MessageRow]:
         """Fails the session's queued messages; returns them as they are now, oldest first."""
+        ...
+
+    # whole rows, for copying a store (`copy.py`)
+    def count_rows(self, db: C_contra, table: Table) -> int: ...
+    def read_rows(
+        self, db: C_contra, table: Table, after: tuple[Any, ...] | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows of `table` (its columns, then its order key), in its order,
+        after the row whose order key is `after` (None: from the first)."""
+        ...
+
+    def write_rows(self, db: C_contra, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Inserts `rows` (the table's columns) as they are, in one transaction."""
         ...
 
 
@@ -621,6 +635,21 @@ class SqlStore(Generic[C]):
 
     def _fail_pending(self, db: C, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
         return self._backend.fail_pending(db, tenant_id, session, reason, self._now())
+
+    # whole rows, for copying a store (`copy.py`) -------------------------------------------
+    async def count_rows(self, table: Table) -> int:
+        return await self._run(self._backend.count_rows, table)
+
+    async def read_rows(
+        self, table: Table, after: tuple[Any, ...] | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows of `table` as stored (its columns, then its order key), in its
+        order, after the row whose order key is `after`."""
+        return await self._run(self._backend.read_rows, table, after, limit)
+
+    async def write_rows(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Inserts `rows` (the table's columns) as they are, all or none."""
+        await self._run(self._backend.write_rows, table, list(rows))
 
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ operations run on the store's thread with the same group commit as SQLite's
 (`trizap.store.executor`). One module per concept, as `sqlite/`: `connection`
 (connecting, the dialect, durability), `codecs` (rows <-> columns), `tenants` (tenants and
 tokens), `sessions`, `events` (and how seqs stay ordered with several writers),
-`cursors`, `outbox`, `migrations` (and their advisory lock).
+`cursors`, `outbox`, `rows` (whole rows, for copies), `migrations` (and their advisory lock).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .connection import Db, connect, dialect, display
 from .cursors import Cursors
 from .events import Events
 from .outbox import Outbox
+from .rows import Rows
 from .sessions import Sessions
 from .tenants import Tenants
 
@@ -33,7 +34,7 @@ __all__ = ["PostgresBackend", "PostgresStore", "open_postgres_store"]
 log = logging.getLogger(__name__)
 
 
-class PostgresBackend(Tenants, Sessions, Events, Cursors, Outbox):
+class PostgresBackend(Tenants, Sessions, Events, Cursors, Outbox, Rows):
     """The PostgreSQL operations of `SqlStore`, gathered from the concept modules."""
 
 
