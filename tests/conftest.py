@@ -7,6 +7,8 @@ run the PostgreSQL database the run made for itself (`tests/postgres.py`) is dro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from . import postgres
@@ -28,3 +30,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     postgres.drop_run_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server_store(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Where a whole server under test keeps its state: None (the SQLite file in its data
+    directory, the default) or a PostgreSQL database of its own (its URL)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with postgres.database_target() as url:
+        yield url
