@@ -24,7 +24,7 @@ from .. import postgres
 from .helpers import ev
 
 WRITERS = 4
-APPENDS_PER_WRITER = 120
+APPENDS_PER_WRITER = 200
 
 
 @pytest.fixture
@@ -73,9 +73,9 @@ async def test_concurrent_writers_never_show_a_reader_a_gap(target: str) -> None
         readers.start_soon(reader, watcher)
         async with trio.open_nursery() as writers:
             for n, store in enumerate((a, b, c, d)):
-                # Two tasks per store: its batches mix both tenants' appends.
-                writers.start_soon(writer, store, random.Random(2 * n))
-                writers.start_soon(writer, store, random.Random(2 * n + 1))
+                # One appender per store, as the event hub is in a process; each of its
+                # appends mixes both tenants' events.
+                writers.start_soon(writer, store, random.Random(n))
         done.set()
     total = 0
     for t in tenants:
@@ -86,16 +86,14 @@ async def test_concurrent_writers_never_show_a_reader_a_gap(target: str) -> None
         assert seen[t.id] == everything
         for seqs in acked[t.id]:  # each writer's own seqs only grow
             assert seqs == sorted(seqs)
-    assert total >= WRITERS * 2 * APPENDS_PER_WRITER
+    assert total >= WRITERS * APPENDS_PER_WRITER
 
 
-async def test_a_deadlock_between_two_stores_batches_is_retried(
-    target: str, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_deadlock_between_two_stores_batches_is_retried(target: str) -> None:
     """Store A's batch appends for X then Y, store B's for Y then X, each holding the first
-    counter while the other takes its own: the server aborts one append, which runs again
-    once its batch committed. Both callers get their events."""
-    caplog.set_level(logging.INFO, logger="trizap.store.executor")
+    counter while the other takes its own (a lock cycle, by construction): the server
+    aborts one append; its batch runs again (guarded, or the append alone once the rest
+    committed). Both callers get their events, with seqs in commit order."""
     async with open_store(target) as setup:
         x, y = await setup.create_tenant("x"), await setup.create_tenant("y")
     results: dict[str, list[int]] = {}
@@ -134,7 +132,6 @@ async def test_a_deadlock_between_two_stores_batches_is_retried(
                 gate.set()
     assert sorted(results.values()) == [[1], [1], [2], [2]]
     assert {results["0-first"][0], results["1-second"][0]} == {1, 2}  # both on X
-    assert "running it again" in caplog.text
 
 
 async def test_several_processes_migrating_at_once_apply_each_step_once(target: str) -> None:

@@ -12,7 +12,10 @@ hears of its operation only after the batch has committed; if the transaction it
 (the commit, a lock, the disk), every operation of the batch raises. While the thread is
 busy the next batch builds up, so under load many callers share a commit and a thread hop;
 alone, an operation is a batch of one, run as is (in autocommit: an operation of several
-statements opens its own transaction with `transaction`).
+statements opens its own transaction with `transaction`). On a database that is another
+process (`Dialect.remote`) a batch first runs without savepoints, a round trip each, and
+runs again with them only if one of its operations failed (rolled back whole first, so
+nothing of the first run remains).
 
 Cancellation: a caller cancelled before its operation is queued does not run it. Once
 queued, an operation runs to the end (commit or rollback) and the cancellation is
@@ -96,6 +99,12 @@ class Dialect(Generic[C]):
     # Before each batch: the connection to use, a new one in place of a broken one
     # (PostgreSQL after a server restart or a dropped link). None: the connection is kept.
     revive: Callable[[C], C] | None = None
+    # Whether the database is another process (PostgreSQL), where every statement is a
+    # round trip: a batch then runs without savepoints first, and again with one per
+    # operation only if an operation failed; and one `execute` carries several statements
+    # without parameters (a savepoint's release and the next one's start), which sqlite3
+    # does not take.
+    remote: bool = False
 
 
 @contextlib.contextmanager
@@ -280,14 +289,18 @@ class Executor(Generic[C]):
             job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
             return
         try:
-            conn.execute(dialect.begin)
-            for job in batch:
-                conn.execute("SAVEPOINT op")
-                job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
-                if isinstance(job.result, outcome.Error):
-                    conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-            conn.execute("COMMIT")
+            if dialect.remote:
+                if not self._run_unguarded(conn, batch):
+                    self._run_guarded_remote(conn, batch)
+            else:
+                conn.execute(dialect.begin)
+                for job in batch:
+                    conn.execute("SAVEPOINT op")
+                    job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
+                    if isinstance(job.result, outcome.Error):
+                        conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                conn.execute("COMMIT")
         except BaseException as exc:
             # The transaction itself failed (locked, disk full, I/O, or a bug): nothing
             # committed, so no operation of the batch may report success. An outcome is
@@ -301,6 +314,33 @@ class Executor(Generic[C]):
                 log.exception("store rollback failed")
             if not isinstance(exc, dialect.error):
                 raise
+
+    def _run_unguarded(self, conn: C, batch: list[_Job]) -> bool:
+        """A remote database's batch, first without savepoints (each is a round trip). If
+        an operation fails, the whole transaction is rolled back, nothing of it happened,
+        and False says to run the batch again, guarded."""
+        conn.execute(self._dialect.begin)
+        for job in batch:
+            job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
+            if isinstance(job.result, outcome.Error):
+                conn.rollback()
+                for j in batch:
+                    j.result = None
+                return False
+        conn.execute("COMMIT")
+        return True
+
+    def _run_guarded_remote(self, conn: C, batch: list[_Job]) -> None:
+        """A savepoint per operation, as for a local database, with the release of one and
+        the start of the next in one round trip (several statements in one `execute`)."""
+        before = self._dialect.begin
+        for job in batch:
+            conn.execute(f"{before}; SAVEPOINT op")
+            job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
+            if isinstance(job.result, outcome.Error):
+                conn.execute("ROLLBACK TO op")
+            before = "RELEASE op"
+        conn.execute(f"{before}; COMMIT")
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None

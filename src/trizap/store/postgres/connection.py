@@ -88,6 +88,7 @@ def dialect(url: str) -> Dialect[Db]:
         close=lambda conn: conn.close(),
         retry=_retry,
         revive=revive,
+        remote=True,
     )
 
 

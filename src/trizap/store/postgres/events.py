@@ -13,10 +13,10 @@ counters in different operations) are broken by the server and retried by the ex
 
 from __future__ import annotations
 
-from collections import Counter
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 
@@ -26,50 +26,66 @@ from . import codecs
 from .codecs import EVENT_COLS, to_us
 from .connection import Db, is_foreign_key, tx
 
+# The counter row moves forward by the number of events and stays locked until commit; the
+# events get the seqs after its old value, in their order (WITH ORDINALITY). Returns the
+# first seq given.
+_APPEND: Final = """
+WITH counter AS (
+    INSERT INTO event_seqs AS s (tenant_id, last_seq) VALUES (%(tenant)s, %(n)s)
+    ON CONFLICT (tenant_id) DO UPDATE SET last_seq = s.last_seq + excluded.last_seq
+    RETURNING last_seq - %(n)s AS base
+), added AS (
+    INSERT INTO events (tenant_id, seq, type, session, at, data)
+    SELECT %(tenant)s, counter.base + e.ord, e.type, e.session, e.at, e.data
+    FROM counter,
+        unnest(%(types)s::text[], %(sessions)s::text[], %(ats)s::bigint[], %(datas)s::text[])
+        WITH ORDINALITY AS e(type, session, at, data, ord)
+    RETURNING seq
+)
+SELECT MIN(seq) FROM added
+"""
+
+
+def _append_params(tenant_id: str, events: Sequence[NewEvent]) -> dict[str, Any]:
+    return {
+        "tenant": tenant_id,
+        "n": len(events),
+        "types": [e.type for e in events],
+        "sessions": [e.session for e in events],
+        "ats": [to_us(e.at) for e in events],
+        "datas": [codecs.dumps(e.data) for e in events],
+    }
+
 
 class Events:
     def append_events(self, db: Db, events: Sequence[NewEvent]) -> list[EventRow]:
         # Serialise before taking the counters: their locks are what other writers wait for.
-        encoded = [(to_us(e.at), codecs.dumps(e.data)) for e in events]
-        counts = Counter(e.tenant_id for e in events)
-        with tx(db):
-            last: dict[str, int] = {}
-            for tenant_id in sorted(counts):
+        by_tenant: dict[str, list[int]] = {}
+        for i, e in enumerate(events):
+            by_tenant.setdefault(e.tenant_id, []).append(i)
+        seqs = [0] * len(events)
+        # One tenant: one statement, atomic alone. Several: one transaction for them all.
+        with tx(db) if len(by_tenant) > 1 else contextlib.nullcontext():
+            for tenant_id in sorted(by_tenant):
+                picked = [events[i] for i in by_tenant[tenant_id]]
                 try:
-                    r = db.execute(
-                        "INSERT INTO event_seqs AS s (tenant_id, last_seq) VALUES (%s, %s) "
-                        "ON CONFLICT (tenant_id) DO UPDATE "
-                        "SET last_seq = s.last_seq + excluded.last_seq RETURNING last_seq",
-                        (tenant_id, counts[tenant_id]),
-                    ).fetchone()
+                    # One statement per tenant: the counter moved (and locked) and the
+                    # events inserted with the seqs it gave, in the batch's order.
+                    r = db.execute(_APPEND, _append_params(tenant_id, picked)).fetchone()
                 except psycopg.IntegrityError as exc:
                     if is_foreign_key(exc):
                         raise NotFound(f"tenant {tenant_id!r} not found") from None
                     raise
                 assert r is not None
-                last[tenant_id] = int(r[0]) - counts[tenant_id]
-            rows: list[EventRow] = []
-            params: list[tuple[Any, ...]] = []
-            for e, (at_us, data) in zip(events, encoded, strict=True):
-                seq = last[e.tenant_id] = last[e.tenant_id] + 1
-                rows.append(
-                    EventRow(
-                        tenant_id=e.tenant_id,
-                        seq=seq,
-                        type=e.type,
-                        session=e.session,
-                        at=e.at,
-                        data=e.data,
-                    )
-                )
-                params.append((e.tenant_id, seq, e.type, e.session, at_us, data))
-            with db.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO events (tenant_id, seq, type, session, at, data) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    params,
-                )
-        return rows
+                first = int(r[0])
+                for k, i in enumerate(by_tenant[tenant_id]):
+                    seqs[i] = first + k
+        return [
+            EventRow(
+                tenant_id=e.tenant_id, seq=seq, type=e.type, session=e.session, at=e.at, data=e.data
+            )
+            for e, seq in zip(events, seqs, strict=True)
+        ]
 
     def read_events(
         self, db: Db, tenant_id: str, after: int, limit: int, sessions: Sequence[str] | None

@@ -12,7 +12,7 @@ from ...protocol.errors import Conflict, NotFound
 from ..base import MessageRow, MessageStatus
 from . import codecs
 from .codecs import MESSAGE_COLS, plain, to_us
-from .connection import Db, is_foreign_key, is_unique, tx
+from .connection import Db, is_foreign_key, is_unique
 
 
 class Outbox:
@@ -148,13 +148,14 @@ class Outbox:
     def assign_wa_ids(
         self, db: Db, tenant_id: str, session: str, ids: Mapping[str, str], at: datetime
     ) -> None:
-        now = to_us(at)
-        with tx(db), db.cursor() as cur:
-            cur.executemany(
-                "UPDATE outbox SET wa_id = %s, updated_at = %s "
-                "WHERE id = %s AND tenant_id = %s AND session = %s AND wa_id IS NULL",
-                [(wa_id, now, mid, tenant_id, session) for mid, wa_id in ids.items()],
-            )
+        # One statement for the whole page: atomic alone, one round trip.
+        db.execute(
+            "UPDATE outbox SET wa_id = v.wa_id, updated_at = %s "
+            "FROM unnest(%s::text[], %s::text[]) AS v(id, wa_id) "
+            "WHERE outbox.id = v.id AND tenant_id = %s AND session = %s "
+            "AND outbox.wa_id IS NULL",
+            (to_us(at), list(ids), list(ids.values()), tenant_id, session),
+        )
 
     def fail_pending(
         self, db: Db, tenant_id: str, session: str, reason: str, at: datetime
