@@ -172,7 +172,8 @@ async def test_with_a_postgres_store_the_device_lives_there_and_another_node_fin
     trizap's own database (no file in its data directory) and fails to dial; once the
     device is there as pairing leaves it, a second node with an empty data directory runs
     the session from the database alone: its worker loads that device and dials (without
-    it, whatsmeow has no device for the JID and the worker dies before dialling)."""
+    it, whatsmeow has no device for the JID and the worker dies before dialling). Deleting
+    the session deletes the device."""
     with postgres.database_target() as url:
         settings = {"default_engine": "neonize", "restart_max": 0, "stop_grace": 2.0, "store": url}
         node1 = sim_config(tmp_path / "node1", worker_grace=2.0, **settings)
@@ -193,7 +194,11 @@ async def test_with_a_postgres_store_the_device_lives_there_and_another_node_fin
         with trio.fail_after(GUARD_S):
             async with open_runtime(node2) as rt:
                 failed = await _run_until_failed(rt, tenant.id, start=True)
-        assert DIAL_ERROR in failed["reason"], failed
+                assert DIAL_ERROR in failed["reason"], failed
+                # Deleting the session deletes its device (and its keys) from the database.
+                await rt.sessions.delete(tenant.id, "wa")
+        with psycopg.connect(url) as db:
+            assert db.execute("SELECT count(*) FROM whatsmeow_device").fetchone() == (0,)
         assert not (node2.data_dir / "sessions").exists() or not any(
             (node2.data_dir / "sessions").rglob("wa.db")
         )

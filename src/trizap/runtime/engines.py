@@ -8,7 +8,6 @@ processes, say).
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -18,7 +17,6 @@ import attrs
 from ..config import Config
 from ..protocol.enums import EngineName
 from ..store import Store
-from ..store.targets import PostgresTarget, parse_target
 from ..whatsapp.engine import EngineFactory
 from ..whatsapp.sim import SimNetwork
 from ..whatsapp.worker_client import WorkerConfig, open_worker_pool
@@ -30,13 +28,6 @@ class Engines:
     sim: SimNetwork
 
 
-def _postgres_url(target: str | os.PathLike[str]) -> str | None:
-    """With a PostgreSQL store, neonize keeps each session's device there too (whatsmeow's
-    tables beside trizap's), so any process on that database can run the session."""
-    parsed = parse_target(target)
-    return parsed.url if isinstance(parsed, PostgresTarget) else None
-
-
 @asynccontextmanager
 async def open_engines(
     config: Config, store: Store, extra: Mapping[EngineName, EngineFactory] | None = None
@@ -45,7 +36,7 @@ async def open_engines(
         engine="neonize",
         sessions_per_worker=config.sessions_per_worker,
         grace_s=config.worker_grace,
-        store_url=config.neonize_store_url or _postgres_url(config.store_target),
+        store_url=config.neonize_store,
     )
     # The pool outlives the tree (its sessions stop first).
     async with open_worker_pool(workers) as neonize_pool:

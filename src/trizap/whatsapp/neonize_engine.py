@@ -33,6 +33,7 @@ sticks to the file) or a configured `postgres://` URL, with a fresh `uuid` per e
 from __future__ import annotations
 
 import collections
+import logging
 import math
 import os
 import re
@@ -260,6 +261,33 @@ def _go_url(url: str) -> str:
         return url
     query = f"{parts.query}&sslmode=prefer" if parts.query else "sslmode=prefer"
     return urllib.parse.urlunsplit(parts._replace(query=query))
+
+
+def forget_device(url: str, creds: bytes) -> bool:
+    """Deletes a session's device (its keys, and by cascade everything whatsmeow kept for
+    it) from a PostgreSQL device store; blocking. The files of a file store are removed by
+    `files.remove_files`. False if there was none, or the database could not be reached
+    (logged: the session goes anyway)."""
+    import psycopg
+    from neonize.proto.Neonize_pb2 import JID
+
+    jid = JID()
+    jid.MergeFromString(creds)
+    device = f":{jid.Device}" if jid.Device else ""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as db:
+            cur = db.execute(
+                "DELETE FROM whatsmeow_device WHERE jid = %s",
+                (f"{jid.User}{device}@{jid.Server}",),
+            )
+            return cur.rowcount > 0
+    except psycopg.errors.UndefinedTable:
+        return False  # neonize never ran against this database
+    except psycopg.Error as exc:
+        logging.getLogger(__name__).warning(
+            "could not remove the device of %s from its store: %s", jid.User, exc
+        )
+        return False
 
 
 def new_wa_message_id() -> str:
