@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
 from typing import Final
 
 import psycopg
@@ -37,7 +36,6 @@ __all__ = [
     "display",
     "is_foreign_key",
     "is_unique",
-    "savepoint",
     "tx",
 ]
 
@@ -105,24 +103,6 @@ def tx(db: Db) -> contextlib.AbstractContextManager[None]:
     """`executor.transaction` for PostgreSQL: makes an operation of several statements
     atomic."""
     return transaction(db, _PLAIN)
-
-
-@contextlib.contextmanager
-def savepoint(db: Db) -> Iterator[None]:
-    """Lets an operation survive a failing statement of its own: in PostgreSQL an error
-    aborts the whole transaction until it is rolled back to a savepoint, so a statement
-    whose error is caught (and not raised) runs inside one."""
-    if not _in_transaction(db):
-        yield  # autocommit: the statement was its own transaction
-        return
-    db.execute("SAVEPOINT inner_op")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK TO SAVEPOINT inner_op")
-        db.execute("RELEASE SAVEPOINT inner_op")
-        raise
-    db.execute("RELEASE SAVEPOINT inner_op")
 
 
 def is_unique(exc: psycopg.IntegrityError) -> bool:
