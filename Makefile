@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/restart.py
 	$(BIN)/python bench/event_log.py
+	$(BIN)/python bench/store.py
 	$(BIN)/python bench/sessions.py 1000 3000
 	$(BIN)/python bench/worker_memory.py
 	$(BIN)/python bench/webhooks.py

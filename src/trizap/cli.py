@@ -7,12 +7,15 @@
     trizap session qr sales --tenant acme     # the session's QR code, in the terminal
     trizap webhook add URL --tenant acme      # prints the webhook's secret, once
     trizap webhook list | test ID | deliveries ID --tenant acme
+    trizap backup --to trizap-backup.db       # a consistent copy of the SQLite store
+    trizap store copy --from sqlite:///trizap-data/trizap.db --to postgresql://...
 
 `serve` reads every setting from `TRIZAP_*` environment variables (see `Config`), with its
 flags on top. The other commands talk to the running server over HTTP (`--url`, or
 `TRIZAP_URL`): the server holds the database, so they never open it themselves. They
 authenticate with the admin token from `--token`, `TRIZAP_ADMIN_TOKEN`, or the
-`<data-dir>/admin.token` file the server wrote on its first start.
+`<data-dir>/admin.token` file the server wrote on its first start. `backup` and `store copy`
+work on the store itself (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import functools
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,12 +33,17 @@ from typing import Any, NoReturn
 
 import click
 import httpx
+import psycopg
 import segno
 import trio
 
 from .config import Config
 from .http import serve as serve_http
 from .runtime import open_runtime
+from .store import SchemaTooNew, TargetNotEmpty, copy_store, open_store
+from .store.copy import COPY_CHUNK
+from .store.sqlite.backup import backup as sqlite_backup
+from .store.targets import PostgresTarget, SqliteTarget, parse_target
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -61,13 +70,23 @@ def main() -> None:
     help="Engine of sessions created without one [TRIZAP_DEFAULT_ENGINE; neonize].",
 )
 @click.option(
+    "--store",
+    help="Where the state lives: a path, sqlite:///path or postgresql://user@host/db "
+    "[TRIZAP_STORE; <data-dir>/trizap.db].",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
 def serve(
-    host: str | None, port: int | None, data_dir: Path | None, engine: str | None, log_level: str
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    engine: str | None,
+    store: str | None,
+    log_level: str,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully (exit status 0)."""
     logging.basicConfig(
@@ -76,7 +95,9 @@ def serve(
     if log_level != "debug":  # its "Running on ..." repeats our own line
         logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
     try:
-        config = Config.from_env(host=host, port=port, data_dir=data_dir, default_engine=engine)
+        config = Config.from_env(
+            host=host, port=port, data_dir=data_dir, default_engine=engine, store=store
+        )
     except (ValueError, TypeError) as exc:
         _fail(str(exc))
     try:
@@ -626,3 +647,102 @@ def webhook_deliveries(
             f"{d['at']}\tseq {d['seq']}\tattempt {d['attempt']}\t{d['outcome']}\t"
             f"{answer}\t{d['duration_ms']} ms"
         )
+
+
+# --- the store itself ----------------------------------------------------------------------------
+
+
+def _store_error(exc: BaseException) -> NoReturn:
+    # The first line only: a driver's message can run on; a URL's password never is in it.
+    _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+def _existing(target: str) -> str:
+    """`target`, unless it names a SQLite file that is not there (opening it would create an
+    empty store: a typo would copy nothing)."""
+    try:
+        parsed = parse_target(target)
+    except ValueError as exc:
+        _store_error(exc)
+    if isinstance(parsed, SqliteTarget) and not Path(parsed.path).is_file():
+        _fail(f"no store file at {parsed.path}")
+    return target
+
+
+@main.group("store")
+def store_group() -> None:
+    """Move a store's data (run it while the server is stopped)."""
+
+
+@store_group.command("copy")
+@click.option("--from", "source", required=True, help="The store to read: a path or a URL.")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    help="The new store: a path, sqlite:///path or postgresql://user@host/db; must be empty.",
+)
+def store_copy(source: str, target: str) -> None:
+    """Copy every tenant, token hash, session (with its credentials), the event log with
+    its seqs, the outbox and the consumers' cursors into an empty store."""
+    _existing(source)
+    try:
+        parse_target(target)
+    except ValueError as exc:
+        _store_error(exc)
+    try:
+        copied = trio.run(_copy, source, target)
+    except (TargetNotEmpty, SchemaTooNew, ValueError, OSError, psycopg.Error) as exc:
+        _store_error(exc)
+    summary = ", ".join(f"{n} {table}" for table, n in copied.items())
+    click.echo(f"copied {summary}")
+
+
+async def _copy(source: str, target: str) -> dict[str, int]:
+    def progress(table: str, done: int, total: int) -> None:
+        if done == 0 or total > COPY_CHUNK:  # one line per table, more for long ones
+            click.echo(f"{table}: {done:,} of {total:,} rows", err=True)
+
+    async with open_store(source) as src, open_store(target) as dst:
+        return await copy_store(src, dst, progress)
+
+
+@main.command()
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup file to write (must not exist).",
+)
+@click.option(
+    "--store",
+    envvar="TRIZAP_STORE",
+    help="The SQLite store to back up [TRIZAP_STORE; <data-dir>/trizap.db].",
+)
+@click.option(
+    "--data-dir",
+    envvar="TRIZAP_DATA_DIR",
+    default="trizap-data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the store is when --store is not given [TRIZAP_DATA_DIR].",
+)
+def backup(to: Path, store: str | None, data_dir: Path) -> None:
+    """Write a consistent copy of the SQLite store to a new file; safe while the server
+    runs (its later writes are not in the copy). PostgreSQL: use pg_dump."""
+    try:
+        parsed = parse_target(store or data_dir / "trizap.db")
+    except ValueError as exc:
+        _store_error(exc)
+    if isinstance(parsed, PostgresTarget):
+        _fail("the store is PostgreSQL: back it up with pg_dump (see docs/operations.md)")
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"{done * 100 // max(total, 1)}% ({done:,} of {total:,} pages)", err=True)
+
+    try:
+        sqlite_backup(parsed.path, to, progress)
+    except (OSError, sqlite3.Error) as exc:
+        _store_error(exc)
+    click.echo(f"backed up {parsed.path} to {to}")

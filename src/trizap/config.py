@@ -104,6 +104,16 @@ class Config:
         return self.store if self.store else self.db_path
 
     @property
+    def neonize_store(self) -> str | None:
+        """Where neonize keeps session devices: `neonize_store_url`, else the store itself
+        when it is PostgreSQL (any node on it can then run a session), else None (a file
+        per session under `sessions_dir`)."""
+        if self.neonize_store_url:
+            return self.neonize_store_url
+        store = (self.store or "").lower()
+        return self.store if store.startswith(("postgresql://", "postgres://")) else None
+
+    @property
     def sessions_dir(self) -> Path:
         return self.data_dir / "sessions"
 

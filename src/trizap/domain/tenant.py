@@ -27,6 +27,7 @@ from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound, V
 from ..store import SessionRow
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
 from ..whatsapp.files import remove_files, session_files
+from ..whatsapp.neonize_engine import forget_device
 from .deps import Deps
 from .session.actor import Logout, SessionActor, SessionMsg, Stop, session_gave_up
 from .session.outbox import fail_pending
@@ -330,6 +331,17 @@ class TenantActor:
     async def _forget_credentials(self, row: SessionRow) -> None:
         """Removes what the session's engine kept on disk (its run has ended): a session
         created again under the name starts from nothing."""
+        device_store = self.deps.config.neonize_store
+        # Its device in a PostgreSQL store (a logout that reached WhatsApp removed it).
+        if (
+            row.engine == "neonize"
+            and row.creds is not None
+            and device_store is not None
+            and await run_in_thread(
+                forget_device, device_store, row.creds, name=f"tenant {self.tenant_id}"
+            )
+        ):
+            log.info("session %s/%s: removed its device", self.tenant_id, row.name)
         files = session_files(row.engine, self.deps.config.sessions_dir / self.tenant_id, row.name)
         if not files:
             return

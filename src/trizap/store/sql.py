@@ -43,6 +43,7 @@ from .base import (
     TokenRow,
     WebhookRow,
 )
+from .tables import Table
 
 __all__ = [
     "PRUNE_CHUNK",
@@ -223,6 +224,19 @@ class Backend(Protocol[C_contra]):
         outcome: DeliveryOutcome | None,
         seq: int | None,
     ) -> list[DeliveryRow]: ...
+
+    # whole rows, for copying a store (`copy.py`)
+    def count_rows(self, db: C_contra, table: Table) -> int: ...
+    def read_rows(
+        self, db: C_contra, table: Table, after: tuple[Any, ...] | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows of `table` (its columns, then its order key), in its order,
+        after the row whose order key is `after` (None: from the first)."""
+        ...
+
+    def write_rows(self, db: C_contra, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Inserts `rows` (the table's columns) as they are, in one transaction."""
+        ...
 
 
 @attrs.frozen
@@ -825,6 +839,20 @@ class SqlStore(Generic[C]):
         return await self._run(
             self._backend.list_deliveries, tenant_id, webhook_id, limit, outcome, seq
         )
+    # whole rows, for copying a store (`copy.py`) -------------------------------------------
+    async def count_rows(self, table: Table) -> int:
+        return await self._run(self._backend.count_rows, table)
+
+    async def read_rows(
+        self, table: Table, after: tuple[Any, ...] | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows of `table` as stored (its columns, then its order key), in its
+        order, after the row whose order key is `after`."""
+        return await self._run(self._backend.read_rows, table, after, limit)
+
+    async def write_rows(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Inserts `rows` (the table's columns) as they are, all or none."""
+        await self._run(self._backend.write_rows, table, list(rows))
 
 
 if TYPE_CHECKING:

@@ -1,10 +1,11 @@
 """The SQLite store: the default, embedded `Store` (stdlib sqlite3, one file, one connection).
 
 `open_sqlite_store(path)` opens it: the shared `SqlStore` on `SqliteBackend`, whose
-operations run on the store's thread (`trizap.store.executor`). One module per concept:
+operations run on the store's thread (`trizap.dbthread`). One module per concept:
 `connection` (opening the file, pragmas, WAL, the dialect), `codecs` (rows <-> columns),
 `tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `webhooks`,
-`migrations`.
+`rows` (whole rows, for copies), `migrations`; and `backup` (a consistent copy of the file
+while serving).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .connection import DIALECT, connect
 from .cursors import Cursors
 from .events import Events
 from .outbox import Outbox
+from .rows import Rows
 from .sessions import Sessions
 from .tenants import Tenants
 from .webhooks import Webhooks
@@ -36,7 +38,7 @@ __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 log = logging.getLogger(__name__)
 
 
-class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox, Webhooks):
+class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox, Webhooks, Rows):
     """The SQLite operations of `SqlStore`, gathered from the concept modules."""
 
 
