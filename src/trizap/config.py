@@ -164,9 +164,13 @@ def _parse(name: str, raw: str, default: Any) -> Any:
 
 _OPTIONAL_FLOAT = {"idle_timeout", "event_retention_age", "sim_read_delay"}
 _OPTIONAL_INT = {"event_retention_count", "sim_seed"}
-_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {
-    "admin_token",
-    "neonize_store_url",
-    "store",
-    "sim_network",
-}
+_OPTIONAL = (
+    _OPTIONAL_FLOAT
+    | _OPTIONAL_INT
+    | {
+        "admin_token",
+        "neonize_store_url",
+        "store",
+        "sim_network",
+    }
+)

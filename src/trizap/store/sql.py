@@ -114,9 +114,7 @@ class Backend(Protocol[C_contra]):
     def delete_session(self, db: C_contra, tenant_id: str, name: str) -> bool: ...
 
     # event log
-    def append_events(
-        self, db: C_contra, events: Sequence[NewEvent]
-    ) -> list[EventRow | None]: ...
+    def append_events(self, db: C_contra, events: Sequence[NewEvent]) -> list[EventRow | None]: ...
     def read_events(
         self,
         db: C_contra,
@@ -839,6 +837,7 @@ class SqlStore(Generic[C]):
         return await self._run(
             self._backend.list_deliveries, tenant_id, webhook_id, limit, outcome, seq
         )
+
     # whole rows, for copying a store (`copy.py`) -------------------------------------------
     async def count_rows(self, table: Table) -> int:
         return await self._run(self._backend.count_rows, table)

@@ -23,20 +23,28 @@ import trio
 from ...dbthread import Executor
 from ..sql import Backend, SqlStore, utcnow
 from .connection import Db, connect, dialect, display
-from .cursors import Cursors
-from .events import Events
-from .outbox import Outbox
-from .rows import Rows
-from .sessions import Sessions
-from .tenants import Tenants
-from .webhooks import Webhooks
+from .cursors import CursorQueries
+from .events import EventQueries
+from .outbox import OutboxQueries
+from .rows import RowQueries
+from .sessions import SessionQueries
+from .tenants import TenantQueries
+from .webhooks import WebhookQueries
 
 __all__ = ["PostgresBackend", "PostgresStore", "open_postgres_store"]
 
 log = logging.getLogger(__name__)
 
 
-class PostgresBackend(Tenants, Sessions, Events, Cursors, Outbox, Webhooks, Rows):
+class PostgresBackend(
+    TenantQueries,
+    SessionQueries,
+    EventQueries,
+    CursorQueries,
+    OutboxQueries,
+    WebhookQueries,
+    RowQueries,
+):
     """The PostgreSQL operations of `SqlStore`, gathered from the concept modules."""
 
 

@@ -9,7 +9,7 @@ from ...protocol.errors import NotFound
 from .connection import Db, is_foreign_key
 
 
-class Cursors:
+class CursorQueries:
     def set_cursor(self, db: Db, tenant_id: str, consumer: str, seq: int) -> None:
         try:
             db.execute(

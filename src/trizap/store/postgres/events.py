@@ -60,7 +60,7 @@ def _append_params(tenant_id: str, events: Sequence[NewEvent]) -> dict[str, Any]
     }
 
 
-class Events:
+class EventQueries:
     def append_events(self, db: Db, events: Sequence[NewEvent]) -> list[EventRow | None]:
         # Serialise before taking the counters: their locks are what other writers wait for.
         keyed = any(e.dedupe is not None for e in events)

@@ -15,7 +15,7 @@ from .codecs import MESSAGE_COLS, plain, to_us
 from .connection import Db, is_foreign_key, is_unique
 
 
-class Outbox:
+class OutboxQueries:
     def insert_message(self, db: Db, row: MessageRow) -> MessageRow | None:
         try:
             # ON CONFLICT: with several processes, a second insert of the same idempotency

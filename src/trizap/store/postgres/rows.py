@@ -14,7 +14,7 @@ def _order(table: Table) -> tuple[str, ...]:
     return table.order or ("position",)  # the insertion order
 
 
-class Rows:
+class RowQueries:
     def count_rows(self, db: Db, table: Table) -> int:
         r = db.execute(f"SELECT COUNT(*) FROM {table.name}").fetchone()
         assert r is not None
@@ -45,4 +45,3 @@ class Rows:
             cur.executemany(
                 f"INSERT INTO {table.name} ({table.column_list}) VALUES ({marks})", storable
             )
-

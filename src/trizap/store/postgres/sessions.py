@@ -14,7 +14,7 @@ from .codecs import SESSION_COLS, to_us
 from .connection import Db, is_foreign_key, is_unique
 
 
-class Sessions:
+class SessionQueries:
     def insert_session(self, db: Db, row: SessionRow) -> None:
         try:
             db.execute(

@@ -13,7 +13,7 @@ from .codecs import TENANT_COLS, TOKEN_COLS, to_us
 from .connection import Db, is_foreign_key, is_unique
 
 
-class Tenants:
+class TenantQueries:
     def insert_tenant(self, db: Db, row: TenantRow) -> None:
         try:
             db.execute(

@@ -32,7 +32,7 @@ def consumer(webhook_id: str) -> str:
     return f"webhook:{webhook_id}"
 
 
-class Webhooks:
+class WebhookQueries:
     def insert_webhook(self, db: Db, row: WebhookRow) -> WebhookRow:
         try:
             with tx(db):
@@ -76,10 +76,10 @@ class Webhooks:
 
     def list_webhooks(self, db: Db, tenant_id: str | None) -> list[WebhookRow]:
         if tenant_id is None:
-            cur = db.execute(f"{_SELECT} ORDER BY w.tenant_id, w.created_at, w.id")
+            cur = db.execute(f"{_SELECT} ORDER BY w.tenant_id, w.created_at, w.position")
         else:
             cur = db.execute(
-                f"{_SELECT} WHERE w.tenant_id = %s ORDER BY w.created_at, w.id", (tenant_id,)
+                f"{_SELECT} WHERE w.tenant_id = %s ORDER BY w.created_at, w.position", (tenant_id,)
             )
         return [codecs.webhook(r) for r in cur]
 

@@ -25,20 +25,28 @@ from .. import validation as check
 from ..base import Synchronous
 from ..sql import Backend, SqlStore, utcnow
 from .connection import DIALECT, connect
-from .cursors import Cursors
-from .events import Events
-from .outbox import Outbox
-from .rows import Rows
-from .sessions import Sessions
-from .tenants import Tenants
-from .webhooks import Webhooks
+from .cursors import CursorQueries
+from .events import EventQueries
+from .outbox import OutboxQueries
+from .rows import RowQueries
+from .sessions import SessionQueries
+from .tenants import TenantQueries
+from .webhooks import WebhookQueries
 
 __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 
 log = logging.getLogger(__name__)
 
 
-class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox, Webhooks, Rows):
+class SqliteBackend(
+    TenantQueries,
+    SessionQueries,
+    EventQueries,
+    CursorQueries,
+    OutboxQueries,
+    WebhookQueries,
+    RowQueries,
+):
     """The SQLite operations of `SqlStore`, gathered from the concept modules."""
 
 

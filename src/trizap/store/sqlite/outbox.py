@@ -16,7 +16,7 @@ from .codecs import MESSAGE_COLS, to_us
 from .connection import Db, is_foreign_key, is_unique, tx
 
 
-class Outbox:
+class OutboxQueries:
     def insert_message(self, db: Db, row: MessageRow) -> MessageRow | None:
         try:
             with tx(db):

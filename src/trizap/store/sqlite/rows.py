@@ -13,7 +13,7 @@ def _order(table: Table) -> tuple[str, ...]:
     return table.order or ("rowid",)  # the insertion order
 
 
-class Rows:
+class RowQueries:
     def count_rows(self, db: Db, table: Table) -> int:
         (n,) = db.execute(f"SELECT COUNT(*) FROM {table.name}").fetchone()
         return int(n)

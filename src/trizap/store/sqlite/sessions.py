@@ -13,7 +13,7 @@ from .codecs import SESSION_COLS, to_us
 from .connection import Db, is_foreign_key, is_unique, tx
 
 
-class Sessions:
+class SessionQueries:
     def insert_session(self, db: Db, row: SessionRow) -> None:
         try:
             with tx(db):

@@ -15,7 +15,7 @@ from .connection import Db, is_foreign_key, is_unique, tx
 log = logging.getLogger(__name__)
 
 
-class Tenants:
+class TenantQueries:
     def insert_tenant(self, db: Db, row: TenantRow) -> None:
         try:
             with tx(db):

@@ -30,7 +30,7 @@ def consumer(webhook_id: str) -> str:
     return f"webhook:{webhook_id}"
 
 
-class Webhooks:
+class WebhookQueries:
     def insert_webhook(self, db: Db, row: WebhookRow) -> WebhookRow:
         try:
             with tx(db):
