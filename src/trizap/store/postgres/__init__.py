@@ -3,10 +3,9 @@ run several trizap processes on one database (psycopg 3, one connection per stor
 
 `open_postgres_store(url)` opens it: the shared `SqlStore` on `PostgresBackend`, whose
 operations run on the store's thread with the same group commit as SQLite's
-(`trizap.dbthread`). One module per concept, as `sqlite/`: `connection`
-(connecting, the dialect, durability), `codecs` (rows <-> columns), `tenants` (tenants and
-tokens), `sessions`, `events` (and how seqs stay ordered with several writers),
-`cursors`, `outbox`, `webhooks`, `rows` (whole rows, for copies), `migrations` (and their
+(`trizap.dbthread`): the shared queries (`store.queries`) on PostgreSQL's dialect, and
+what PostgreSQL does its own way: `connection` (connecting, the dialects, durability),
+`events` (and how seqs stay ordered with several writers), `migrations` (and their
 advisory lock).
 """
 
@@ -21,15 +20,17 @@ from typing import TYPE_CHECKING, TypeAlias
 import trio
 
 from ...dbthread import Executor
+from ..queries import (
+    CursorQueries,
+    OutboxQueries,
+    RowQueries,
+    SessionQueries,
+    TenantQueries,
+    WebhookQueries,
+)
 from ..sql import Backend, SqlStore, utcnow
-from .connection import Db, connect, dialect, display
-from .cursors import CursorQueries
+from .connection import SQL, Db, connect, dialect, display
 from .events import EventQueries
-from .outbox import OutboxQueries
-from .rows import RowQueries
-from .sessions import SessionQueries
-from .tenants import TenantQueries
-from .webhooks import WebhookQueries
 
 __all__ = ["PostgresBackend", "PostgresStore", "open_postgres_store"]
 
@@ -45,7 +46,10 @@ class PostgresBackend(
     WebhookQueries,
     RowQueries,
 ):
-    """The PostgreSQL operations of `SqlStore`, gathered from the concept modules."""
+    """The PostgreSQL operations of `SqlStore`: the shared queries on PostgreSQL's dialect, and
+    its own event log."""
+
+    dialect = SQL
 
 
 PostgresStore: TypeAlias = SqlStore[Db]

@@ -27,15 +27,18 @@ from psycopg.rows import TupleRow
 
 from ...dbthread import Dialect, transaction
 from ..base import Synchronous
+from ..queries import SqlDialect, pyformat
 from .migrations import migrate
 
 __all__ = [
+    "SQL",
     "Db",
     "connect",
     "dialect",
     "display",
     "is_foreign_key",
     "is_unique",
+    "plain",
     "tx",
 ]
 
@@ -111,6 +114,31 @@ def is_unique(exc: psycopg.IntegrityError) -> bool:
 
 def is_foreign_key(exc: psycopg.IntegrityError) -> bool:
     return isinstance(exc, errors.ForeignKeyViolation)
+
+
+def plain(text: str | None) -> str | None:
+    """`text` as a PostgreSQL text column can keep it: NUL becomes U+FFFD. Only for columns
+    read by people (an error, a reason) or kept beside the exact value (a message's v1
+    columns beside its payload, whose JSON escapes NUL)."""
+    return None if text is None else text.replace("\x00", "\ufffd")
+
+
+# The shared queries on PostgreSQL: psycopg's parameter marks, text sorted by code point
+# as SQLite sorts it (COLLATE "C", whatever the database's locale), an identity column
+# `position` where SQLite has its rowid, no NUL in text, and a token's use recorded only if
+# no other transaction holds its row.
+SQL: Final = SqlDialect(
+    executor=_PLAIN,
+    integrity_error=psycopg.IntegrityError,
+    is_unique=is_unique,
+    is_foreign_key=is_foreign_key,
+    busy_error=errors.LockNotAvailable,
+    marks=pyformat,
+    text=plain,
+    collate=' COLLATE "C"',
+    insertion_order="position",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+)
 
 
 def server_synchronous(conn: Db) -> Synchronous:

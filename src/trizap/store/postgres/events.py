@@ -22,8 +22,8 @@ import psycopg
 
 from ...protocol.errors import NotFound
 from ..base import EventRow, NewEvent
-from . import codecs
-from .codecs import EVENT_COLS, to_us
+from ..queries import codecs
+from ..queries.codecs import EVENT_COLS, to_us
 from .connection import Db, is_foreign_key, tx
 
 # The counter row moves forward by the number of events and stays locked until commit; the

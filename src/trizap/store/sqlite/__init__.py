@@ -1,11 +1,10 @@
 """The SQLite store: the default, embedded `Store` (stdlib sqlite3, one file, one connection).
 
 `open_sqlite_store(path)` opens it: the shared `SqlStore` on `SqliteBackend`, whose
-operations run on the store's thread (`trizap.dbthread`). One module per concept:
-`connection` (opening the file, pragmas, WAL, the dialect), `codecs` (rows <-> columns),
-`tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `webhooks`,
-`rows` (whole rows, for copies), `migrations`; and `backup` (a consistent copy of the file
-while serving).
+operations run on the store's thread (`trizap.dbthread`): the shared queries
+(`store.queries`) on SQLite's dialect, and what SQLite does its own way: `connection`
+(opening the file, pragmas, WAL, the dialects), `events` (the log, one writer at a time),
+`migrations`, and `backup` (a consistent copy of the file while serving).
 """
 
 from __future__ import annotations
@@ -23,15 +22,17 @@ import trio
 from ...dbthread import Executor
 from .. import validation as check
 from ..base import Synchronous
+from ..queries import (
+    CursorQueries,
+    OutboxQueries,
+    RowQueries,
+    SessionQueries,
+    TenantQueries,
+    WebhookQueries,
+)
 from ..sql import Backend, SqlStore, utcnow
-from .connection import DIALECT, connect
-from .cursors import CursorQueries
+from .connection import DIALECT, SQL, connect
 from .events import EventQueries
-from .outbox import OutboxQueries
-from .rows import RowQueries
-from .sessions import SessionQueries
-from .tenants import TenantQueries
-from .webhooks import WebhookQueries
 
 __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 
@@ -47,7 +48,10 @@ class SqliteBackend(
     WebhookQueries,
     RowQueries,
 ):
-    """The SQLite operations of `SqlStore`, gathered from the concept modules."""
+    """The SQLite operations of `SqlStore`: the shared queries on SQLite's dialect, and
+    its own event log."""
+
+    dialect = SQL
 
 
 SqliteStore: TypeAlias = SqlStore[sqlite3.Connection]

@@ -11,8 +11,8 @@ import orjson
 
 from ...protocol.errors import NotFound
 from ..base import EventRow, NewEvent
-from . import codecs
-from .codecs import EVENT_COLS, to_us
+from ..queries import codecs
+from ..queries.codecs import EVENT_COLS, to_us
 from .connection import Db, tx
 
 
