@@ -15,26 +15,52 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
+import psycopg
 import trio
+from psycopg import errors
 
 from ...dbthread import Executor
 from ..queries import (
     CursorQueries,
+    EventQueries,
     OutboxQueries,
     RowQueries,
     SessionQueries,
+    SqlDialect,
     TenantQueries,
     WebhookQueries,
+    pyformat,
 )
 from ..sql import Backend, SqlStore, utcnow
-from .connection import SQL, Db, connect, dialect, display
-from .events import EventQueries
+from .connection import PLAIN, Db, connect, dialect, display, is_foreign_key, is_unique, plain
+from .events import take_seqs
 
 __all__ = ["PostgresBackend", "PostgresStore", "open_postgres_store"]
 
 log = logging.getLogger(__name__)
+
+
+# The shared queries on PostgreSQL: psycopg's parameter marks, text sorted by code point
+# as SQLite sorts it (COLLATE "C", whatever the database's locale), an identity column
+# `position` where SQLite has its rowid, no NUL in text, and a token's use recorded only if
+# no other transaction holds its row.
+SQL: Final = SqlDialect(
+    take_seqs=take_seqs,
+    executor=PLAIN,
+    integrity_error=psycopg.IntegrityError,
+    is_unique=is_unique,
+    is_foreign_key=is_foreign_key,
+    busy_error=errors.LockNotAvailable,
+    marks=pyformat,
+    text=plain,
+    collate=' COLLATE "C"',
+    insertion_order="position",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    any_of="= ANY(?)",
+    listed=list,
+)
 
 
 class PostgresBackend(
@@ -46,8 +72,7 @@ class PostgresBackend(
     WebhookQueries,
     RowQueries,
 ):
-    """The PostgreSQL operations of `SqlStore`: the shared queries on PostgreSQL's dialect, and
-    its own event log."""
+    """The PostgreSQL operations of `SqlStore`: the shared queries on its dialect."""
 
     dialect = SQL
 

@@ -27,11 +27,10 @@ from psycopg.rows import TupleRow
 
 from ...dbthread import Dialect, transaction
 from ..base import Synchronous
-from ..queries import SqlDialect, pyformat
 from .migrations import migrate
 
 __all__ = [
-    "SQL",
+    "PLAIN",
     "Db",
     "connect",
     "dialect",
@@ -94,7 +93,7 @@ def dialect(url: str) -> Dialect[Db]:
 
 
 # For `tx`: what an operation alone needs (BEGIN, and telling an open transaction).
-_PLAIN: Final = Dialect[Db](
+PLAIN: Final = Dialect[Db](
     begin="BEGIN",
     error=psycopg.Error,
     in_transaction=_in_transaction,
@@ -105,7 +104,7 @@ _PLAIN: Final = Dialect[Db](
 def tx(db: Db) -> contextlib.AbstractContextManager[None]:
     """`executor.transaction` for PostgreSQL: makes an operation of several statements
     atomic."""
-    return transaction(db, _PLAIN)
+    return transaction(db, PLAIN)
 
 
 def is_unique(exc: psycopg.IntegrityError) -> bool:
@@ -121,24 +120,6 @@ def plain(text: str | None) -> str | None:
     read by people (an error, a reason) or kept beside the exact value (a message's v1
     columns beside its payload, whose JSON escapes NUL)."""
     return None if text is None else text.replace("\x00", "\ufffd")
-
-
-# The shared queries on PostgreSQL: psycopg's parameter marks, text sorted by code point
-# as SQLite sorts it (COLLATE "C", whatever the database's locale), an identity column
-# `position` where SQLite has its rowid, no NUL in text, and a token's use recorded only if
-# no other transaction holds its row.
-SQL: Final = SqlDialect(
-    executor=_PLAIN,
-    integrity_error=psycopg.IntegrityError,
-    is_unique=is_unique,
-    is_foreign_key=is_foreign_key,
-    busy_error=errors.LockNotAvailable,
-    marks=pyformat,
-    text=plain,
-    collate=' COLLATE "C"',
-    insertion_order="position",
-    skip_locked=" FOR UPDATE SKIP LOCKED",
-)
 
 
 def server_synchronous(conn: Db) -> Synchronous:

@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import attrs
+import orjson
 
 from ...dbthread import Dialect, transaction
+from ..base import NewEvent
 
 __all__ = ["Cursor", "Db", "SqlDialect", "pyformat"]
 
@@ -78,6 +80,10 @@ def _same(text: str | None) -> str | None:
     return text
 
 
+def _json_list(values: Sequence[str]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
 @attrs.frozen
 class SqlDialect:
     """How one database runs the shared queries."""
@@ -90,6 +96,10 @@ class SqlDialect:
     is_foreign_key: Callable[[Any], bool]
     # A write that could not take its lock now (SQLite: another process holds the file).
     busy_error: type[Exception]
+    # Inserts one tenant's events with the next seqs of its log, in their order, and
+    # returns the first; raises `NotFound` for an unknown tenant. SQLite has one writer at
+    # a time, PostgreSQL several: each takes seqs its own way.
+    take_seqs: Callable[[Any, str, Sequence[NewEvent]], int]
     # SQLite's marks -> the driver's.
     marks: Callable[[str], str] = _keep
     # Free text as a text column can hold it (PostgreSQL's cannot hold NUL).
@@ -100,6 +110,10 @@ class SqlDialect:
     insertion_order: str = "rowid"
     # After a row's subquery: skip a row another transaction holds instead of waiting.
     skip_locked: str = ""
+    # After a column: "is one of the list given as one parameter" (`listed(values)`), so a
+    # list of any length is one parameter. SQLite: a JSON array read by json_each.
+    any_of: str = "IN (SELECT value FROM json_each(?))"
+    listed: Callable[[Sequence[str]], Any] = _json_list
 
     def run(self, db: Db, sql: str, params: Params = ()) -> Cursor:
         return db.execute(self.marks(sql), params)

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import trio
 
@@ -24,19 +24,34 @@ from .. import validation as check
 from ..base import Synchronous
 from ..queries import (
     CursorQueries,
+    EventQueries,
     OutboxQueries,
     RowQueries,
     SessionQueries,
+    SqlDialect,
     TenantQueries,
     WebhookQueries,
 )
 from ..sql import Backend, SqlStore, utcnow
-from .connection import DIALECT, SQL, connect
-from .events import EventQueries
+from .connection import DIALECT, connect, is_foreign_key, is_unique
+from .events import take_seqs
 
 __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 
 log = logging.getLogger(__name__)
+
+
+# The shared queries on SQLite: they are written in its SQL, text sorts by code point
+# (BINARY), rows keep their rowid, and a lock held past the busy timeout is an
+# OperationalError.
+SQL: Final = SqlDialect(
+    take_seqs=take_seqs,
+    executor=DIALECT,
+    integrity_error=sqlite3.IntegrityError,
+    is_unique=is_unique,
+    is_foreign_key=is_foreign_key,
+    busy_error=sqlite3.OperationalError,
+)
 
 
 class SqliteBackend(
@@ -48,8 +63,7 @@ class SqliteBackend(
     WebhookQueries,
     RowQueries,
 ):
-    """The SQLite operations of `SqlStore`: the shared queries on SQLite's dialect, and
-    its own event log."""
+    """The SQLite operations of `SqlStore`: the shared queries on SQLite's dialect."""
 
     dialect = SQL
 
