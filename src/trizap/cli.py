@@ -15,10 +15,12 @@ authenticate with the admin token from `--token`, `TRIZAP_ADMIN_TOKEN`, or the
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +34,7 @@ import trio
 
 from .config import Config
 from .http import serve as serve_http
-from .runtime import open_runtime
+from .runtime import DataDirInUse, hold_data_dir, open_runtime
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -77,10 +79,57 @@ def serve(
         config = Config.from_env(host=host, port=port, data_dir=data_dir, default_engine=engine)
     except (ValueError, TypeError) as exc:
         _fail(str(exc))
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Both checked before any session starts: the lock first (a second server on this
+    # directory is the worse mistake), then the address.
+    with _data_dir_lock(config.data_dir):
+        _check_address(config.host, config.port)
+        try:
+            trio.run(_serve, config)
+        except* OSError as group:  # taken between the check and hypercorn's bind
+            _fail(_address_error(config.host, config.port, _innermost(group)))
+
+
+@contextmanager
+def _data_dir_lock(data_dir: Path) -> Iterator[None]:
     try:
-        trio.run(_serve, config)
-    except* OSError as group:  # most likely: the address is in use
-        _fail(f"cannot serve on {config.host}:{config.port}: {group.exceptions[0]}")
+        with hold_data_dir(data_dir):
+            yield
+    except DataDirInUse as exc:
+        _fail(str(exc))
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _address_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"{_address(host, port)} is in use (choose another with --port or TRIZAP_PORT)"
+    return f"cannot serve on {_address(host, port)}: {exc.strerror or exc}"
+
+
+def _check_address(host: str, port: int) -> None:
+    """Binds `host:port` once, as hypercorn will, and lets it go: a port in use is said
+    before the sessions start, not after."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, where = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(where)
+    except OSError as exc:
+        _fail(_address_error(host, port, exc))
+
+
+def _innermost(group: BaseExceptionGroup[OSError]) -> OSError:
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    assert isinstance(found, OSError)
+    return found
 
 
 async def _serve(config: Config) -> None:
@@ -176,18 +225,23 @@ def sim_network_serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        trio.run(
-            _serve_sim_network,
-            host,
-            port,
-            data_dir,
-            seed,
-            delivery_delay,
-            None if read_delay < 0 else read_delay,
-        )
-    except* OSError as group:  # most likely: the address is in use
-        _fail(f"cannot serve the sim network on {host}:{port}: {group.exceptions[0]}")
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # One process per data directory, as for `trizap serve` (whose own network keeps its
+    # file in its data directory).
+    with _data_dir_lock(data_dir):
+        _check_address(host, port)
+        try:
+            trio.run(
+                _serve_sim_network,
+                host,
+                port,
+                data_dir,
+                seed,
+                delivery_delay,
+                None if read_delay < 0 else read_delay,
+            )
+        except* OSError as group:
+            _fail(_address_error(host, port, _innermost(group)))
 
 
 async def _serve_sim_network(
