@@ -49,7 +49,7 @@ from ..protocol import (
     reply_ok,
     tenant_view,
 )
-from ..protocol.errors import FrameInvalid, TrizapError, ValidationError
+from ..protocol.errors import FrameInvalid, IdempotencyKeyReused, TrizapError, ValidationError
 from ..runtime import Runtime, TenantPrincipal
 from ..store import EventRow
 
@@ -248,6 +248,8 @@ def _at_frame(exc: TrizapError) -> TrizapError:
     field is the frame's."""
     if not isinstance(exc, ValidationError):
         return exc
+    if isinstance(exc, IdempotencyKeyReused):
+        return IdempotencyKeyReused("frame.idempotency_key")
     return ValidationError(
         [
             (f"frame.{loc.removeprefix('body.')}" if loc.startswith("body.") else loc, msg)
