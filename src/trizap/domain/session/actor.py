@@ -382,7 +382,8 @@ class SessionActor:
                 await self._transition("connected", reason=None)
                 self._drain.wake()
             case eng.Disconnected(reason):
-                await self._transition("disconnected", reason=reason)
+                if await self._transition("disconnected", reason=reason) is not None:
+                    log.info("session %s: disconnected: %s", self.key, reason)
             case eng.LoggedOut(reason):
                 await self._logged_out(reason)
             case eng.Banned(reason, expires_in_s):
@@ -555,6 +556,21 @@ async def _mark_read(engine: Engine, chat: str, ids: Sequence[str]) -> None:
 async def _cancel_when_abandoned(reply: Reply[Any], scope: trio.CancelScope) -> None:
     await reply.wait_abandoned()
     scope.cancel()
+
+
+def expected_crash(error: BaseException) -> str | None:
+    """A crash of the engine (it failed, hung, or its worker died: `EngineFailure`) in one
+    line; None for anything else, which is a bug of ours and deserves its traceback."""
+    leaves = [error]
+    while any(isinstance(e, BaseExceptionGroup) for e in leaves):
+        leaves = [
+            leaf
+            for e in leaves
+            for leaf in (e.exceptions if isinstance(e, BaseExceptionGroup) else (e,))
+        ]
+    if all(isinstance(e, EngineFailure) for e in leaves):
+        return describe(error)
+    return None
 
 
 def describe(error: BaseException) -> str:
