@@ -72,8 +72,18 @@ def main() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log a line per request (the path without its query: tokens stay out).",
+)
 def serve(
-    host: str | None, port: int | None, data_dir: Path | None, engine: str | None, log_level: str
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    engine: str | None,
+    log_level: str,
+    access_log: bool,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully (exit status 0)."""
     logging.basicConfig(
@@ -91,7 +101,7 @@ def serve(
     with _data_dir_lock(config.data_dir):
         _check_address(config.host, config.port)
         try:
-            trio.run(_serve, config)
+            trio.run(_serve, config, access_log)
         except* OSError as group:  # taken between the check and hypercorn's bind
             _fail(_address_error(config.host, config.port, _innermost(group)))
 
@@ -138,7 +148,7 @@ def _innermost(group: BaseExceptionGroup[OSError]) -> OSError:
     return found
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, access_log: bool) -> None:
     log = logging.getLogger("trizap")
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         stop = trio.Event()
@@ -157,7 +167,12 @@ async def _serve(config: Config) -> None:
             async with open_runtime(config) as rt, trio.open_nursery() as nursery:
                 port = await nursery.start(
                     functools.partial(
-                        serve_http, rt, config.host, config.port, shutdown_trigger=stop.wait
+                        serve_http,
+                        rt,
+                        config.host,
+                        config.port,
+                        shutdown_trigger=stop.wait,
+                        access_log=access_log,
                     )
                 )
                 url = f"http://{config.host}:{port}"
