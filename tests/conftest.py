@@ -16,6 +16,7 @@ SLOW = (
     "tests/whatsapp/test_worker.py",
     "tests/whatsapp/sim/test_server.py",
     "tests/browser/",
+    "test_readme.py::test_the_walkthrough",
 )
 
 
