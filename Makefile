@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SERVE_STAMP := $(VENV)/.installed-serve
 
-.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean screenshots
+.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean screenshots api-doc
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test-fast: lint typecheck
 
 serve: $(SERVE_STAMP)
 	$(BIN)/trizap serve $(ARGS)
+
+# docs/api.md's reference, written again from the OpenAPI document (a test fails when it is
+# out of date).
+api-doc: install
+	$(BIN)/python -m trizap.http.apidoc docs/api.md
 
 # The README's pictures of the dashboard, taken by its browser tests (they need Chromium).
 screenshots: install

@@ -318,3 +318,14 @@ async def test_the_walkthrough_runs_as_written_and_prints_what_it_shows(tmp_path
 async def _drain(stream: trio.abc.ReceiveStream) -> None:
     async for _ in stream:
         pass
+
+
+def test_the_readme_and_docs_stand_on_their_own() -> None:
+    """They point at nothing a user of the project does not have."""
+    root = README.parent
+    for path in [README, *sorted((root / "docs").glob("*.md"))]:
+        text = path.read_text()
+        for outside in ("API.md", "DESIGN.md", "../shared", "CONVENTIONS.md"):
+            assert outside not in text, f"{path.name} points at {outside}"
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (path.parent / target).exists(), f"{path.name} links to {target}"

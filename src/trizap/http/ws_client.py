@@ -3,7 +3,7 @@ clients (`Runtime.clients`).
 
 The HTTP edge accepts the connection, authenticates it and starts this actor with a
 `WsTransport` (how to send a text frame and how to close); from then on the actor owns the
-conversation (API.md, "WebSocket"):
+conversation (docs/api.md, "WebSocket frames"):
 
 - it sends `hello`, then the tenant's events (replayed from `after`, then live) as they
   come out of its hub subscription;

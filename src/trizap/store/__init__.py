@@ -1,4 +1,4 @@
-"""Persistence behind one `Store` protocol (DESIGN.md §6): SQLite by default.
+"""Persistence behind one `Store` protocol (docs/architecture.md): SQLite by default.
 
 Open a store with `open_store(target)` (a path or a URL: `targets`), or the SQLite one
 directly with `open_sqlite_store(path)`; run `run_retention` beside it to prune the event

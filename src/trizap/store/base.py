@@ -1,6 +1,6 @@
 """The `Store` protocol and the records it reads and writes.
 
-The store is the source of truth (DESIGN.md §6): tenants, token hashes, sessions and their
+The store is the source of truth (docs/architecture.md): tenants, token hashes, sessions and their
 desired state, the per-tenant event log with its consumers' cursors, and the outbox (each
 message as the `OutgoingMessage` it was queued as). Implementations: `SqlStore` on a backend, SQLite
 (default, embedded) and later PostgreSQL. Everything here is plain data: no actors, no

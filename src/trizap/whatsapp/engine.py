@@ -217,7 +217,7 @@ EngineFactory = Callable[[EngineSpec], Engine]
 
 @runtime_checkable
 class SimControls(Protocol):
-    """The extra controls of a sim engine (API.md `sim/*` routes)."""
+    """The extra controls of a sim engine (the API's `sim/*` routes)."""
 
     async def sim_scan(self, phone: str) -> None: ...
 
