@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import urlencode
 
 import attrs
@@ -41,8 +41,11 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from .config import Config
 from .http import serve as serve_http
 from .runtime import DataDirInUse, hold_data_dir, open_runtime
+from .store import SchemaTooNew
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+
+E = TypeVar("E", bound=BaseException)
 
 # --- serve ---------------------------------------------------------------------------------------
 
@@ -104,6 +107,11 @@ def serve(
             trio.run(_serve, config, access_log)
         except* OSError as group:  # taken between the check and hypercorn's bind
             _fail(_address_error(config.host, config.port, _innermost(group)))
+        except* SchemaTooNew as group:  # a downgrade: the data is a newer trizap's
+            _fail(
+                f"{_innermost(group)}: the data was written by a newer trizap; run that"
+                " version, or restore the backup taken before the upgrade"
+            )
 
 
 @contextmanager
@@ -140,12 +148,11 @@ def _check_address(host: str, port: int) -> None:
         _fail(_address_error(host, port, exc))
 
 
-def _innermost(group: BaseExceptionGroup[OSError]) -> OSError:
+def _innermost(group: BaseExceptionGroup[E]) -> E:
     found: BaseException = group
     while isinstance(found, BaseExceptionGroup):
         found = found.exceptions[0]
-    assert isinstance(found, OSError)
-    return found
+    return cast(E, found)
 
 
 async def _serve(config: Config, access_log: bool) -> None:

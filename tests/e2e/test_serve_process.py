@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -221,3 +222,23 @@ async def test_a_second_server_on_a_served_data_directory_or_a_taken_port_refuse
     # The lock went with the process: the directory can be served again.
     async with trizap_serve(data, log) as proc:
         await _stop(proc, log)
+
+
+async def test_an_older_trizap_on_a_newer_database_says_so_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A downgrade: the store's schema is newer than this trizap knows."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "trizap.db") as db:
+        db.execute("PRAGMA user_version = 99")
+    db.close()
+    refused = await _serve_once(data, "--port", "0")
+    assert refused.returncode == 1
+    err = refused.stderr.decode()
+    assert "error: database schema is version 99; this trizap knows up to" in err
+    assert "newer trizap" in err and "Traceback" not in err
+    with sqlite3.connect(data / "trizap.db") as db:  # not migrated, nothing created
+        assert db.execute("PRAGMA user_version").fetchone() == (99,)
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+    db.close()
