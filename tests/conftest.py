@@ -17,6 +17,7 @@ SLOW = (
     "tests/whatsapp/sim/test_server.py",
     "tests/browser/",
     "test_readme.py::test_the_walkthrough",
+    "test_cli.py::test_session_qr_",
 )
 
 

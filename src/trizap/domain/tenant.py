@@ -256,7 +256,7 @@ class TenantActor:
         if row.desired != "running":
             await self.deps.store.update_session(self.tenant_id, row.name, desired="running")
         await self.sessions.start_child(spec)
-        return await self._row(row.name)
+        return actor.started_row or await self._row(row.name)
 
     async def _ensure_running(self, name: str) -> SessionRow:
         row = await self._row(name)

@@ -155,6 +155,9 @@ class SessionActor:
         self._engine_calls = 0
         self._engine_returned = False  # this run's engine returned (did not raise)
         self._last_activity = 0.0
+        #: The row as the first run started it (`starting`): what a start answers, rather
+        #: than a later read that may race the engine's first status.
+        self.started_row: SessionRow | None = None
 
     @property
     def key(self) -> str:
@@ -188,7 +191,9 @@ class SessionActor:
         reason = self.reason if self.runs > 1 else None
         # A restart after `_crashed` is already `starting` with its reason: the new restart
         # count goes out with the next status rather than in a second, identical event.
-        await self._transition("start", reason=reason, force=self.runs == 1)
+        started = await self._transition("start", reason=reason, force=self.runs == 1)
+        if self.runs == 1:
+            self.started_row = started
         task_status.started()
         self._last_activity = trio.current_time()
         send, recv = trio.open_memory_channel[EngineEvent](ENGINE_EVENTS)
