@@ -205,6 +205,18 @@ async def test_a_second_server_on_a_served_data_directory_or_a_taken_port_refuse
             )
             assert b"listening" not in same_dir.stdout + same_dir.stderr
 
+            # Nor a standalone sim network on it: the server's own keeps sim-network.db there.
+            with trio.fail_after(20):
+                network = await trio.run_process(
+                    [sys.executable, "-m", "trizap", "sim-network", "serve", "--port", "0",
+                     "--data-dir", str(data)],
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                )  # fmt: skip
+            assert network.returncode == 1
+            assert f"(pid {proc.process.pid})" in network.stderr.decode()
+
             other = tmp_path / "other"
             same_port = await _serve_once(other, "--port", str(proc.port))
             assert same_port.returncode == 1
