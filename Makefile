@@ -59,8 +59,10 @@ bench: install
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/restart.py
 	$(BIN)/python bench/event_log.py
+	$(BIN)/python bench/store.py
 	$(BIN)/python bench/sessions.py 1000 3000
 	$(BIN)/python bench/worker_memory.py
+	$(BIN)/python bench/webhooks.py
 
 plots: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -5,12 +5,17 @@
     trizap tenant list | delete acme
     trizap token create --tenant acme         # another token for a tenant
     trizap session qr sales --tenant acme     # the session's QR code, in the terminal
+    trizap webhook add URL --tenant acme      # prints the webhook's secret, once
+    trizap webhook list | test ID | deliveries ID --tenant acme
+    trizap backup --to trizap-backup.db       # a consistent copy of the SQLite store
+    trizap store copy --from sqlite:///trizap-data/trizap.db --to postgresql://...
 
 `serve` reads every setting from `TRIZAP_*` environment variables (see `Config`), with its
 flags on top. The other commands talk to the running server over HTTP (`--url`, or
 `TRIZAP_URL`): the server holds the database, so they never open it themselves. They
 authenticate with the admin token from `--token`, `TRIZAP_ADMIN_TOKEN`, or the
-`<data-dir>/admin.token` file the server wrote on its first start.
+`<data-dir>/admin.token` file the server wrote on its first start. `backup` and `store copy`
+work on the store itself (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +40,7 @@ from urllib.parse import urlencode
 import attrs
 import click
 import httpx
+import psycopg
 import segno
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
@@ -41,7 +48,10 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from .config import Config
 from .http import serve as serve_http
 from .runtime import DataDirInUse, hold_data_dir, open_runtime
-from .store import SchemaTooNew
+from .store import SchemaTooNew, TargetNotEmpty, copy_store, open_store
+from .store.copy import COPY_CHUNK
+from .store.sqlite.backup import backup as sqlite_backup
+from .store.targets import PostgresTarget, SqliteTarget, parse_target
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -70,6 +80,11 @@ def main() -> None:
     help="Engine of sessions created without one [TRIZAP_DEFAULT_ENGINE; neonize].",
 )
 @click.option(
+    "--store",
+    help="Where the state lives: a path, sqlite:///path or postgresql://user@host/db "
+    "[TRIZAP_STORE; <data-dir>/trizap.db].",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -85,6 +100,7 @@ def serve(
     port: int | None,
     data_dir: Path | None,
     engine: str | None,
+    store: str | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -95,7 +111,9 @@ def serve(
     if log_level != "debug":  # its "Running on ..." repeats our own line
         logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
     try:
-        config = Config.from_env(host=host, port=port, data_dir=data_dir, default_engine=engine)
+        config = Config.from_env(
+            host=host, port=port, data_dir=data_dir, default_engine=engine, store=store
+        )
     except (ValueError, TypeError) as exc:
         _fail(str(exc))
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -874,3 +892,243 @@ async def _acall(http: httpx.AsyncClient, method: str, path: str) -> Any:
     if r.status_code >= 400:
         raise _CommandError(_problem(r))
     return r.json()
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+tenant_option = click.option(
+    "--tenant", "tenant_", help="Tenant id or name (with the admin token)."
+)
+tenant_token_option = click.option(
+    "--tenant-token", envvar="TRIZAP_TOKEN", help="A tenant token [TRIZAP_TOKEN]."
+)
+
+
+@main.group()
+def webhook() -> None:
+    """A tenant's webhooks: every event POSTed to a URL, signed (Standard Webhooks)."""
+
+
+@webhook.command("add")
+@click.argument("hook_url", metavar="URL")
+@click.option("--event", "events", multiple=True, help="Event pattern (repeatable) [*].")
+@click.option("--session", "sessions", multiple=True, help="Only these sessions (repeatable).")
+@click.option("--description", help="What the webhook is for.")
+@click.option("--secret", help="Its secret (whsec_...); generated when not given.")
+@tenant_option
+@tenant_token_option
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def webhook_add(
+    hook_url: str,
+    events: tuple[str, ...],
+    sessions: tuple[str, ...],
+    description: str | None,
+    secret: str | None,
+    tenant_: str | None,
+    tenant_token: str | None,
+    as_json: bool,
+    **server: Any,
+) -> None:
+    """Create a webhook for URL and print its secret (shown once)."""
+    body: dict[str, Any] = {"url": hook_url}
+    for key, value in (("events", list(events)), ("sessions", list(sessions))):
+        if value:
+            body[key] = value
+    if description:
+        body["description"] = description
+    if secret:
+        body["secret"] = secret
+    with _tenant_client(
+        server["url"], tenant_token, server["token"], tenant_, server["data_dir"]
+    ) as c:
+        made = c.call("POST", "/v1/webhooks", json=body)
+    if as_json:
+        _print_json(made)
+        return
+    click.echo(f"webhook {made['id']} -> {made['url']} ({', '.join(made['events'])})")
+    click.echo(f"secret: {made['secret']}")
+    click.echo("Keep the secret: it is not shown again. Receivers verify each delivery with it.")
+
+
+@webhook.command("list")
+@tenant_option
+@tenant_token_option
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def webhook_list(
+    tenant_: str | None, tenant_token: str | None, as_json: bool, **server: Any
+) -> None:
+    """List webhooks with their state and cursor."""
+    with _tenant_client(
+        server["url"], tenant_token, server["token"], tenant_, server["data_dir"]
+    ) as c:
+        body = c.call("GET", "/v1/webhooks")
+    if as_json:
+        _print_json(body)
+        return
+    for w in body["webhooks"]:
+        reason = f" ({w['state_reason']})" if w["state_reason"] else ""
+        click.echo(f"{w['id']}\t{w['url']}\t{w['state']}{reason}\tcursor {w['cursor']}")
+
+
+@webhook.command("test")
+@click.argument("webhook_id")
+@tenant_option
+@tenant_token_option
+@url_option
+@token_option
+@data_dir_option
+def webhook_test(
+    webhook_id: str, tenant_: str | None, tenant_token: str | None, **server: Any
+) -> None:
+    """Send a webhook.test event to WEBHOOK_ID now; exit 1 unless it answers 2xx."""
+    with _tenant_client(
+        server["url"], tenant_token, server["token"], tenant_, server["data_dir"]
+    ) as c:
+        result = c.call("POST", f"/v1/webhooks/{webhook_id}/test")
+    status = result["status_code"]
+    if status is None or not 200 <= status < 300:
+        _fail(f"{status or 'no answer'} in {result['duration_ms']} ms: {result['error'] or ''}")
+    click.echo(f"{status} in {result['duration_ms']} ms")
+
+
+@webhook.command("deliveries")
+@click.argument("webhook_id")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--outcome", type=click.Choice(["ok", "retry", "dead"]))
+@tenant_option
+@tenant_token_option
+@url_option
+@token_option
+@data_dir_option
+@json_option
+def webhook_deliveries(
+    webhook_id: str,
+    limit: int,
+    outcome: str | None,
+    tenant_: str | None,
+    tenant_token: str | None,
+    as_json: bool,
+    **server: Any,
+) -> None:
+    """WEBHOOK_ID's delivery attempts, newest first."""
+    params: dict[str, Any] = {"limit": limit}
+    if outcome:
+        params["outcome"] = outcome
+    with _tenant_client(
+        server["url"], tenant_token, server["token"], tenant_, server["data_dir"]
+    ) as c:
+        body = c.call("GET", f"/v1/webhooks/{webhook_id}/deliveries", params=params)
+    if as_json:
+        _print_json(body)
+        return
+    for d in body["deliveries"]:
+        answer = d["status_code"] or d["error"]
+        click.echo(
+            f"{d['at']}\tseq {d['seq']}\tattempt {d['attempt']}\t{d['outcome']}\t"
+            f"{answer}\t{d['duration_ms']} ms"
+        )
+
+
+# --- the store itself ----------------------------------------------------------------------------
+
+
+def _store_error(exc: BaseException) -> NoReturn:
+    # The first line only: a driver's message can run on; a URL's password never is in it.
+    _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+def _existing(target: str) -> str:
+    """`target`, unless it names a SQLite file that is not there (opening it would create an
+    empty store: a typo would copy nothing)."""
+    try:
+        parsed = parse_target(target)
+    except ValueError as exc:
+        _store_error(exc)
+    if isinstance(parsed, SqliteTarget) and not Path(parsed.path).is_file():
+        _fail(f"no store file at {parsed.path}")
+    return target
+
+
+@main.group("store")
+def store_group() -> None:
+    """Move a store's data (run it while the server is stopped)."""
+
+
+@store_group.command("copy")
+@click.option("--from", "source", required=True, help="The store to read: a path or a URL.")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    help="The new store: a path, sqlite:///path or postgresql://user@host/db; must be empty.",
+)
+def store_copy(source: str, target: str) -> None:
+    """Copy every tenant, token hash, session (with its credentials), the event log with
+    its seqs, the outbox and the consumers' cursors into an empty store."""
+    _existing(source)
+    try:
+        parse_target(target)
+    except ValueError as exc:
+        _store_error(exc)
+    try:
+        copied = trio.run(_copy, source, target)
+    except (TargetNotEmpty, SchemaTooNew, ValueError, OSError, psycopg.Error) as exc:
+        _store_error(exc)
+    summary = ", ".join(f"{n} {table}" for table, n in copied.items())
+    click.echo(f"copied {summary}")
+
+
+async def _copy(source: str, target: str) -> dict[str, int]:
+    def progress(table: str, done: int, total: int) -> None:
+        if done == 0 or total > COPY_CHUNK:  # one line per table, more for long ones
+            click.echo(f"{table}: {done:,} of {total:,} rows", err=True)
+
+    async with open_store(source) as src, open_store(target) as dst:
+        return await copy_store(src, dst, progress)
+
+
+@main.command()
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup file to write (must not exist).",
+)
+@click.option(
+    "--store",
+    envvar="TRIZAP_STORE",
+    help="The SQLite store to back up [TRIZAP_STORE; <data-dir>/trizap.db].",
+)
+@click.option(
+    "--data-dir",
+    envvar="TRIZAP_DATA_DIR",
+    default="trizap-data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the store is when --store is not given [TRIZAP_DATA_DIR].",
+)
+def backup(to: Path, store: str | None, data_dir: Path) -> None:
+    """Write a consistent copy of the SQLite store to a new file; safe while the server
+    runs (its later writes are not in the copy). PostgreSQL: use pg_dump."""
+    try:
+        parsed = parse_target(store or data_dir / "trizap.db")
+    except ValueError as exc:
+        _store_error(exc)
+    if isinstance(parsed, PostgresTarget):
+        _fail("the store is PostgreSQL: back it up with pg_dump (see docs/operations.md)")
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"{done * 100 // max(total, 1)}% ({done:,} of {total:,} pages)", err=True)
+
+    try:
+        sqlite_backup(parsed.path, to, progress)
+    except (OSError, sqlite3.Error) as exc:
+        _store_error(exc)
+    click.echo(f"backed up {parsed.path} to {to}")

@@ -2,7 +2,8 @@
 creates the session's store and fails to dial WhatsApp. That is an outage, not a crash:
 the session is `disconnected`, says why, and dials again with capped backoff, each try in
 a fresh worker, for as long as it runs; a stop ends it; nothing is left running. Deleting
-or logging out the session removes every file it kept.
+or logging out the session removes every file it kept. With a PostgreSQL store, the device
+store lives in that database, where another node finds it.
 
 Real processes, real time (~1 s per worker: a process start and neonize's import); every
 wait is on an event, under `trio.fail_after`.
@@ -11,19 +12,24 @@ wait is on an event, under `trio.fail_after`.
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 import trio
 
+from tests import postgres
 from tests.e2e.procs import children
 from tests.runtime.conftest import next_event, sim_config, status_is
 from trizap.config import Config
 from trizap.runtime import Runtime, open_runtime
+from trizap.store import open_store
 from trizap.whatsapp.worker_client import WorkerConfig, WorkerPool, open_worker_pool
 
 GUARD_S = 30
@@ -156,3 +162,83 @@ async def test_deleting_or_logging_out_a_neonize_session_removes_its_credential_
                     await rt.sessions.stop(tid, name)
                 assert not _marked(folder / f"{name}.db")
                 assert not _marked(folder / f"{name}.sent.db")
+
+
+def _paired_device(url: str, user: str, device: int) -> bytes:
+    """Writes the device row pairing would have written into whatsmeow's tables, and
+    returns the session's credentials (the device's JID) as the session row keeps them."""
+    from neonize.proto.Neonize_pb2 import JID
+
+    key = lambda n: secrets.token_bytes(n)  # noqa: E731
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO whatsmeow_device (jid, registration_id, noise_key, identity_key, "
+            "signed_pre_key, signed_pre_key_id, signed_pre_key_sig, adv_key, adv_details, "
+            "adv_account_sig, adv_account_sig_key, adv_device_sig) "
+            "VALUES (%s, 1, %s, %s, %s, 1, %s, %s, %s, %s, %s, %s)",
+            (
+                f"{user}:{device}@s.whatsapp.net",
+                *(key(32), key(32), key(32), key(64), key(32), b"", key(64), key(32), key(64)),
+            ),
+        )
+    jid = JID(User=user, Server="s.whatsapp.net", Device=device, RawAgent=0, Integrator=0)
+    return jid.SerializeToString()
+
+
+async def _run_until_dialled(rt: Runtime, tid: str, start: bool) -> dict[str, Any]:
+    """The session's status once its worker dialled (`disconnected`: WhatsApp is out of
+    reach, offline) or crashed before it could (`failed`: restarts are off)."""
+    async with rt.events.subscribe(
+        tid, sessions=["wa"], after=await rt.events.last_seq(tid)
+    ) as sub:
+        if start:
+            await rt.sessions.start(tid, "wa")
+        else:
+            await rt.sessions.create(tid, "wa")
+        ev = await next_event(
+            sub,
+            lambda r: r.type == "session.status"
+            and r.data["status"] in ("disconnected", "failed"),
+            within=GUARD_S,
+        )
+    return ev.data
+
+
+async def test_with_a_postgres_store_the_device_lives_there_and_another_node_finds_it(
+    tmp_path: Path,
+) -> None:
+    """Offline as far as it goes: the first node's worker creates whatsmeow's tables in
+    trizap's own database (no file in its data directory) and fails to dial; once the
+    device is there as pairing leaves it, a second node with an empty data directory runs
+    the session from the database alone: its worker loads that device and dials (without
+    it, whatsmeow has no device for the JID and the worker dies before dialling). Deleting
+    the session deletes the device."""
+    with postgres.database_target() as url:
+        settings = {"default_engine": "neonize", "restart_max": 0, "stop_grace": 2.0, "store": url}
+        node1 = sim_config(tmp_path / "node1", worker_grace=2.0, **settings)
+        with trio.fail_after(GUARD_S):
+            async with open_runtime(node1) as rt:
+                tenant, _ = await rt.tenants.create("acme")
+                dialled = await _run_until_dialled(rt, tenant.id, start=False)
+                assert dialled["status"] == "disconnected" and DIAL_ERROR in dialled["reason"]
+        assert not (node1.data_dir / "sessions" / tenant.id / "wa.db").exists()
+        with psycopg.connect(url) as db:
+            tables = {r[0] for r in db.execute("SELECT tablename FROM pg_tables")}
+        assert {"whatsmeow_device", "whatsmeow_sessions", "tenants", "outbox"} <= tables
+
+        creds = _paired_device(url, "5511999990001", 7)
+        async with open_store(url) as store:
+            await store.update_session(tenant.id, "wa", creds=creds)
+        node2 = sim_config(tmp_path / "node2", worker_grace=2.0, **settings)
+        with trio.fail_after(GUARD_S):
+            async with open_runtime(node2) as rt:
+                dialled = await _run_until_dialled(rt, tenant.id, start=True)
+                assert dialled["status"] == "disconnected", dialled
+                assert DIAL_ERROR in dialled["reason"], dialled
+                # Deleting the session deletes its device (and its keys) from the database.
+                await rt.sessions.delete(tenant.id, "wa")
+        with psycopg.connect(url) as db:
+            assert db.execute("SELECT count(*) FROM whatsmeow_device").fetchone() == (0,)
+        assert not (node2.data_dir / "sessions").exists() or not any(
+            (node2.data_dir / "sessions").rglob("wa.db")
+        )

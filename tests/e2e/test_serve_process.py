@@ -1,6 +1,7 @@
 """`trizap serve` as the README runs it, in a process of its own: SIGTERM stops it cleanly
 (clients get 1001, exit status 0), and a restart on the same data directory brings the
-paired sim sessions back connected, without a QR."""
+paired sim sessions back connected, without a QR; with the store in the data directory,
+and in PostgreSQL (`--store postgresql://...`)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ class Proc:
 
 
 @asynccontextmanager
-async def trizap_serve(data_dir: Path, log: Path) -> AsyncIterator[Proc]:
+async def trizap_serve(
+    data_dir: Path, log: Path, store: str | None = None
+) -> AsyncIterator[Proc]:
     env = {
         **os.environ,
         "TRIZAP_DEFAULT_ENGINE": "sim",
@@ -52,7 +55,11 @@ async def trizap_serve(data_dir: Path, log: Path) -> AsyncIterator[Proc]:
     env.pop("TRIZAP_ADMIN_TOKEN", None)
     with log.open("ab") as errors:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "trizap", "serve", "--port", "0", "--data-dir", str(data_dir)],
+            [
+                *(sys.executable, "-m", "trizap", "serve", "--port", "0"),
+                *("--data-dir", str(data_dir)),
+                *(("--store", store) if store else ()),
+            ],
             stdout=subprocess.PIPE,
             stderr=errors,
             env=env,
@@ -104,11 +111,13 @@ def _connected(name: str) -> object:
     )
 
 
-async def test_sigterm_exits_0_and_a_restart_reconnects_paired_sessions(tmp_path: Path) -> None:
+async def test_sigterm_exits_0_and_a_restart_reconnects_paired_sessions(
+    tmp_path: Path, server_store: str | None
+) -> None:
     data, log = tmp_path / "data", tmp_path / "serve.log"
     phones = {"sales": "5511900000001", "support": "5511900000002"}
 
-    async with trizap_serve(data, log) as proc:
+    async with trizap_serve(data, log, server_store) as proc:
         token_file = data / "admin.token"
         admin = token_file.read_text().strip()
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -142,7 +151,7 @@ async def test_sigterm_exits_0_and_a_restart_reconnects_paired_sessions(tmp_path
                         assert closed.reason.code == 1001
         last_before = hello["last_seq"]
 
-    async with trizap_serve(data, log) as proc:
+    async with trizap_serve(data, log, server_store) as proc:
         assert admin not in proc.stdout.decode()  # not generated again, not shown again
         async with httpx.AsyncClient(base_url=proc.url, timeout=15) as http:
             for name in phones:

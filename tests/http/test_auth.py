@@ -30,6 +30,8 @@ class Case:
         return self.route.format(**self.params)
 
 
+LOCAL_HOOK = "http://localhost:9/hook"
+
 CASES = [
     Case("GET", "/health", "none", 200),
     Case("GET", "/ready", "none", 200),
@@ -110,6 +112,33 @@ CASES = [
         {"kind": "disconnect"},
     ),
     Case("GET", "/v1/ws", "tenant", 101, other_ok=101),
+    # localhost: refused when delivered (the server does not allow private addresses), so
+    # no request leaves the machine.
+    Case("POST", "/v1/webhooks", "tenant", 201, body={"url": LOCAL_HOOK}, other_ok=201),
+    Case("GET", "/v1/webhooks", "tenant", 200, other_ok=200),
+    Case("GET", "/v1/webhooks/{webhook_id}", "tenant", 200, {"webhook_id": "WEBHOOK"}),
+    Case(
+        "PATCH",
+        "/v1/webhooks/{webhook_id}",
+        "tenant",
+        200,
+        {"webhook_id": "WEBHOOK"},
+        {"description": "crm"},
+    ),
+    Case("DELETE", "/v1/webhooks/{webhook_id}", "tenant", 204, {"webhook_id": "DOOMED_HOOK"}),
+    Case(
+        "POST", "/v1/webhooks/{webhook_id}/rotate-secret", "tenant", 200, {"webhook_id": "WEBHOOK"}
+    ),
+    Case(
+        "POST",
+        "/v1/webhooks/{webhook_id}/replay",
+        "tenant",
+        202,
+        {"webhook_id": "WEBHOOK"},
+        {"after": 0},
+    ),
+    Case("POST", "/v1/webhooks/{webhook_id}/test", "tenant", 200, {"webhook_id": "WEBHOOK"}),
+    Case("GET", "/v1/webhooks/{webhook_id}/deliveries", "tenant", 200, {"webhook_id": "WEBHOOK"}),
 ]
 
 
@@ -164,8 +193,14 @@ async def _setup(server: Server) -> tuple[dict[str, str], dict[str, str]]:
         json={"to": "5511987654321", "text": "first"},
         headers=bearer(acme),
     )
+    message = r.json()["id"]
+    hooks = [
+        (await http.post("/v1/webhooks", json={"url": LOCAL_HOOK}, headers=bearer(acme))).json()
+        for _ in range(2)
+    ]
     tokens = {"own": acme, "other": globex, "revoked": revoked["token"]}
-    return tokens, {"SPARE": spare["id"], "MESSAGE": r.json()["id"]}
+    ids = {"SPARE": spare["id"], "MESSAGE": message}
+    return tokens, {**ids, "WEBHOOK": hooks[0]["id"], "DOOMED_HOOK": hooks[1]["id"]}
 
 
 async def test_every_route_with_every_kind_of_token(server: Server) -> None:
@@ -249,6 +284,7 @@ async def test_websocket_commands_on_another_tenants_session_answer_404(server: 
         assert (await ws.call({"type": "ping", "ref": "p"}))["ok"] is True
         assert not ws.events(), "another tenant's events reached globex"
     after = await server.http.get("/v1/sessions/sales/messages", headers=bearer(tokens["own"]))
+
     def ids(r: httpx.Response) -> list[tuple[str, str]]:
         return [(m["id"], m["text"]) for m in r.json()["messages"]]
 

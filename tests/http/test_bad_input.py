@@ -12,7 +12,7 @@ from tests.http.conftest import ADMIN, Server, bearer, store_snapshot
 from trizap.http.app import operations
 from trizap.protocol.fields import wire_key
 
-PATHS = {"tenant": "acme", "name": "sales"}
+PATHS = {"tenant": "acme", "name": "sales", "webhook_id": "wh_none"}
 
 # Values each rule of the contract rejects, per body type: (body, the location it names).
 SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
@@ -33,6 +33,19 @@ SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
     "SimScan": [({"phone": "12"}, "body.phone")],
     "SimInbound": [({"from": "x", "text": "hi"}, "body.from")],
     "SimFault": [({"kind": "explode"}, "body.kind")],
+    "CreateWebhook": [
+        ({"url": "ftp://hooks.example.test/"}, "body.url"),
+        ({"url": "https://user:pw@hooks.example.test/"}, "body.url"),
+        ({"url": "https://hooks.example.test/", "events": ["message.nope"]}, "body.events"),
+        ({"url": "https://hooks.example.test/", "secret": "whsec_short"}, "body.secret"),
+        ({"url": "http://10.0.0.1/"}, "body.url"),  # a private address, refused by default
+    ],
+    "UpdateWebhook": [
+        ({"url": "https://user:pw@hooks.example.test/"}, "body.url"),
+        ({"sessions": []}, "body.sessions"),
+        ({"events": ["*"] * 51}, "body.events"),
+    ],
+    "ReplayWebhook": [({"after": -1}, "body.after")],
 }
 
 
@@ -85,7 +98,8 @@ async def test_bad_bodies_get_the_documented_problem_and_change_nothing(server: 
         # the wrong JSON type for each field: 422 there
         for field in attrs.fields(op.body):
             key = wire_key(field)
-            await expect(op, json.dumps({key: 12345}).encode(), 422, f"body.{key}")
+            wrong = "12345" if field.type in (int, "int") else 12345
+            await expect(op, json.dumps({key: wrong}).encode(), 422, f"body.{key}")
         # what the contract's rules reject
         for body, loc in SPECIFIC[op.body.__name__]:
             await expect(op, json.dumps(body).encode(), 422, loc)

@@ -64,7 +64,10 @@ def test_each_engine_has_its_own_client_uuid_and_rejects_unsafe_names(tmp_path: 
     spec = EngineSpec("t1", "s1", None, tmp_path)
     assert NeonizeEngine(spec, go_lock=GoLock()).uuid != NeonizeEngine(spec, go_lock=GoLock()).uuid
     pg = NeonizeEngine(spec, go_lock=GoLock(), store_url="postgres://db/trizap")
-    assert pg.store == "postgres://db/trizap"
+    # whatsmeow's driver reads the URL as libpq would: SSL if the server has it.
+    assert pg.store == "postgres://db/trizap?sslmode=prefer"
+    pinned = "postgresql://db/trizap?sslmode=require"
+    assert NeonizeEngine(spec, go_lock=GoLock(), store_url=pinned).store == pinned
     with pytest.raises(EngineFailure):
         NeonizeEngine(EngineSpec("t1", "../escape", None, tmp_path), go_lock=GoLock())
 

@@ -13,6 +13,7 @@ from ..store import Store
 from ..whatsapp.engine import EngineFactory
 from .directory import Directory
 from .hub import HubClient
+from .webhooks.metrics import DeliveryMetrics
 
 
 def _utc_now() -> datetime:
@@ -27,3 +28,4 @@ class Deps:
     config: Config
     directory: Directory
     now: Callable[[], datetime] = _utc_now
+    webhook_metrics: DeliveryMetrics = attrs.field(init=False, factory=DeliveryMetrics)

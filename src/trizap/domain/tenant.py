@@ -4,7 +4,8 @@ Session lifecycle commands (create, start, stop, restart, logout, delete, wake) 
 through the tenant's mailbox, so they are serialised per tenant: two concurrent creates of
 the same name cannot both win, a delete cannot race a start. Everything else — sending,
 QR, pairing codes, sim controls — goes straight to the session's own actor, found in the
-`Directory`.
+`Directory`. Beside its sessions the tenant runs its webhooks (`webhooks.manager`), whose
+changes (`WebhookOp`) go through the same mailbox.
 
 At start the tenant brings back every session whose desired state is `running`, except
 hibernated ones (stopped for idleness), which wake on their next command.
@@ -22,10 +23,11 @@ import trio
 
 from ..actors import ActorRef, ActorStopped, Mailbox, Reply, run_in_thread
 from ..protocol.enums import EngineName
-from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound
+from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound, ValidationError
 from ..store import SessionRow
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
 from ..whatsapp.files import remove_files, session_files
+from ..whatsapp.neonize_engine import forget_device
 from .deps import Deps
 from .session.actor import (
     Logout,
@@ -37,6 +39,7 @@ from .session.actor import (
 )
 from .session.outbox import fail_pending
 from .session.status import move
+from .webhooks.manager import TenantWebhooks, WebhookOp
 
 log = logging.getLogger("trizap.tenant")
 
@@ -122,6 +125,7 @@ TenantMsg = (
     | Hibernate
     | AbandonPairings
     | Shutdown
+    | WebhookOp
 )
 
 
@@ -134,6 +138,7 @@ class TenantActor:
         self.deps = deps
         self.tenant_id = tenant_id
         self.sessions: DynamicSupervisor[SessionMsg] | None = None
+        self.webhooks = TenantWebhooks(deps, tenant_id)
 
     def session_ref(self, name: str) -> ActorRef[SessionMsg] | None:
         return self.deps.directory.session(self.tenant_id, name)
@@ -151,6 +156,7 @@ class TenantActor:
         self.sessions = sessions
         async with trio.open_nursery() as nursery:
             await nursery.start(sessions.run)
+            await nursery.start(self.webhooks.run)
             task_status.started()
             for row in await self.deps.store.list_sessions(self.tenant_id):
                 if row.desired == "running" and not hibernated(row):
@@ -216,12 +222,14 @@ class TenantActor:
                     await self._forget_credentials(row)
                 reply.send(None)
                 raise _Ended
+            case WebhookOp(action, reply):
+                await self._reply_after(reply, action(self.webhooks))
 
     async def _reply_after(self, reply: Reply[Any], work: Awaitable[Any]) -> None:
         """Run `work`; answer its result, or the trizap error it raised."""
         try:
             reply.send(await work)
-        except (NotFound, Conflict, InvalidState, LimitExceeded) as exc:
+        except (NotFound, Conflict, InvalidState, LimitExceeded, ValidationError) as exc:
             reply.fail(exc)
 
     async def _row(self, name: str) -> SessionRow:
@@ -338,6 +346,17 @@ class TenantActor:
     async def _forget_credentials(self, row: SessionRow) -> None:
         """Removes what the session's engine kept on disk (its run has ended): a session
         created again under the name starts from nothing."""
+        device_store = self.deps.config.neonize_store
+        # Its device in a PostgreSQL store (a logout that reached WhatsApp removed it).
+        if (
+            row.engine == "neonize"
+            and row.creds is not None
+            and device_store is not None
+            and await run_in_thread(
+                forget_device, device_store, row.creds, name=f"tenant {self.tenant_id}"
+            )
+        ):
+            log.info("session %s/%s: removed its device", self.tenant_id, row.name)
         files = session_files(row.engine, self.deps.config.sessions_dir / self.tenant_id, row.name)
         if not files:
             return

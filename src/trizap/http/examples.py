@@ -50,6 +50,18 @@ from ..protocol.events import (
     event_data,
 )
 from ..protocol.views import Health
+from ..protocol.webhooks import (
+    CreateWebhook,
+    DeliveryList,
+    DeliveryView,
+    ReplayWebhook,
+    UpdateWebhook,
+    WebhookCreated,
+    WebhookList,
+    WebhookSecret,
+    WebhookTestResult,
+    WebhookView,
+)
 from ..protocol.wire import unstructure
 
 _T0: Final = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
@@ -141,6 +153,22 @@ _EVENTS: Final = [
     ),
 ]
 
+_HOOK: Final = WebhookView(
+    id="wh_2Lp9Xq4Tz7Vb1Nc6",
+    url="https://crm.example.com/trizap/events",
+    events=["message.*"],
+    sessions=None,
+    description="CRM: inbound messages and delivery receipts",
+    enabled=True,
+    state="active",
+    state_reason=None,
+    cursor=43,
+    last_error=None,
+    failing_since=None,
+    created_at=_at(200),
+    updated_at=_at(200),
+)
+
 #: One example per wire type (request bodies and answers).
 EXAMPLES: Final[Mapping[type[Any], object]] = {
     Health: Health(),
@@ -209,6 +237,59 @@ EXAMPLES: Final[Mapping[type[Any], object]] = {
     SimInbound: SimInbound(from_="5511987654321", text="Is this the shop?"),
     SimFault: SimFault(kind="disconnect"),
     Hello: Hello(tenant=TenantView(id=_TENANT.id, name="acme", created_at=_T0), last_seq=43),
+    CreateWebhook: CreateWebhook(
+        url="https://crm.example.com/trizap/events",
+        events=["message.*"],
+        description="CRM: inbound messages and delivery receipts",
+    ),
+    UpdateWebhook: UpdateWebhook(events=["message.received"], enabled=True),
+    ReplayWebhook: ReplayWebhook(after=40),
+    WebhookView: _HOOK,
+    WebhookCreated: WebhookCreated(
+        id=_HOOK.id,
+        url=_HOOK.url,
+        events=_HOOK.events,
+        sessions=None,
+        description=_HOOK.description,
+        enabled=True,
+        state="active",
+        state_reason=None,
+        cursor=43,
+        last_error=None,
+        failing_since=None,
+        created_at=_at(200),
+        updated_at=_at(200),
+        secret="whsec_MfKQ9r8GKYqXTwJg4uFpF7Dx0hGvL1XwZx9yKh3VQ4c=",
+    ),
+    WebhookList: WebhookList(webhooks=[_HOOK]),
+    WebhookSecret: WebhookSecret(secret="whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD6YjZu0Evr4E="),
+    WebhookTestResult: WebhookTestResult(status_code=204, duration_ms=87, error=None),
+    DeliveryList: DeliveryList(
+        deliveries=[
+            DeliveryView(
+                id=918,
+                seq=43,
+                attempt=2,
+                outcome="ok",
+                status_code=204,
+                error=None,
+                response=None,
+                duration_ms=64,
+                at=_at(140),
+            ),
+            DeliveryView(
+                id=917,
+                seq=43,
+                attempt=1,
+                outcome="retry",
+                status_code=503,
+                error="HTTP 503",
+                response="upstream unavailable",
+                duration_ms=2210,
+                at=_at(134),
+            ),
+        ]
+    ),
 }
 
 #: Where an operation (by operation id) answers other than its type's example.

@@ -44,6 +44,7 @@ from ..protocol.errors import (
 )
 from ..protocol.fields import spec
 from ..protocol.names import NAME_PATTERN
+from ..protocol.webhooks import WebhookEvent
 from .api import Media, Operation
 from .examples import MEDIA_EXAMPLES, PROBLEM_EXAMPLES, example_of, from_schema
 from .problems import MethodNotAllowed, NotAcceptable
@@ -251,6 +252,52 @@ def _ok_text(status: int) -> str:
     }.get(status, "OK")
 
 
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+# What a webhook receives (Standard Webhooks), and what its answers mean.
+_WEBHOOK_DELIVERY: Final = {
+    "post": {
+        "operationId": "webhook_event",
+        "summary": "An event of the tenant's log (or a `webhook.test`), POSTed to the "
+        "webhook's URL, one at a time per webhook, in seq order, at least once",
+        "parameters": [
+            _header("webhook-id", "`<tenant id>:<seq>`, the same on every retry: dedupe on it"),
+            _header("webhook-timestamp", "Unix seconds of this attempt"),
+            _header(
+                "webhook-signature",
+                "`v1,<base64 HMAC-SHA256 of '<id>.<timestamp>.<body>'>` with the secret's "
+                "base64-decoded bytes; two, space-separated, for 24 hours after a rotation",
+            ),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("WebhookEvent")}},
+        },
+        "responses": {
+            "2XX": {"description": "Delivered: the next event comes"},
+            "410": {"description": "Gone: the webhook is disabled"},
+            "4XX": {
+                "description": "Other 4xx (but 408, 429): this event is dead, kept in "
+                "the delivery log and replayable; the next one comes"
+            },
+            "default": {
+                "description": "5xx, 408, 429, a redirect, a timeout (15 s) or no "
+                "connection: retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then every "
+                "10 h, with jitter; `Retry-After` is honoured"
+            },
+        },
+    }
+}
+
+
 def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any]:
     ws_types = [
         Hello,
@@ -263,7 +310,7 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
         WsMarkRead,
         WsPing,
     ]
-    schemas = components([*_view_types(ops), Problem, *ws_types])
+    schemas = components([*_view_types(ops), Problem, *ws_types, WebhookEvent])
     examples = _Examples(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
@@ -298,6 +345,7 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
         # In the order the route modules come in: a new module brings its tag along.
         "tags": [{"name": t} for t in dict.fromkeys(op.tag for op in ops)],
         "paths": dict(sorted(paths.items())),
+        "webhooks": {"event": _WEBHOOK_DELIVERY},
         "components": {
             "schemas": schemas,
             "responses": responses,

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
-from . import fields, names
+from . import fields, names, webhooks
 from .enums import EngineName, FaultKind, MessageStatus
 from .errors import FrameInvalid, MalformedInput, ValidationError
 from .outgoing import OutgoingText
@@ -254,7 +254,8 @@ REQUEST_TYPES: Final = (
     WsSendText,
     WsMarkRead,
     WsPing,
+    *webhooks.REQUEST_TYPES,
 )
 """Every request body and client frame: closed objects (no unknown keys) in the schema."""
 
-QUERY_TYPES: Final = (EventsQuery, MessagesQuery, WsQuery)
+QUERY_TYPES: Final = (EventsQuery, MessagesQuery, WsQuery, *webhooks.QUERY_TYPES)

@@ -16,14 +16,17 @@ import attrs
 
 from . import fields
 from ._rows import EventRowLike
-from .enums import MessageKind, MessageStatus, SessionStatus
+from .enums import MessageKind, MessageStatus, SessionStatus, WebhookState
 from .wire import dumps, format_time, structure, unstructure
 
 SESSION_STATUS: Final = "session.status"
 SESSION_QR: Final = "session.qr"
 MESSAGE_RECEIVED: Final = "message.received"
 MESSAGE_STATUS: Final = "message.status"
-EventType = Literal["session.status", "session.qr", "message.received", "message.status"]
+WEBHOOK_STATE: Final = "webhook.state"
+EventType = Literal[
+    "session.status", "session.qr", "message.received", "message.status", "webhook.state"
+]
 
 
 @attrs.frozen
@@ -91,13 +94,26 @@ class MessageStatusData:
     error: str | None
 
 
-EventData = SessionStatusData | SessionQrData | MessageReceivedData | MessageStatusData
+@attrs.frozen
+class WebhookStateData:
+    """`webhook.state`: a webhook's delivery state changed. `id` is the webhook's;
+    `reason` says why (the last error while `retrying`, what disabled it)."""
+
+    id: str
+    state: WebhookState
+    reason: str | None
+
+
+EventData = (
+    SessionStatusData | SessionQrData | MessageReceivedData | MessageStatusData | WebhookStateData
+)
 
 EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
     SESSION_STATUS: SessionStatusData,
     SESSION_QR: SessionQrData,
     MESSAGE_RECEIVED: MessageReceivedData,
     MESSAGE_STATUS: MessageStatusData,
+    WEBHOOK_STATE: WebhookStateData,
 }
 
 

@@ -143,8 +143,16 @@ class EngineNotice:
 
 
 EngineEvent = (
-    Qr | Paired | Connected | Disconnected | LoggedOut | Banned | PairingTimeout
-    | Message | Receipt | EngineNotice
+    Qr
+    | Paired
+    | Connected
+    | Disconnected
+    | LoggedOut
+    | Banned
+    | PairingTimeout
+    | Message
+    | Receipt
+    | EngineNotice
 )
 
 

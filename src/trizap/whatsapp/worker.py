@@ -84,7 +84,6 @@ EXIT_GRACE_S: Final = 5.0
 ABORT_STATUS: Final = 134
 
 
-
 class _NoEngine(Exception):
     pass
 
@@ -357,9 +356,7 @@ class Worker:
                 if isinstance(persisted, trio.Event):
                     # Set when the parent says its session has it on disk.
                     hosted.unpersisted.append(persisted)
-                await self._out_send.send(
-                    EventFrame(hosted.sid, event, ack=persisted is not None)
-                )
+                await self._out_send.send(EventFrame(hosted.sid, event, ack=persisted is not None))
 
 
 async def _serve(sock: socket.socket, credit: int) -> None:

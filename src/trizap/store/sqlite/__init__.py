@@ -1,9 +1,10 @@
 """The SQLite store: the default, embedded `Store` (stdlib sqlite3, one file, one connection).
 
 `open_sqlite_store(path)` opens it: the shared `SqlStore` on `SqliteBackend`, whose
-operations run on the store's thread (`trizap.store.executor`). One module per concept:
-`connection` (opening the file, pragmas, WAL, the dialect), `codecs` (rows <-> columns),
-`tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `migrations`.
+operations run on the store's thread (`trizap.dbthread`): the shared queries
+(`store.queries`) on SQLite's dialect, and what SQLite does its own way: `connection`
+(opening the file, pragmas, WAL, the dialects), `events` (the log, one writer at a time),
+`migrations`, and `backup` (a consistent copy of the file while serving).
 """
 
 from __future__ import annotations
@@ -21,21 +22,36 @@ import trio
 from ...dbthread import Executor
 from .. import validation as check
 from ..base import Synchronous
+from ..queries import (
+    CursorQueries,
+    OutboxQueries,
+    RowQueries,
+    SessionQueries,
+    TenantQueries,
+    WebhookQueries,
+)
 from ..sql import Backend, SqlStore, utcnow
-from .connection import DIALECT, connect
-from .cursors import Cursors
-from .events import Events
-from .outbox import Outbox
-from .sessions import Sessions
-from .tenants import Tenants
+from .connection import DIALECT, SQL, connect
+from .events import EventQueries
 
 __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 
 log = logging.getLogger(__name__)
 
 
-class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox):
-    """The SQLite operations of `SqlStore`, gathered from the concept modules."""
+class SqliteBackend(
+    TenantQueries,
+    SessionQueries,
+    EventQueries,
+    CursorQueries,
+    OutboxQueries,
+    WebhookQueries,
+    RowQueries,
+):
+    """The SQLite operations of `SqlStore`: the shared queries on SQLite's dialect, and
+    its own event log."""
+
+    dialect = SQL
 
 
 SqliteStore: TypeAlias = SqlStore[sqlite3.Connection]

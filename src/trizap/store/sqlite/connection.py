@@ -22,12 +22,14 @@ from typing import Final
 
 from ...dbthread import Dialect, transaction
 from ..base import Synchronous
+from ..queries import SqlDialect
 from .migrations import migrate
 
 __all__ = [
     "DIALECT",
     "JOURNAL_SIZE_LIMIT",
     "MEMORY",
+    "SQL",
     "Db",
     "connect",
     "is_foreign_key",
@@ -77,6 +79,18 @@ def is_unique(exc: sqlite3.IntegrityError) -> bool:
 
 def is_foreign_key(exc: sqlite3.IntegrityError) -> bool:
     return _constraint(exc) == "SQLITE_CONSTRAINT_FOREIGNKEY"
+
+
+# The shared queries on SQLite: they are written in its SQL, text sorts by code point
+# (BINARY), rows keep their rowid, and a lock held past the busy timeout is an
+# OperationalError.
+SQL: Final = SqlDialect(
+    executor=DIALECT,
+    integrity_error=sqlite3.IntegrityError,
+    is_unique=is_unique,
+    is_foreign_key=is_foreign_key,
+    busy_error=sqlite3.OperationalError,
+)
 
 
 def _prepare_file(path: Path) -> None:

@@ -11,12 +11,12 @@ import orjson
 
 from ...protocol.errors import NotFound
 from ..base import EventRow, NewEvent
-from . import codecs
-from .codecs import EVENT_COLS, to_us
+from ..queries import codecs
+from ..queries.codecs import EVENT_COLS, to_us
 from .connection import Db, tx
 
 
-class Events:
+class EventQueries:
     def append_events(self, db: Db, events: Sequence[NewEvent]) -> list[EventRow | None]:
         # Serialise before taking the write lock: the lock is what every writer waits for.
         encoded = [(to_us(e.at), codecs.dumps(e.data)) for e in events]

@@ -125,11 +125,52 @@ ALTER TABLE events ADD COLUMN dedupe TEXT;
 CREATE UNIQUE INDEX events_dedupe ON events (tenant_id, dedupe) WHERE dedupe IS NOT NULL;
 """
 
+# v5: webhooks and their delivery log. A webhook's cursor is a consumer cursor
+# (`webhook:<id>`), so retention keeps what it has not had. Secrets are kept as given: the
+# server must sign with them. Delivery ids never come back (AUTOINCREMENT), so "newest
+# first" is by id.
+V5_WEBHOOKS: Final = """
+CREATE TABLE webhooks (
+    id                     TEXT PRIMARY KEY,
+    tenant_id              TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    url                    TEXT NOT NULL,
+    events                 TEXT NOT NULL,
+    sessions               TEXT,
+    description            TEXT,
+    enabled                INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    state                  TEXT NOT NULL CHECK (state IN ('active', 'retrying', 'disabled')),
+    state_reason           TEXT,
+    secret                 TEXT NOT NULL,
+    previous_secret        TEXT,
+    previous_secret_until  INTEGER,
+    failing_since          INTEGER,
+    last_error             TEXT,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL
+);
+CREATE INDEX webhooks_tenant ON webhooks (tenant_id, created_at);
+
+CREATE TABLE webhook_deliveries (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id   TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    seq          INTEGER NOT NULL,
+    attempt      INTEGER NOT NULL,
+    outcome      TEXT NOT NULL CHECK (outcome IN ('ok', 'retry', 'dead')),
+    status_code  INTEGER,
+    error        TEXT,
+    response     TEXT,
+    duration_ms  INTEGER NOT NULL,
+    at           INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, id);
+"""
+
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
     (3, V3_OUTBOX_PAYLOAD_AND_CURSORS),
     (4, V4_EVENT_DEDUPE),
+    (5, V5_WEBHOOKS),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

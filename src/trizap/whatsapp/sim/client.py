@@ -41,13 +41,13 @@ from .wire import (
     InboundFrame,
     Linked,
     LinkFrame,
-    MarkReadFrame,
+    ReadFrame,
     ReplacedFrame,
     Request,
     Result,
     ResumeFrame,
-    SendFrame,
     StatsFrame,
+    SubmitFrame,
     ToNetwork,
     UnlinkFrame,
 )
@@ -204,7 +204,7 @@ class TcpLink:
         await self._request(lambda rid: AttachFrame(rid, number, device))
 
     async def send(self, message: OutgoingMessage, wa_id: str) -> None:
-        await self._request(lambda rid: SendFrame(rid, message, wa_id))
+        await self._request(lambda rid: SubmitFrame(rid, message, wa_id))
 
     async def ack(self, envelope_id: int) -> None:
         if self._lost is not None:
@@ -215,7 +215,7 @@ class TcpLink:
             raise LinkLost(self._lost or "closed") from None
 
     async def mark_read(self, chat: str, ids: list[str], sender: str | None) -> None:
-        await self._request(lambda rid: MarkReadFrame(rid, chat, ids, sender))
+        await self._request(lambda rid: ReadFrame(rid, chat, ids, sender))
 
     async def inbound(self, sender: str, text: str) -> None:
         await self._request(lambda rid: InboundFrame(rid, sender, text))

@@ -35,14 +35,14 @@ from .wire import (
     InboundFrame,
     Linked,
     LinkFrame,
-    MarkReadFrame,
     Nothing,
+    ReadFrame,
     ReplacedFrame,
     Request,
     Result,
     ResumeFrame,
-    SendFrame,
     StatsFrame,
+    SubmitFrame,
     UnlinkFrame,
 )
 
@@ -157,9 +157,9 @@ async def _call(link: LocalLink, request: Request) -> Result:
             return await link.resume(tenant, creds)
         case AttachFrame(number=number, device=device):
             await link.attach(number, device)
-        case SendFrame(message=message, wa_id=wa_id):
+        case SubmitFrame(message=message, wa_id=wa_id):
             await link.send(message, wa_id)
-        case MarkReadFrame(chat=chat, ids=ids, sender=sender):
+        case ReadFrame(chat=chat, ids=ids, sender=sender):
             await link.mark_read(chat, ids, sender)
         case InboundFrame(sender=sender, text=text):
             await link.inbound(sender, text)

@@ -62,14 +62,14 @@ class AttachFrame:
 
 
 @attrs.frozen
-class SendFrame:
+class SubmitFrame:
     rid: int
     message: OutgoingMessage
     wa_id: str
 
 
 @attrs.frozen
-class MarkReadFrame:
+class ReadFrame:
     rid: int
     chat: str
     ids: list[str]
@@ -119,8 +119,8 @@ Request = (
     | LinkFrame
     | ResumeFrame
     | AttachFrame
-    | SendFrame
-    | MarkReadFrame
+    | SubmitFrame
+    | ReadFrame
     | InboundFrame
     | UnlinkFrame
     | BanFrame
