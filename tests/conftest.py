@@ -21,6 +21,8 @@ SLOW = (
     "tests/whatsapp/test_worker.py",
     "tests/whatsapp/sim/test_server.py",
     "tests/browser/",
+    "test_readme.py::test_the_walkthrough",
+    "test_cli.py::test_session_qr_",
 )
 
 

@@ -240,20 +240,21 @@ async def test_every_route_with_every_kind_of_token(server: Server) -> None:
                     headers=bearer(token) if token else {},
                 )
                 status = r.status_code
-                _check_answer(r, who, status)
+                _check_answer(r, who, status, path)
             want = expected(case, who)
             if status != want:
                 mismatches.append(f"{case.method} {path} as {who}: {status}, expected {want}")
     assert not mismatches, "\n".join(mismatches)
 
 
-def _check_answer(r: httpx.Response, who: str, status: int) -> None:
+def _check_answer(r: httpx.Response, who: str, status: int, path: str) -> None:
     if status >= 400:
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["status"] == status
         if status == 401:
             assert r.headers["www-authenticate"].startswith("Bearer")
-    elif who == "other":
+    elif who == "other" and path != "/openapi.json":  # the same for all (its examples
+        # name an `acme` and its `sales`)
         # another tenant's token sees its own (empty) world, never acme's things
         for name in ("sales", "faulty", "pairing", "acme"):
             assert f'"{name}"' not in r.text, r.text

@@ -152,3 +152,51 @@ async def test_idempotency_key_header_gives_the_same_message(server: Server) -> 
     )
     assert (first.status_code, again.status_code, in_body.status_code) == (202, 200, 200)
     assert first.json()["id"] == again.json()["id"] == in_body.json()["id"]
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_422_and_sends_nothing(
+    server: Server,
+) -> None:
+    """The IETF Idempotency-Key draft: the same key with a different request is 422, so a
+    client that reused a key by mistake learns that its second message was not sent."""
+    token = await _setup(server)
+    headers = {**bearer(token), "Idempotency-Key": "order-42"}
+    body = {"to": "5511999999999", "text": "once"}
+    first = await server.http.post("/v1/sessions/sales/messages", json=body, headers=headers)
+    assert first.status_code == 202
+    for other in (
+        {**body, "text": "another text"},
+        {**body, "to": "5511988888888"},
+        {**body, "reply_to": "3EB0AAAA"},
+    ):
+        r = await server.http.post("/v1/sessions/sales/messages", json=other, headers=headers)
+        assert r.status_code == 422, r.text
+        problem = r.json()
+        assert problem["detail"] == "idempotency key reused with a different request"
+        assert problem["type"].endswith("/idempotency_key_reused")
+        assert [e["loc"] for e in problem["errors"]] == ["body.idempotency_key"]
+    # over the WebSocket too, located at the frame's field
+    async with server.ws(token) as ws:
+        await ws.recv()  # hello
+        reply = await ws.call(
+            {
+                "type": "send_text",
+                "ref": "1",
+                "session": "sales",
+                "to": "5511999999999",
+                "text": "not once",
+                "idempotency_key": "order-42",
+            }
+        )
+        assert reply["ok"] is False
+        assert reply["error"]["detail"] == "idempotency key reused with a different request"
+        assert reply["error"]["errors"][0]["loc"] == "frame.idempotency_key"
+    # nothing was queued: the session has the first message only
+    r = await server.http.get("/v1/sessions/sales/messages", headers=bearer(token))
+    assert [m["id"] for m in r.json()["messages"]] == [first.json()["id"]]
+    # the same key on another session is another request's key
+    await server.session(token, "support")
+    r = await server.http.post(
+        "/v1/sessions/support/messages", json={**body, "text": "x"}, headers=headers
+    )
+    assert r.status_code == 202

@@ -29,7 +29,14 @@ from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
 from ..whatsapp.files import remove_files, session_files
 from ..whatsapp.neonize_engine import forget_device
 from .deps import Deps
-from .session.actor import Logout, SessionActor, SessionMsg, Stop, session_gave_up
+from .session.actor import (
+    Logout,
+    SessionActor,
+    SessionMsg,
+    Stop,
+    expected_crash,
+    session_gave_up,
+)
 from .session.outbox import fail_pending
 from .session.status import move
 from .webhooks.manager import TenantWebhooks, WebhookOp
@@ -252,17 +259,25 @@ class TenantActor:
             mailbox_size=self.deps.config.session_mailbox,
             shutdown=self.deps.config.stop_grace,
             on_give_up=gave_up,
+            expected=expected_crash,
         )
         if row.desired != "running":
             await self.deps.store.update_session(self.tenant_id, row.name, desired="running")
         await self.sessions.start_child(spec)
-        return await self._row(row.name)
+        return actor.started_row or await self._row(row.name)
 
     async def _ensure_running(self, name: str) -> SessionRow:
         row = await self._row(name)
         if self.session_ref(name) is not None:
             return row
-        return await self._start(row)
+        return await self._start(await self._afresh(row))
+
+    async def _afresh(self, row: SessionRow) -> SessionRow:
+        """A failed session started again by request starts over: its restart count (the
+        crashes that made it fail) goes back to 0, as its restart intensity does."""
+        if row.status != "failed" or row.restarts == 0:
+            return row
+        return await self.deps.store.update_session(self.tenant_id, row.name, restarts=0)
 
     async def _stop(self, name: str, reason: str, *, keep_desired: bool = False) -> SessionRow:
         """End the session's run with `stopped`/`reason`. `keep_desired` (hibernation) leaves
@@ -295,7 +310,7 @@ class TenantActor:
         row = await self._row(name)
         if self.session_ref(name) is not None:
             await self._stop(name, "restarting")
-        return await self._start(await self._row(row.name))
+        return await self._start(await self._afresh(await self._row(row.name)))
 
     async def _logout(self, name: str) -> SessionRow:
         await self._row(name)

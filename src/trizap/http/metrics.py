@@ -19,7 +19,6 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..protocol import SESSION_STATUSES
 from ..protocol.enums import DELIVERY_OUTCOMES, WEBHOOK_STATES
@@ -27,6 +26,11 @@ from ..runtime import RuntimeStatistics
 
 if TYPE_CHECKING:
     from .api import AppState
+
+#: The text format `generate_latest` writes (names escaped to underscores), under the
+#: content type every Prometheus-compatible scraper knows; prometheus-client's own
+#: default now says `version=1.0.0`, which older scrapers reject.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _Snapshot:
@@ -164,4 +168,4 @@ def _webhooks(stats: RuntimeStatistics) -> list[Metric]:
 def render_metrics(stats: RuntimeStatistics, state: AppState) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(families(stats, state)))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(registry), CONTENT_TYPE
