@@ -197,8 +197,7 @@ async def _run_until_dialled(rt: Runtime, tid: str, start: bool) -> dict[str, An
             await rt.sessions.create(tid, "wa")
         ev = await next_event(
             sub,
-            lambda r: r.type == "session.status"
-            and r.data["status"] in ("disconnected", "failed"),
+            lambda r: r.type == "session.status" and r.data["status"] in ("disconnected", "failed"),
             within=GUARD_S,
         )
     return ev.data

@@ -43,9 +43,7 @@ class Proc:
 
 
 @asynccontextmanager
-async def trizap_serve(
-    data_dir: Path, log: Path, store: str | None = None
-) -> AsyncIterator[Proc]:
+async def trizap_serve(data_dir: Path, log: Path, store: str | None = None) -> AsyncIterator[Proc]:
     env = {
         **os.environ,
         "TRIZAP_DEFAULT_ENGINE": "sim",

@@ -143,8 +143,9 @@ def _type(schema: Mapping[str, Any]) -> str:
     if kind == "string" and schema.get("format") == "date-time":
         return "time (RFC 3339, UTC)"
     text = str(kind)
-    low, high = schema.get("minimum", schema.get("minLength")), schema.get(
-        "maximum", schema.get("maxLength")
+    low, high = (
+        schema.get("minimum", schema.get("minLength")),
+        schema.get("maximum", schema.get("maxLength")),
     )
     if low is not None or high is not None:
         unit = " characters" if kind == "string" else ""
