@@ -1,4 +1,4 @@
-"""The product flow of DESIGN.md §1 over the wire: a real hypercorn server, httpx and
+"""The product flow over the wire (README walkthrough, docs/api.md): a real hypercorn server, httpx and
 trio-websocket, two tenants, the sim engine; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
