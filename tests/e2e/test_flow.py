@@ -1,5 +1,6 @@
-"""The product flow over the wire (README walkthrough, docs/api.md): a real hypercorn server, httpx and
-trio-websocket, two tenants, the sim engine; on SQLite and on PostgreSQL."""
+"""The product flow over the wire (the README's walkthrough, docs/api.md): a real hypercorn
+server, httpx and trio-websocket, two tenants, the sim engine; on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
