@@ -197,6 +197,32 @@ async def test_abort_fails_only_the_sessions_of_that_worker(
             await other.done.wait()
 
 
+async def test_a_worker_dying_while_written_to_is_told_by_its_exit_status(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    # The dangerous moment: requests being written as the process dies (a write then
+    # breaks before the exit is seen). The session must still be told the exit status.
+    # The moment is random: looped.
+    for _ in range(5):
+        with trio.fail_after(GUARD_S):
+            async with open_worker_pool(sim_config()) as pool:
+                doomed = start(pool, "s1")
+                await paired(doomed, "5511999990001")
+
+                async def ping() -> None:
+                    with contextlib.suppress(EngineFailure):
+                        while True:
+                            await doomed.engine.ping()
+
+                async with trio.open_nursery() as nursery:
+                    for _ in range(20):
+                        nursery.start_soon(ping)
+                    with contextlib.suppress(EngineFailure):
+                        await doomed.engine.sim_fault("abort")
+                await doomed.done.wait()
+                assert str(doomed.failure) == "worker exited with status 134"
+
+
 async def test_two_sessions_packed_into_one_worker_talk_to_each_other(
     start: Callable[[WorkerPool, str], Running],
 ) -> None:

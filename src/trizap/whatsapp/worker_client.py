@@ -260,8 +260,13 @@ class _Worker:
                 queue.send_nowait(_End(reason))
 
     async def _write(self, stream: trio.SocketStream) -> None:
-        await send_frames(stream, self._out_recv, PARENT_CODEC)
-        await stream.send_eof()
+        try:
+            await send_frames(stream, self._out_recv, PARENT_CODEC)
+            await stream.send_eof()
+        except trio.BrokenResourceError:
+            # The worker is gone (a dead process resets the connection): the reader hears
+            # of it too and says why, with the exit status, which says more than the pipe.
+            pass
 
     async def _read(self, stream: trio.SocketStream) -> None:
         buffer = FrameBuffer()
