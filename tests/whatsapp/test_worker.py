@@ -209,14 +209,14 @@ async def test_a_worker_dying_while_written_to_is_told_by_its_exit_status(
                 doomed = start(pool, "s1")
                 await paired(doomed, "5511999990001")
 
-                async def ping() -> None:
+                async def ping(engine: SimWorkerEngine) -> None:
                     with contextlib.suppress(EngineFailure):
                         while True:
-                            await doomed.engine.ping()
+                            await engine.ping()
 
                 async with trio.open_nursery() as nursery:
                     for _ in range(20):
-                        nursery.start_soon(ping)
+                        nursery.start_soon(ping, doomed.engine)
                     with contextlib.suppress(EngineFailure):
                         await doomed.engine.sim_fault("abort")
                 await doomed.done.wait()
