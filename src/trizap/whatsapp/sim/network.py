@@ -299,9 +299,7 @@ class SimNetwork:
         self._holders[number] = link
         link.number, link.device = number, device
         link.in_flight.clear()
-        # The scope exists before the pump runs: a detach before it starts still stops it.
-        link.pump = trio.CancelScope()
-        self._nursery.start_soon(self._pump, link, link.pump)
+        self._kick(link)
         if old is not None:
             self.detach(old)
             old.push_nowait(Replaced())
@@ -316,8 +314,23 @@ class SimNetwork:
             del self._holders[link.number]
         link.in_flight.clear()
 
+    def _kick(self, link: LocalLink) -> None:
+        """`link` has envelopes to look at: its pump wakes, or starts if it has none. A
+        pump runs only while its number has envelopes queued (an idle connected device
+        costs no task)."""
+        if link.number is None or self._holders.get(link.number) is not link:
+            return  # detached: it gets nothing more
+        if link.pump is not None:
+            link.wake.set()
+            return
+        # The scope exists before the pump runs: a detach before it starts still stops it.
+        link.pump = trio.CancelScope()
+        self._nursery.start_soon(self._pump, link, link.pump)
+
     async def _pump(self, link: LocalLink, scope: trio.CancelScope) -> None:
-        """Hands `link`'s number's due envelopes to it, in order, within the window."""
+        """Hands `link`'s number's due envelopes to it, in order, within the window; ends
+        when none is left to hand over or to wait for (an acknowledgement or a new envelope
+        kicks it again)."""
         assert link.number is not None
         phone = self._phones[link.number]
         with scope:
@@ -342,6 +355,12 @@ class SimNetwork:
                         return
                 if due:
                     continue
+                if next_due == math.inf:
+                    # Nothing due later: done until kicked (no checkpoint since the look,
+                    # so no kick was missed).
+                    if link.pump is scope:
+                        link.pump = None
+                    return
                 with trio.move_on_at(self._clock.until(next_due)):
                     await link.wake.wait()
 
@@ -431,7 +450,7 @@ class SimNetwork:
         except ValueError:  # dropped meanwhile (the number was unlinked)
             await trio.lowlevel.checkpoint()
             return
-        link.wake.set()
+        self._kick(link)
         added: tuple[Envelope, ...] = ()
         dropped: tuple[int, ...] = ()
         unread: tuple[tuple[str, str, str, float, int], ...] = ()
@@ -585,7 +604,7 @@ class SimNetwork:
         phone.queue.append(envelope)
         holder = self._holders.get(number)
         if holder is not None:
-            holder.wake.set()
+            self._kick(holder)
         return (envelope,), tuple(dropped)
 
     async def _close(self) -> None:
