@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, TypeVarTuple
@@ -142,14 +141,12 @@ class SessionActor:
         self.qr: tuple[str, datetime] | None = None
         self._status_lock = trio.Lock()
         self._engine: Engine | None = None
-        self._rng = random.Random(f"{tenant_id}/{name}")
         self._drain = Drain(
             deps,
             tenant_id,
             name,
             connected=lambda: self.status == "connected",
             on_sent=self._touch,
-            rng=self._rng,
         )
         self._status_changed = trio.Event()
         self._engine_calls = 0
@@ -203,8 +200,7 @@ class SessionActor:
                 nursery.start_soon(self._run_engine, engine, send)
                 nursery.start_soon(self._consume, recv, nursery.cancel_scope)
                 nursery.start_soon(self._drain.run, engine)
-                nursery.start_soon(self._probe, engine)
-                nursery.start_soon(self._timers, nursery.cancel_scope)
+                nursery.start_soon(self._timers, engine, nursery.cancel_scope)
                 await self._serve(mailbox, nursery)
                 # A graceful stop from the supervisor (server shutting down): the session
                 # stays wanted-running and comes back with the server.
@@ -473,43 +469,51 @@ class SessionActor:
         waiting for a scan, a reconnect or its worker answers at once, and a failed one is
         for its `run()` to report (with its own reason). Only silence is a hang."""
         config = self.deps.config
-        while True:
-            await trio.sleep(config.probe_interval)
-            if self.status not in RUNNING:
-                continue
-            with (
-                trio.move_on_after(config.probe_timeout) as probe,
-                contextlib.suppress(EngineNotReady, EngineFailure),
-            ):
-                await engine.ping()
-            if probe.cancelled_caught and self.status in RUNNING:
-                await self._crashed(f"engine did not answer a ping within {config.probe_timeout}s")
-                raise EngineFailure("engine hung")
+        if self.status not in RUNNING:
+            return
+        with (
+            trio.move_on_after(config.probe_timeout) as probe,
+            contextlib.suppress(EngineNotReady, EngineFailure),
+        ):
+            await engine.ping()
+        if probe.cancelled_caught and self.status in RUNNING:
+            await self._crashed(f"engine did not answer a ping within {config.probe_timeout}s")
+            raise EngineFailure("engine hung")
 
-    async def _timers(self, scope: trio.CancelScope) -> None:
-        """Pairing timeout and idle hibernation, re-armed on every status change. Going to
-        sleep is the tenant's decision (it serialises it with wake-ups): the session only
-        asks, again after a while if nothing happened."""
+    async def _timers(self, engine: Engine, scope: trio.CancelScope) -> None:
+        """The liveness probe every `probe_interval`, the pairing timeout and idle
+        hibernation (re-armed on every status change), in one task: a task is a sizeable
+        part of what an idle session costs. Going to sleep is the tenant's decision (it
+        serialises it with wake-ups): the session only asks, again after a while if
+        nothing happened."""
         config = self.deps.config
         idle = config.idle_timeout
+        next_probe = trio.current_time() + config.probe_interval
         while True:
             changed = self._status_changed
-            deadline = float("inf")
+            deadline = next_probe
             if self.status == "qr":
-                deadline = self._status_since + config.pairing_timeout
+                deadline = min(deadline, self._status_since + config.pairing_timeout)
             elif self.status == "connected" and idle is not None and self._on_idle is not None:
-                deadline = self._last_activity + idle
+                deadline = min(deadline, self._last_activity + idle)
             with trio.move_on_at(deadline):
                 await changed.wait()
                 continue
+            now = trio.current_time()
+            if now >= next_probe:
+                await self._probe(engine)
+                next_probe = trio.current_time() + config.probe_interval
+                continue
             if self.status == "qr":
-                await self._pairing_timed_out()
-                scope.cancel()
-                raise _EndRun
-            if idle is not None and trio.current_time() - self._last_activity >= idle:
+                if now >= self._status_since + config.pairing_timeout:
+                    await self._pairing_timed_out()
+                    scope.cancel()
+                    raise _EndRun
+                continue
+            if idle is not None and now - self._last_activity >= idle:
                 assert self._on_idle is not None
                 self._on_idle()
-                self._last_activity = trio.current_time() - idle / 2  # ask again if ignored
+                self._last_activity = now - idle / 2  # ask again if ignored
 
     def _touch(self) -> None:
         self._last_activity = trio.current_time()
