@@ -7,7 +7,8 @@
 A layer may import any layer below it, never one above: the actor kernel imports nothing
 else of trizap, the vocabulary (`protocol`) nothing at all. `dbthread` (a thread that owns
 a database connection and group-commits) is plumbing that the store and the sim network's
-own store both use; it imports nothing. `cli` (the command line) and
+own store both use; it imports nothing, and neither does `outbound` (requests to addresses
+users give: the address rule and its HTTP client). `cli` (the command line) and
 the package's lazy `__init__` sit on top of everything.
 """
 
@@ -24,11 +25,21 @@ BELOW: dict[str, set[str]] = {
     "protocol": set(),
     "actors": set(),
     "dbthread": set(),
+    "outbound": set(),
     "config": {"protocol"},
     "store": {"protocol", "dbthread"},
     "whatsapp": {"protocol", "dbthread"},
     "supervisor": {"actors"},
-    "domain": {"supervisor", "actors", "whatsapp", "store", "protocol", "config", "dbthread"},
+    "domain": {
+        "supervisor",
+        "actors",
+        "whatsapp",
+        "store",
+        "protocol",
+        "config",
+        "dbthread",
+        "outbound",
+    },
     "runtime": {
         "domain",
         "supervisor",
@@ -38,6 +49,7 @@ BELOW: dict[str, set[str]] = {
         "protocol",
         "config",
         "dbthread",
+        "outbound",
     },
     "http": {"runtime", "domain", "supervisor", "actors", "store", "protocol", "config"},
 }

@@ -31,7 +31,7 @@ def validator(name: str) -> Draft202012Validator:
 
 
 def test_every_component_is_a_valid_schema() -> None:
-    assert {c.__name__ for c in WIRE_TYPES} | {"ClientFrame"} == set(COMPONENTS)
+    assert {c.__name__ for c in WIRE_TYPES} | {"ClientFrame", "SendMessage"} == set(COMPONENTS)
     for schema in COMPONENTS.values():
         Draft202012Validator.check_schema(schema)
 
@@ -68,7 +68,7 @@ def test_request_shapes() -> None:
     assert send["additionalProperties"] is False
     assert send["properties"]["text"] == {"type": "string", "minLength": 1, "maxLength": 65536}
     assert send["properties"]["reply_to"]["type"] == ["string", "null"]
-    assert COMPONENTS["SimInbound"]["required"] == ["from", "text"]
+    assert COMPONENTS["SimInbound"]["required"] == ["from"]
     assert COMPONENTS["SimFault"]["properties"]["kind"]["enum"] == [
         "crash",
         "disconnect",
@@ -97,6 +97,7 @@ def test_client_frame_union_has_a_discriminator() -> None:
     union = COMPONENTS["ClientFrame"]
     assert union["discriminator"]["mapping"] == {
         "send_text": "#/components/schemas/WsSendText",
+        "send": "#/components/schemas/WsSend",
         "mark_read": "#/components/schemas/WsMarkRead",
         "ping": "#/components/schemas/WsPing",
     }

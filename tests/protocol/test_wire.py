@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trizap.protocol import content, media, outgoing
 from trizap.protocol import (
     CreateSession,
     CreateTenant,
@@ -35,7 +36,7 @@ from .strategies import instances, times
 WIRE_TYPES = sorted(
     (
         obj
-        for mod in (commands, events, views)
+        for mod in (commands, events, views, media, content, outgoing)
         for obj in vars(mod).values()
         if attrs.has(obj) and obj.__module__ == mod.__name__
     ),

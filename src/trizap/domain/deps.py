@@ -13,6 +13,7 @@ from ..store import Store
 from ..whatsapp.engine import EngineFactory
 from .directory import Directory
 from .hub import HubClient
+from .media import MediaStore
 
 
 def _utc_now() -> datetime:
@@ -26,4 +27,5 @@ class Deps:
     engines: Mapping[EngineName, EngineFactory]
     config: Config
     directory: Directory
+    media: MediaStore
     now: Callable[[], datetime] = _utc_now

@@ -24,11 +24,13 @@ from ..protocol import (
     ReplyFrame,
     WsMarkRead,
     WsPing,
+    WsSend,
     WsSendText,
     components,
     query_parameters,
 )
-from ..protocol.commands import ClientFrame
+from ..protocol.commands import ClientFrame, SendMessage
+from ..protocol.schema import NAMED_UNIONS
 from ..protocol.fields import spec
 from ..protocol.names import NAME_PATTERN
 from .api import Media, Operation
@@ -66,11 +68,16 @@ _ERROR_TEXT: Final = {
     405: "Method not allowed",
     406: "None of the accepted media types can be produced",
     409: "Conflict: it exists already, or it is in the wrong state",
-    413: "Body over 1 MiB",
+    413: "Body over 1 MiB (a file: over `media_max_bytes`, or the tenant's media quota)",
+    416: "Range not satisfiable: `Content-Range` says the file's size",
     422: "Validation failed; `errors` lists each location",
     429: "A limit was reached",
     503: "Busy (retry after `Retry-After` seconds) or unavailable",
 }
+
+
+def _name(t: Any) -> str:
+    return NAMED_UNIONS.get(t) or str(t.__name__)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -84,7 +91,7 @@ def _content(t: Any) -> dict[str, Any]:
         if isinstance(item, Media):
             content[item.content_type] = {"schema": dict(item.schema)}
         else:
-            content["application/json"] = {"schema": _ref(item.__name__)}
+            content["application/json"] = {"schema": _ref(_name(item))}
     return content
 
 
@@ -108,6 +115,8 @@ def _errors_of(op: Operation) -> list[int]:
             codes.add(403)
     if op.body is not None:
         codes |= {400, 413, 422}
+    if op.raw_body is not None:
+        codes |= {413, 422}
     if op.query is not None:
         codes.add(422)
     if op.auth == "tenant":
@@ -147,7 +156,7 @@ def _operation(op: Operation) -> dict[str, Any]:
                 "description": "The tenant token, when the Authorization header cannot be set",
             }
         )
-    if op.body is not None and op.body.__name__ == "SendText":
+    if op.body is SendMessage:
         params.append(
             {
                 "name": "Idempotency-Key",
@@ -162,8 +171,10 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body is not None:
         out["requestBody"] = {
             "required": op.body_required,
-            "content": {"application/json": {"schema": _ref(op.body.__name__)}},
+            "content": {"application/json": {"schema": _ref(_name(op.body))}},
         }
+    elif op.raw_body is not None:
+        out["requestBody"] = {"required": True, "content": dict(op.raw_body)}
     responses: dict[str, Any] = {}
     for status, t in sorted(op.responses.items()):
         answer: dict[str, Any] = {"description": _ok_text(status)}
@@ -183,6 +194,7 @@ def _ok_text(status: int) -> str:
         201: "Created",
         202: "Accepted (queued)",
         204: "No Content",
+        206: "Partial Content: the `Range` asked for",
         304: "Not Modified: the `ETag` in `If-None-Match` is current",
     }.get(status, "OK")
 
@@ -196,6 +208,7 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
         ClientFrame,
         EventData,
         WsSendText,
+        WsSend,
         WsMarkRead,
         WsPing,
     ]

@@ -7,6 +7,8 @@
 - `events`: the event log's entries and their typed `data`;
 - `views`: response bodies and WebSocket server frames, built from store records;
 - `schema`: JSON Schema / OpenAPI components generated from all of the above;
+- `outgoing`, `media`, `content`: what a session sends and receives (every kind), the
+  media store's files;
 - `errors`: the error tree.
 
 Plain data and pure functions: no I/O, and nothing else of trizap is imported.
@@ -22,7 +24,11 @@ from .commands import CreateToken as CreateToken
 from .commands import EventsQuery as EventsQuery
 from .commands import MessagesQuery as MessagesQuery
 from .commands import PairingCodeRequest as PairingCodeRequest
+from .commands import SEND_TYPES as SEND_TYPES
+from .commands import MediaUploadQuery as MediaUploadQuery
+from .commands import SendMessage as SendMessage
 from .commands import SendText as SendText
+from .commands import WsSend as WsSend
 from .commands import SimFault as SimFault
 from .commands import SimInbound as SimInbound
 from .commands import SimScan as SimScan
@@ -40,6 +46,7 @@ from .enums import SESSION_STATUSES as SESSION_STATUSES
 from .enums import EngineName as EngineName
 from .enums import FaultKind as FaultKind
 from .enums import MessageKind as MessageKind
+from .enums import MessageType as MessageType
 from .enums import MessageStatus as MessageStatus
 from .enums import Role as Role
 from .enums import SessionStatus as SessionStatus
@@ -58,7 +65,11 @@ from .errors import Unavailable as Unavailable
 from .errors import ValidationError as ValidationError
 from .events import EVENT_DATA as EVENT_DATA
 from .events import MESSAGE_RECEIVED as MESSAGE_RECEIVED
+from .events import MESSAGE_EDITED as MESSAGE_EDITED
+from .events import MESSAGE_REACTION as MESSAGE_REACTION
+from .events import MESSAGE_REVOKED as MESSAGE_REVOKED
 from .events import MESSAGE_STATUS as MESSAGE_STATUS
+from .events import POLL_VOTE as POLL_VOTE
 from .events import SESSION_QR as SESSION_QR
 from .events import SESSION_STATUS as SESSION_STATUS
 from .events import Event as Event
@@ -85,6 +96,7 @@ from .views import Health as Health
 from .views import Hello as Hello
 from .views import MessageList as MessageList
 from .views import MessageView as MessageView
+from .views import media_view as media_view
 from .views import PairingCode as PairingCode
 from .views import QrView as QrView
 from .views import ReplyFrame as ReplyFrame

@@ -23,14 +23,23 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from .commands import QUERY_TYPES, REQUEST_TYPES, ClientFrame
+from . import names
+from .commands import QUERY_TYPES, REQUEST_TYPES, ClientFrame, SendMessage, SimInbound, WsSend
 from .events import EventData
 from .fields import Spec, spec_of, wire_key
+from .media import MediaById, MediaByUrl, MediaInline
+from .outgoing import OutgoingMessage
 
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 COMPONENTS_PREFIX: Final = "#/components/schemas/"
 
-NAMED_UNIONS: Final[Mapping[Any, str]] = {ClientFrame: "ClientFrame", EventData: "EventData"}
+NAMED_UNIONS: Final[Mapping[Any, str]] = {
+    ClientFrame: "ClientFrame",
+    EventData: "EventData",
+    SendMessage: "SendMessage",
+    OutgoingMessage: "OutgoingMessage",
+}
+_CLOSED_PARTS: Final = (MediaById, MediaByUrl, MediaInline)
 """Unions of classes that get a schema of their own (others are inlined as `oneOf`)."""
 
 _PRIMITIVES: Final[Mapping[Any, dict[str, Any]]] = {
@@ -114,7 +123,9 @@ class _Builder:
         self.schemas[name] = self.class_schema(cls)
 
     def class_schema(self, cls: type[Any]) -> dict[str, Any]:
-        closed = cls in REQUEST_TYPES or cls in QUERY_TYPES
+        if cls is WsSend or cls is SimInbound:
+            return self.flattened(cls)
+        closed = cls in REQUEST_TYPES or cls in QUERY_TYPES or cls in _CLOSED_PARTS
         hints = typing.get_type_hints(cls)
         props: dict[str, Any] = {}
         required: list[str] = []
@@ -130,7 +141,8 @@ class _Builder:
                 prop = _with_spec(prop, s)
             has_default = a.default is not attrs.NOTHING
             if closed and has_default and not isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
-                prop = {**prop, "default": a.default}
+                default = list(a.default) if isinstance(a.default, tuple) else a.default
+                prop = {**prop, "default": default}
             # A request may leave out what has a default; a response always carries every
             # key except those it omits when null.
             if not (has_default if closed else omitted):
@@ -146,6 +158,57 @@ class _Builder:
         if closed:
             out["additionalProperties"] = False
         return out
+
+
+    def flattened(self, cls: type[Any]) -> dict[str, Any]:
+        """The frames and bodies that carry a message's fields beside their own (their
+        structure hooks take them apart): their own fields, then "the fields of
+        `SendMessage`"."""
+        message = self.type_schema(SendMessage)
+        kinds = {"type": "string", "enum": list(typing.get_args(_message_types()))}
+        if cls is WsSend:
+            props: dict[str, Any] = {
+                "type": {"type": "string", "const": "send"},
+                "ref": {"type": "string", "maxLength": names.MAX_REF},
+                "session": {"type": "string", "pattern": names.NAME_PATTERN},
+                "kind": {**kinds, "default": "text", "description": "The message's type."},
+            }
+            required = ["type", "ref", "session"]
+            doc = (
+                "Send a message of any kind, like POST /v1/sessions/{name}/messages: the "
+                "same fields (see SendMessage), with the message's type as `kind` (`type` "
+                "is the frame's own). The reply's `data` is the message."
+            )
+        else:
+            sim_kinds = {"type": "string", "enum": [*kinds["enum"], "poll_vote"]}
+            props = {
+                "from": {"type": "string", "pattern": names.PHONE_INPUT_PATTERN},
+                "type": {
+                    **sim_kinds,
+                    "default": "text",
+                    "description": "`poll_vote` (sim only): a vote, `target` and `options`.",
+                },
+            }
+            required = ["from"]
+            doc = (
+                "An outside contact (`from`) sends the session a message: the fields of "
+                "POST /v1/sessions/{name}/messages (see SendMessage) without `to` and "
+                "`idempotency_key`."
+            )
+        return {
+            "type": "object",
+            "title": cls.__name__,
+            "description": doc,
+            "properties": props,
+            "required": required,
+            "x-message-fields": message,
+        }
+
+
+def _message_types() -> Any:
+    from .enums import MessageType
+
+    return MessageType
 
 
 def _without_none(t: Any) -> Any:

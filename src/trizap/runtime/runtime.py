@@ -6,7 +6,8 @@
         await rt.messages.send(tenant.id, "sales", OutgoingText("5511999999999", "hi"))
 
 Each service is one concept: `auth` (tokens and principals), `tenants` (tenants and their
-tokens), `sessions` (lifecycle, pairing, sim controls), `messages` (the outbox), `events`
+tokens), `sessions` (lifecycle, pairing, sim controls), `messages` (the outbox, every
+kind), `media` (the media store), `events`
 (the log: pages, long-polls, live streams) and `clients` (connected clients' actors).
 Every failure they raise is in the error tree of `trizap.protocol.errors`.
 """
@@ -23,6 +24,7 @@ from .auth import Auth
 from .clients import Clients
 from .engines import Engines
 from .events import Events
+from .media import Media
 from .messages import Messages
 from .sessions import Sessions
 from .tenants import Tenants
@@ -53,8 +55,9 @@ class Runtime:
         self.deps: Deps = deps
         self.auth = auth
         self.tenants = Tenants(deps, auth, tree.tenants)
-        self.sessions = Sessions(deps, deps.config)
-        self.messages = Messages(deps, self.sessions)
+        self.media = Media(deps)
+        self.sessions = Sessions(deps, deps.config, self.media)
+        self.messages = Messages(deps, self.sessions, self.media)
         self.events = Events(deps.store, deps.hub)
         self.clients = Clients(tree.clients, tree.reaper)
         #: The sim network when it runs in this process (WhatsApp's servers, played).

@@ -13,6 +13,8 @@ Layout: `base` (the protocol and its rows), `validation` (argument checks), `exe
 from .base import MESSAGE_STATUSES as MESSAGE_STATUSES
 from .base import DesiredState as DesiredState
 from .base import EventRow as EventRow
+from .base import InboundMediaRow as InboundMediaRow
+from .base import MediaRow as MediaRow
 from .base import MessageRow as MessageRow
 from .base import MessageStatus as MessageStatus
 from .base import NewEvent as NewEvent

@@ -59,7 +59,11 @@ from .engine import (
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    InboundMedia,
     LoggedOut,
+    MediaReader,
+    MediaSink,
+    MediaUnavailable,
     Message,
     Paired,
     PairingTimeout,
@@ -482,7 +486,12 @@ class NeonizeEngine:
     def new_message_id(self) -> str:
         return new_wa_message_id()
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
+    async def download(self, media: InboundMedia, sink: MediaSink) -> None:
+        raise MediaUnavailable("not yet")
+
+    async def send(
+        self, message: OutgoingMessage, wa_id: str, media: MediaReader | None = None
+    ) -> None:
         self._require_connected()
         assert self._sent is not None
         if await trio.to_thread.run_sync(self._sent.sent_as, wa_id) is not None:

@@ -41,13 +41,18 @@ import attrs
 import trio
 
 from ..protocol.enums import FaultKind
-from ..protocol.outgoing import OutgoingMessage
+from ..protocol.outgoing import OutgoingMessage, SimMessage
 from .engine import (
+    MEDIA_CHUNK,
     Connected,
     EngineEvent,
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    InboundMedia,
+    MediaReader,
+    MediaSink,
+    MediaUnavailable,
     Message,
     Paired,
     Qr,
@@ -56,7 +61,10 @@ from .engine import (
 from .framing import send_frames
 from .worker_protocol import (
     PARENT_CODEC,
+    ChunkCreditFrame,
+    ChunkFrame,
     CreditFrame,
+    DownloadFrame,
     EndedFrame,
     ErrFrame,
     EventFrame,
@@ -77,6 +85,8 @@ from .worker_protocol import (
     StartFrame,
     StopFrame,
     ToWorker,
+    UploadChunkFrame,
+    UploadDropFrame,
     decode_from_worker,
 )
 
@@ -88,6 +98,8 @@ OUT_FRAMES: Final = 64
 LOG_LINE_MAX: Final = 4096
 #: How long a worker whose connection broke may take to exit before it is killed.
 EXIT_WAIT_S: Final = 1.0
+#: Pieces of a download the worker may send ahead of the parent writing them.
+DOWNLOAD_WINDOW: Final = 4
 
 
 @attrs.frozen
@@ -153,7 +165,9 @@ class _Worker:
         self._kill_reason: str | None = None
         self._sids = itertools.count(1)
         self._rids = itertools.count(1)
+        self.xfers = itertools.count(1)
         self._pending: dict[int, trio.MemorySendChannel[OkFrame | ErrFrame | _Dead]] = {}
+        self.downloads: dict[int, trio.MemorySendChannel[bytes]] = {}
         self._out_send, self._out_recv = trio.open_memory_channel[ToWorker](OUT_FRAMES)
 
     @property
@@ -286,6 +300,14 @@ class _Worker:
                 self._to_session(sid, event)
             case EndedFrame(sid=sid, failure=failure):
                 self._to_session(sid, _End(failure))
+            case ChunkFrame(xfer=xfer, data=data):
+                download = self.downloads.get(xfer)
+                if download is None:
+                    return  # its reader gave up
+                try:
+                    download.send_nowait(data)
+                except trio.WouldBlock:
+                    self.kill("worker sent a download beyond its credit")
 
     def _to_session(self, sid: int, item: _Item) -> None:
         entry = self.sessions.get(sid)
@@ -353,6 +375,10 @@ class _Worker:
                 return value
             case ErrFrame(kind="not_ready", message=message):
                 raise EngineNotReady(message)
+            case ErrFrame(kind="media_unavailable", message=message):
+                raise MediaUnavailable(message)
+            case ErrFrame(kind="invalid", message=message):
+                raise ValueError(message)
             case ErrFrame(kind=kind, message=message):
                 raise EngineFailure(message if kind == "failure" else f"{kind}: {message}")
             case _Dead(reason=reason):
@@ -608,9 +634,53 @@ class WorkerEngine:
 
         return new_wa_message_id()
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
+    async def send(
+        self, message: OutgoingMessage, wa_id: str, media: MediaReader | None = None
+    ) -> None:
         sid = self._sid
-        await self._request(lambda rid: SendFrame(rid, sid, message, wa_id))
+        async with self._upload(media) as xfer:
+            await self._request(lambda rid: SendFrame(rid, sid, message, wa_id, xfer))
+
+    @asynccontextmanager
+    async def _upload(self, media: MediaReader | None) -> AsyncIterator[int | None]:
+        """The bytes of `media` sent to the worker as a transfer (its id), in pieces; the
+        worker drops it if the block ends without the request that names it."""
+        worker = self._worker
+        if media is None or worker is None:
+            yield None
+            return
+        sid, xfer = self._sid, next(worker.xfers)
+        try:
+            while data := await media.read(MEDIA_CHUNK):
+                await worker.post(UploadChunkFrame(sid, xfer, data))
+            yield xfer
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await worker.post(UploadDropFrame(sid, xfer))
+            raise
+
+    async def download(self, media: InboundMedia, sink: MediaSink) -> None:
+        worker = self._worker
+        if worker is None:
+            raise EngineNotReady("engine is not running")
+        sid, xfer = self._sid, next(worker.xfers)
+        send, recv = trio.open_memory_channel[bytes](DOWNLOAD_WINDOW)
+        worker.downloads[xfer] = send
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def ask() -> None:
+                    with send:
+                        await worker.request(
+                            lambda rid: DownloadFrame(rid, sid, media, xfer, DOWNLOAD_WINDOW)
+                        )
+
+                nursery.start_soon(ask)
+                async for data in recv:
+                    await sink(data)
+                    await worker.post(ChunkCreditFrame(xfer, 1))
+        finally:
+            worker.downloads.pop(xfer, None)
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         sid = self._sid
@@ -643,9 +713,12 @@ class SimWorkerEngine(WorkerEngine):
         sid = self._sid
         await self._request(lambda rid: SimScanFrame(rid, sid, phone))
 
-    async def sim_inbound(self, sender: str, text: str) -> None:
+    async def sim_inbound(
+        self, sender: str, message: SimMessage, media: MediaReader | None = None
+    ) -> None:
         sid = self._sid
-        await self._request(lambda rid: SimInboundFrame(rid, sid, sender, text))
+        async with self._upload(media) as xfer:
+            await self._request(lambda rid: SimInboundFrame(rid, sid, sender, message, xfer))
 
     async def sim_fault(self, kind: FaultKind) -> None:
         sid = self._sid

@@ -11,9 +11,19 @@ looked at.
 # isort: off
 # In the order of the document: each module adds its operations as it is imported.
 from .table import api as api
-from . import ops, tenants, sessions, messages, events, sim
+from . import ops, tenants, sessions, messages, media, events, sim
 from . import dashboard
 
 # isort: on
 
-__all__ = ["api", "dashboard", "events", "messages", "ops", "sessions", "sim", "tenants"]
+__all__ = [
+    "api",
+    "dashboard",
+    "events",
+    "media",
+    "messages",
+    "ops",
+    "sessions",
+    "sim",
+    "tenants",
+]

@@ -39,7 +39,7 @@ async def sim_scan(ctx: Ctx) -> Answer:
 )
 async def sim_inbound(ctx: Ctx) -> Answer:
     body: SimInbound = ctx.body
-    await ctx.rt.sessions.sim_inbound(ctx.tenant.id, ctx.params["name"], body.from_, body.text)
+    await ctx.rt.sessions.sim_inbound(ctx.tenant.id, ctx.params["name"], body.from_, body.message)
     return Answer(status=204)
 
 

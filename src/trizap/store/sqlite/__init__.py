@@ -3,7 +3,8 @@
 `open_sqlite_store(path)` opens it: the shared `SqlStore` on `SqliteBackend`, whose
 operations run on the store's thread (`trizap.store.executor`). One module per concept:
 `connection` (opening the file, pragmas, WAL, the dialect), `codecs` (rows <-> columns),
-`tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `migrations`.
+`tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `media`,
+`migrations`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..sql import Backend, SqlStore, utcnow
 from .connection import DIALECT, connect
 from .cursors import Cursors
 from .events import Events
+from .media import Media
 from .outbox import Outbox
 from .sessions import Sessions
 from .tenants import Tenants
@@ -34,7 +36,7 @@ __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 log = logging.getLogger(__name__)
 
 
-class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox):
+class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox, Media):
     """The SQLite operations of `SqlStore`, gathered from the concept modules."""
 
 

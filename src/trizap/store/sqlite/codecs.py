@@ -23,6 +23,8 @@ from ...protocol.outgoing import OutgoingMessage, OutgoingText
 from ..base import (
     DesiredState,
     EventRow,
+    InboundMediaRow,
+    MediaRow,
     MessageRow,
     MessageStatus,
     SessionRow,
@@ -45,6 +47,12 @@ EVENT_COLS: Final = "tenant_id, seq, type, session, at, data"
 MESSAGE_COLS: Final = (
     'id, tenant_id, session, "to", text, reply_to, status, wa_id, error, attempts, '
     "idempotency_key, created_at, updated_at, type, payload"
+)
+
+
+MEDIA_COLS: Final = "id, tenant_id, mimetype, size, sha256, filename, created_at"
+INBOUND_MEDIA_COLS: Final = (
+    "tenant_id, session, wa_id, sender, handle, info, media_id, error, created_at"
 )
 
 
@@ -119,7 +127,9 @@ def payload(message: OutgoingMessage) -> str:
 def outgoing(payload: str | None, to: str, text: str, reply_to: str | None) -> OutgoingMessage:
     if payload is None:  # written before v3: a text message, in the v1 columns
         return OutgoingText(to=to, text=text, reply_to=reply_to)
-    return wire.structure(loads(payload), OutgoingMessage, "payload")
+    union: Any = OutgoingMessage
+    result: OutgoingMessage = wire.structure(loads(payload), union, "payload")
+    return result
 
 
 def message(r: Any) -> MessageRow:
@@ -152,3 +162,29 @@ def changes(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             encoded[field] = value
     return encoded
+
+
+def media(r: Any) -> MediaRow:
+    return MediaRow(
+        id=r[0],
+        tenant_id=r[1],
+        mimetype=r[2],
+        size=r[3],
+        sha256=r[4],
+        filename=r[5],
+        created_at=from_us(r[6]),
+    )
+
+
+def inbound_media(r: Any) -> InboundMediaRow:
+    return InboundMediaRow(
+        tenant_id=r[0],
+        session=r[1],
+        wa_id=r[2],
+        sender=r[3],
+        handle=r[4],
+        info=loads(r[5]),
+        media_id=r[6],
+        error=r[7],
+        created_at=from_us(r[8]),
+    )

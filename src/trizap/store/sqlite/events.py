@@ -140,3 +140,16 @@ class Events:
                 (tenant_id, upto, limit),
             )
         return cur.rowcount
+
+    def received(self, db: Db, tenant_id: str, session: str, wa_id: str) -> bool:
+        # The dedupe key of a received message is `received/<session>/<sender>/<id>`
+        # (`domain.session`); GLOB, unlike LIKE, uses the (tenant_id, dedupe) index for
+        # the prefix. Names and ids hold none of GLOB's special characters; others match
+        # nothing.
+        if any(c in f"{session}{wa_id}" for c in "*?[]"):
+            return False
+        r = db.execute(
+            "SELECT 1 FROM events WHERE tenant_id = ? AND dedupe GLOB ? LIMIT 1",
+            (tenant_id, f"received/{session}/*/{wa_id}"),
+        ).fetchone()
+        return r is not None

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from ...protocol.errors import Conflict, NotFound
+from ...protocol.outgoing import media_of, summary
 from ..base import MessageRow, MessageStatus
 from . import codecs
 from .codecs import MESSAGE_COLS, to_us
@@ -28,17 +29,18 @@ class Outbox:
                     ).fetchone()
                     if r is not None:
                         return codecs.message(r)
+                media = media_of(row.message)
                 db.execute(
-                    f"INSERT INTO outbox ({MESSAGE_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO outbox ({MESSAGE_COLS}, media_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         row.id,
                         row.tenant_id,
                         row.session,
                         # The v1 columns stay filled: the sqlite3 shell, and indexes, read them.
                         row.message.to,
-                        row.message.text,
-                        row.message.reply_to,
+                        summary(row.message),
+                        getattr(row.message, "reply_to", None),
                         row.status,
                         row.wa_id,
                         row.error,
@@ -48,6 +50,7 @@ class Outbox:
                         to_us(row.updated_at),
                         row.message.type,
                         codecs.payload(row.message),
+                        None if media is None else media.id,
                     ),
                 )
         except sqlite3.IntegrityError as exc:
@@ -168,3 +171,11 @@ class Outbox:
                 (reason, to_us(at), tenant_id, session),
             )
         return [attrs.evolve(m, status="failed", error=reason, updated_at=at) for m in queued]
+
+    def find_sent(self, db: Db, tenant_id: str, session: str, wa_id: str) -> MessageRow | None:
+        r = db.execute(
+            f"SELECT {MESSAGE_COLS} FROM outbox WHERE tenant_id = ? AND session = ? AND wa_id = ?"
+            " AND status IN ('sent', 'delivered', 'read') LIMIT 1",
+            (tenant_id, session, wa_id),
+        ).fetchone()
+        return None if r is None else codecs.message(r)
