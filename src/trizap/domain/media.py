@@ -275,7 +275,9 @@ class MediaStore:
     async def sweep(self) -> int:
         """At start: removes what crashed writers left, and files no row describes (a
         crash between a file's rename and its row)."""
-        files = await trio.to_thread.run_sync(self.blobs.tenant_files)
+        files = self.blobs.tenant_files() if self.blobs.inline else (
+            await trio.to_thread.run_sync(self.blobs.tenant_files)
+        )
         known = {t: await self.store.known_media(t, ids) for t, ids in files.items()}
         return await self.blobs.sweep(known)
 

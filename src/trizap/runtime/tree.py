@@ -51,6 +51,8 @@ class Tree:
         store: Store,
         engines: Mapping[EngineName, EngineFactory],
         now: Callable[[], datetime] | None,
+        *,
+        inline: bool = False,
     ) -> None:
         directory = Directory()
         backoff = BackoffPolicy(config.backoff_base, config.backoff_cap, config.backoff_reset)
@@ -88,7 +90,7 @@ class Tree:
             self.root.ref_of(hub), store, subscriber_buffer=config.subscriber_buffer
         )
         clock = now or _utc_now
-        media = MediaStore(store, Blobs(config.media_dir), config, clock)
+        media = MediaStore(store, Blobs(config.media_dir, inline=inline), config, clock)
         self.deps = Deps(store, hub_client, engines, config, directory, media, clock)
         self.reaper: ActorRef[ReaperMsg] = self.root.ref_of(reaper)
 

@@ -19,9 +19,9 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar, TypeVarTuple
 
 import trio
 
@@ -32,6 +32,8 @@ BUFFER: Final = 1024 * 1024
 #: Bytes kept from the start of a file, to tell its type.
 HEAD: Final = 8192
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 class TooLarge(Exception):
@@ -44,11 +46,20 @@ def _private_dir(path: Path) -> None:
         path.chmod(0o700)
 
 
+async def _run(inline: bool, fn: Callable[[*Args], T], *args: *Args) -> T:
+    """`fn(*args)` on a thread, or (`inline`, tests on virtual time) right here."""
+    if inline:
+        await trio.lowlevel.checkpoint()
+        return fn(*args)
+    return await trio.to_thread.run_sync(fn, *args)
+
+
 class BlobWriter:
     """One file being written: `write` pieces, then `commit` (or `abort`). Made by
     `Blobs.writer`, which aborts it on any error."""
 
-    def __init__(self, tmp: Path, final: Path, limit: int) -> None:
+    def __init__(self, tmp: Path, final: Path, limit: int, inline: bool = False) -> None:
+        self._inline = inline
         self._tmp = tmp
         self._final = final
         self._limit = limit
@@ -73,7 +84,7 @@ class BlobWriter:
         if not self._buffer:
             return
         chunk, self._buffer = bytes(self._buffer), bytearray()
-        await trio.to_thread.run_sync(self._write_out, chunk)
+        await _run(self._inline, self._write_out, chunk)
 
     def _write_out(self, chunk: bytes) -> None:
         if self._fd is None:
@@ -91,7 +102,7 @@ class BlobWriter:
     async def commit(self) -> None:
         """The file under its id, complete."""
         await self._flush()
-        await trio.to_thread.run_sync(self._finish)
+        await _run(self._inline, self._finish)
         self.done = True
 
     def _finish(self) -> None:
@@ -113,8 +124,9 @@ class BlobWriter:
 class Blobs:
     """The files of the media store, under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, inline: bool = False) -> None:
         self.root = root
+        self.inline = inline
 
     def path(self, tenant_id: str, blob_id: str) -> Path:
         if not (_NAME.fullmatch(tenant_id) and _NAME.fullmatch(blob_id)):
@@ -126,8 +138,8 @@ class Blobs:
         """A writer of the file `blob_id`, at most `limit` bytes; whatever leaves the block
         with an error (or without `commit`) leaves no file behind."""
         final = self.path(tenant_id, blob_id)
-        await trio.to_thread.run_sync(_private_dir, final.parent)
-        writer = BlobWriter(final.with_name(f".tmp-{blob_id}"), final, limit)
+        await _run(self.inline, _private_dir, final.parent)
+        writer = BlobWriter(final.with_name(f".tmp-{blob_id}"), final, limit, self.inline)
         try:
             yield writer
         except BaseException:
@@ -142,33 +154,32 @@ class Blobs:
         """The bytes `start` to `end` (exclusive; None: to the end) in pieces of at most
         `BUFFER`. FileNotFoundError if the file is gone."""
         path = self.path(tenant_id, blob_id)
-        f = await trio.open_file(path, "rb")
+        f = await _run(self.inline, open, path, "rb")
         try:
-            await f.seek(start)
+            await _run(self.inline, f.seek, start)
             left = None if end is None else end - start
             while left is None or left > 0:
-                data = await f.read(BUFFER if left is None else min(BUFFER, left))
+                data = await _run(self.inline, f.read, BUFFER if left is None else min(BUFFER, left))
                 if not data:
                     return
                 if left is not None:
                     left -= len(data)
                 yield data
         finally:
-            with trio.CancelScope(shield=True):
-                await f.aclose()
+            f.close()
 
     async def delete(self, tenant_id: str, blob_id: str) -> None:
-        await trio.to_thread.run_sync(self.path(tenant_id, blob_id).unlink, True)
+        await _run(self.inline, self.path(tenant_id, blob_id).unlink, True)
 
     async def delete_tenant(self, tenant_id: str) -> None:
         if not _NAME.fullmatch(tenant_id):
             raise ValueError("not a media store name")
-        await trio.to_thread.run_sync(shutil.rmtree, self.root / tenant_id, True)
+        await _run(self.inline, shutil.rmtree, self.root / tenant_id, True)
 
     async def sweep(self, known: dict[str, set[str]] | None = None) -> int:
         """Removes what crashed writers left (`.tmp-*`), and, given the ids each tenant's
         rows know, files no row describes. Returns how many files went."""
-        return await trio.to_thread.run_sync(self._sweep, known)
+        return await _run(self.inline, self._sweep, known)
 
     def _sweep(self, known: dict[str, set[str]] | None) -> int:
         removed = 0
