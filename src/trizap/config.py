@@ -144,9 +144,13 @@ _OPTIONAL_FLOAT = {
     "media_retention_age",
 }
 _OPTIONAL_INT = {"event_retention_count", "sim_seed", "media_quota"}
-_OPTIONAL = _OPTIONAL_FLOAT | _OPTIONAL_INT | {
-    "admin_token",
-    "neonize_store_url",
-    "store",
-    "sim_network",
-}
+_OPTIONAL = (
+    _OPTIONAL_FLOAT
+    | _OPTIONAL_INT
+    | {
+        "admin_token",
+        "neonize_store_url",
+        "store",
+        "sim_network",
+    }
+)

@@ -40,7 +40,9 @@ _BY_CHECK: dict[Any, st.SearchStrategy[Any]] = {
     names.normalise_to: tos,
     names.normalise_jid: jids,
     media._url: st.sampled_from(["https://example.com/a.png", "http://cdn.example/x/y.pdf"]),
-    content._options: st.lists(st.text(min_size=1, max_size=20), min_size=2, max_size=12, unique=True),
+    content._options: st.lists(
+        st.text(min_size=1, max_size=20), min_size=2, max_size=12, unique=True
+    ),
 }
 
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trizap.protocol import content, media, outgoing
 from trizap.protocol import (
     CreateSession,
     CreateTenant,
@@ -21,10 +20,13 @@ from trizap.protocol import (
     ValidationError,
     WsMarkRead,
     commands,
+    content,
     decode,
     encode,
     events,
     format_time,
+    media,
+    outgoing,
     parse_time,
     structure,
     unstructure,

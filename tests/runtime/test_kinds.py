@@ -128,7 +128,7 @@ async def test_every_kind_arrives_with_its_content(rt: Runtime, autojump_clock: 
 
         text_id = (await rt.messages.get(acme, "sales", sent["text"].id)).wa_id
         assert text_id is not None
-        row, _ = await rt.messages.send(acme, "sales", SendReaction(SUPPORT, text_id, "👍"))
+        await rt.messages.send(acme, "sales", SendReaction(SUPPORT, text_id, "👍"))
         ev = await received(sub, "message.reaction")
         assert ev.data["target"] == text_id and ev.data["emoji"] == "👍"
         assert ev.data["from"] == SALES_JID
@@ -217,7 +217,9 @@ async def test_a_queued_message_can_be_cancelled_once(rt: Runtime, autojump_cloc
             await rt.messages.cancel(acme, "sales", row.id)
         await rt.sessions.start(acme, "sales")
         later, _ = await rt.messages.send(acme, "sales", SendText(SUPPORT, "this one goes"))
-        ev = await next_event(sub, lambda r: r.type == "message.status" and r.data["status"] == "sent")
+        ev = await next_event(
+            sub, lambda r: r.type == "message.status" and r.data["status"] == "sent"
+        )
         assert ev.data["id"] == later.id
     assert (await rt.messages.get(acme, "sales", row.id)).status == "cancelled"
     with pytest.raises(InvalidState):

@@ -275,8 +275,10 @@ class MediaStore:
     async def sweep(self) -> int:
         """At start: removes what crashed writers left, and files no row describes (a
         crash between a file's rename and its row)."""
-        files = self.blobs.tenant_files() if self.blobs.inline else (
-            await trio.to_thread.run_sync(self.blobs.tenant_files)
+        files = (
+            self.blobs.tenant_files()
+            if self.blobs.inline
+            else (await trio.to_thread.run_sync(self.blobs.tenant_files))
         )
         known = {t: await self.store.known_media(t, ids) for t, ids in files.items()}
         return await self.blobs.sweep(known)
@@ -304,10 +306,30 @@ class MediaStore:
             try:
                 with trio.fail_after(CONVERT_TIMEOUT_S):
                     result = await trio.run_process(
-                        [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-                         "-i", str(source), "-vn", "-map_metadata", "-1", "-ac", "1",
-                         "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-f", "ogg",
-                         str(target)],
+                        [
+                            ffmpeg,
+                            "-nostdin",
+                            "-hide_banner",
+                            "-loglevel",
+                            "error",
+                            "-y",
+                            "-i",
+                            str(source),
+                            "-vn",
+                            "-map_metadata",
+                            "-1",
+                            "-ac",
+                            "1",
+                            "-ar",
+                            "48000",
+                            "-c:a",
+                            "libopus",
+                            "-b:a",
+                            "32k",
+                            "-f",
+                            "ogg",
+                            str(target),
+                        ],
                         capture_stdout=True,
                         capture_stderr=True,
                         check=False,

@@ -30,9 +30,9 @@ from ..protocol import (
     query_parameters,
 )
 from ..protocol.commands import ClientFrame, SendMessage
-from ..protocol.schema import NAMED_UNIONS
 from ..protocol.fields import spec
 from ..protocol.names import NAME_PATTERN
+from ..protocol.schema import NAMED_UNIONS
 from .api import Media, Operation
 
 OPENAPI_VERSION: Final = "3.1.0"

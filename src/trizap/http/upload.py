@@ -148,4 +148,3 @@ async def _answer(send: Send, status: int, payload: bytes, headers: dict[str, st
     }
     await send(start)
     await send({"type": "http.response.body", "body": payload, "more_body": False})
-

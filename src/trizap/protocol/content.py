@@ -54,9 +54,7 @@ class Poll:
             check=_options,
         )
     )
-    selectable: int = attrs.field(
-        default=1, metadata=fields.spec(ge=1, le=names.MAX_POLL_OPTIONS)
-    )
+    selectable: int = attrs.field(default=1, metadata=fields.spec(ge=1, le=names.MAX_POLL_OPTIONS))
 
     def __attrs_post_init__(self) -> None:
         # Checked here too (not only when structured): a bad poll must never be queued.

@@ -17,8 +17,8 @@ import attrs
 from . import fields
 from ._rows import EventRowLike
 from .content import Contact, Location, Poll
-from .media import ReceivedMedia
 from .enums import MessageKind, MessageStatus, SessionStatus
+from .media import ReceivedMedia
 from .wire import dumps, format_time, structure, unstructure
 
 SESSION_STATUS: Final = "session.status"

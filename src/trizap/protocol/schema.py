@@ -159,7 +159,6 @@ class _Builder:
             out["additionalProperties"] = False
         return out
 
-
     def flattened(self, cls: type[Any]) -> dict[str, Any]:
         """The frames and bodies that carry a message's fields beside their own (their
         structure hooks take them apart): their own fields, then "the fields of

@@ -15,18 +15,18 @@ import attrs
 
 from . import fields
 from ._rows import MessageRowLike, SessionRowLike, TenantRowLike, TokenRowLike
+from .content import Contact, Location, Poll
 from .enums import (
     ENGINE_NAMES,
     MESSAGE_STATUSES,
     SESSION_STATUSES,
     EngineName,
     MessageStatus,
+    MessageType,
     Role,
     SessionStatus,
 )
 from .errors import TrizapError
-from .content import Contact, Location, Poll
-from .enums import MessageType
 from .events import Event, Me
 from .media import MediaRef, MediaView
 from .wire import unstructure

@@ -124,9 +124,7 @@ class Media:
                     except ValidationError as exc:
                         raise _invalid(loc, f"the file fetched: {exc.detail}") from None
         except trio.TooSlowError:
-            raise _invalid(
-                loc, f"was not fetched within {config.media_fetch_timeout:g}s"
-            ) from None
+            raise _invalid(loc, f"was not fetched within {config.media_fetch_timeout:g}s") from None
         except httpx.HTTPError as exc:
             raise _invalid(loc, f"cannot be fetched: {exc}") from None
 
@@ -145,13 +143,12 @@ class Media:
                     continue
                 if response.status_code != 200:
                     raise _invalid(loc, f"answered {response.status_code}, not 200")
-                declared = response.headers.get("content-length")
-                if declared is not None and declared.isdigit():
-                    if int(declared) > self.store.max_bytes:
-                        raise PayloadTooLarge(
-                            f"the file at {loc} has {declared} bytes; at most "
-                            f"{self.store.max_bytes} are taken (media_max_bytes)"
-                        )
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.store.max_bytes:
+                    raise PayloadTooLarge(
+                        f"the file at {loc} has {declared} bytes; at most "
+                        f"{self.store.max_bytes} are taken (media_max_bytes)"
+                    )
                 async for data in response.aiter_bytes():
                     await writer.write(data)
                 found: str | None = response.headers.get("content-type")

@@ -27,9 +27,9 @@ from ..domain.tenant import (
     TenantMsg,
     WakeSession,
 )
+from ..protocol.commands import SendText, SimSend, sim_outgoing
 from ..protocol.enums import EngineName, FaultKind
 from ..protocol.errors import InvalidState, NotFound
-from ..protocol.commands import SendText, SimSend, sim_outgoing
 from ..protocol.media import MediaRef
 from ..protocol.names import MAX_TEXT
 from ..store import SessionRow
@@ -137,8 +137,12 @@ class Sessions:
                     check_kind(message.type, row)  # type: ignore[arg-type]
                 except ValueError as exc:
                     raise invalid("media", str(exc)) from None
-                ref = MediaRef(id=row.id, mimetype=row.mimetype, size=row.size,
-                               filename=getattr(message, "filename", None) or row.filename)
+                ref = MediaRef(
+                    id=row.id,
+                    mimetype=row.mimetype,
+                    size=row.size,
+                    filename=getattr(message, "filename", None) or row.filename,
+                )
                 sim_message = sim_outgoing(message, media=ref)
             media = row
 

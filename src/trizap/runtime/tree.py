@@ -13,11 +13,10 @@ Children start in this order and stop in the reverse one: clients close their co
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-
-import logging
 
 import trio
 
@@ -34,6 +33,7 @@ from ..store import Store, run_retention
 from ..store.blobs import Blobs
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor, Supervisor, task_body
 from ..whatsapp.engine import EngineFactory
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)

@@ -159,7 +159,9 @@ class Blobs:
             await _run(self.inline, f.seek, start)
             left = None if end is None else end - start
             while left is None or left > 0:
-                data = await _run(self.inline, f.read, BUFFER if left is None else min(BUFFER, left))
+                data = await _run(
+                    self.inline, f.read, BUFFER if left is None else min(BUFFER, left)
+                )
                 if not data:
                     return
                 if left is not None:

@@ -110,9 +110,7 @@ class Backend(Protocol[C_contra]):
     def delete_session(self, db: C_contra, tenant_id: str, name: str) -> bool: ...
 
     # event log
-    def append_events(
-        self, db: C_contra, events: Sequence[NewEvent]
-    ) -> list[EventRow | None]: ...
+    def append_events(self, db: C_contra, events: Sequence[NewEvent]) -> list[EventRow | None]: ...
     def read_events(
         self,
         db: C_contra,
@@ -650,7 +648,6 @@ class SqlStore(Generic[C]):
 
     def _fail_pending(self, db: C, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
         return self._backend.fail_pending(db, tenant_id, session, reason, self._now())
-
 
     async def find_sent(self, tenant_id: str, session: str, wa_id: str) -> MessageRow | None:
         """The message the session sent under this WhatsApp id, if the outbox has it."""

@@ -37,7 +37,7 @@ class ProtocolError(Exception):
 
 
 def _is_message(t: Any) -> bool:
-    return bool(t == OutgoingMessage or t == SimMessage)
+    return bool(t in (OutgoingMessage, SimMessage))
 
 
 def _structure_message(v: Any, t: Any) -> Any:

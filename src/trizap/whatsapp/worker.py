@@ -89,7 +89,6 @@ EXIT_GRACE_S: Final = 5.0
 ABORT_STATUS: Final = 134
 
 
-
 class _NoEngine(Exception):
     pass
 
@@ -300,9 +299,7 @@ class Worker:
             case SimScanFrame(sid=sid, phone=phone):
                 await self._control(sid, "sim_scan")(phone)
             case SimInboundFrame(sid=sid, sender=sender, message=message, upload=upload):
-                await self._control(sid, "sim_inbound")(
-                    sender, message, self._upload(sid, upload)
-                )
+                await self._control(sid, "sim_inbound")(sender, message, self._upload(sid, upload))
             case SimFaultFrame(sid=sid, kind=kind):
                 await self._control(sid, "sim_fault")(kind)
         return None
@@ -425,9 +422,7 @@ class Worker:
                 if isinstance(persisted, trio.Event):
                     # Set when the parent says its session has it on disk.
                     hosted.unpersisted.append(persisted)
-                await self._out_send.send(
-                    EventFrame(hosted.sid, event, ack=persisted is not None)
-                )
+                await self._out_send.send(EventFrame(hosted.sid, event, ack=persisted is not None))
 
 
 async def _serve(sock: socket.socket, credit: int) -> None:

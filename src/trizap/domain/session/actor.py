@@ -490,7 +490,10 @@ class SessionActor:
     async def _inbound(self, m: eng.Message) -> tuple[EventType, dict[str, Any]]:
         """The event an inbound message makes: what it carries, or what it does."""
         common: dict[str, Any] = {
-            "chat": m.chat, "from_": m.sender, "id": m.id, "from_me": m.from_me
+            "chat": m.chat,
+            "from_": m.sender,
+            "id": m.id,
+            "from_me": m.from_me,
         }
         target = m.target or ""
         match m.kind:

@@ -123,7 +123,9 @@ async def cancel(deps: Deps, tenant_id: str, session: str, message_id: str) -> M
     found = await deps.store.get_message(tenant_id, session, message_id)
     if found is None:
         raise NotFound(f"no message {message_id!r}")
-    raise InvalidState(f"message {message_id!r} is {found.status}: only a queued one can be cancelled")
+    raise InvalidState(
+        f"message {message_id!r} is {found.status}: only a queued one can be cancelled"
+    )
 
 
 async def fail_pending(deps: Deps, tenant_id: str, session: str, reason: str) -> None:

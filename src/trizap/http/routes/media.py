@@ -12,7 +12,6 @@ from quart import Response, request
 
 from ...protocol.commands import MediaUploadQuery
 from ...protocol.media import MediaView
-from ...protocol.views import media_view
 from ...store import MediaRow
 from ..api import Answer, Ctx, Media
 from .table import op
@@ -26,6 +25,7 @@ _SAFE: Final = {
     "Cache-Control": "private, no-cache",
     "Accept-Ranges": "bytes",
 }
+
 
 @op(
     "POST",
@@ -56,7 +56,7 @@ def _etag(row: MediaRow) -> str:
     return f'"{row.sha256}"'
 
 
-def _range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+def _range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     """(start, end exclusive) for one satisfiable range; None: the whole file (no header,
     several ranges, or a form we do not serve); False: not satisfiable (416)."""
     if header is None:

@@ -79,9 +79,7 @@ async def get_message(ctx: Ctx) -> Answer:
     errors=(404, 409),
 )
 async def cancel_message(ctx: Ctx) -> Answer:
-    row = await ctx.rt.messages.cancel(
-        ctx.tenant.id, ctx.params["name"], ctx.params["message_id"]
-    )
+    row = await ctx.rt.messages.cancel(ctx.tenant.id, ctx.params["name"], ctx.params["message_id"])
     return Answer(message_view(row))
 
 

@@ -4,8 +4,8 @@ It keeps what WhatsApp's servers keep: the numbers and their linked (and unlinke
 devices, who owns each number, bans, the envelopes waiting for each number, the window of
 ids each number sent, what each number has not read yet, the counters that make every
 id the network hands out unique for as long as the file lives (engine lives, outside
-contacts' messages, envelopes), and the files messages carry (`blobs`, in chunks of at
-most `MEDIA_CHUNK` bytes: never read or written whole). The network changes its memory first and then writes the
+contacts' messages, envelopes), and the files messages carry (`blobs`, in chunks of
+at most `MEDIA_CHUNK` bytes: never read or written whole). The network changes its memory first and then writes the
 change here through a group-commit thread (`dbthread`), and answers the engine only once
 it is committed: an acknowledgement means it is on disk.
 
@@ -287,9 +287,7 @@ def blob_info(db: Db, blob: str) -> tuple[int, str | None] | None:
 
 
 def blob_chunk(db: Db, blob: str, n: int) -> bytes | None:
-    row = db.execute(
-        "SELECT data FROM blob_chunks WHERE blob = ? AND n = ?", (blob, n)
-    ).fetchone()
+    row = db.execute("SELECT data FROM blob_chunks WHERE blob = ? AND n = ?", (blob, n)).fetchone()
     return None if row is None else bytes(row[0])
 
 

@@ -240,8 +240,12 @@ def delivered_message(
     match message:
         case OutgoingText(text=text):
             return Message(kind="text", text=text, **base)
-        case OutgoingImage() | OutgoingVideo() | OutgoingAudio() | OutgoingDocument() | (
-            OutgoingSticker()
+        case (
+            OutgoingImage()
+            | OutgoingVideo()
+            | OutgoingAudio()
+            | OutgoingDocument()
+            | (OutgoingSticker())
         ):
             if blob is None:
                 raise ValueError(f"a {message.type} message needs its file")

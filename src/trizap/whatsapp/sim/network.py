@@ -39,7 +39,7 @@ import trio
 
 from ...dbthread import Executor
 from ...protocol.outgoing import OutgoingMessage, SimMessage
-from ..engine import MEDIA_CHUNK, Banned, LoggedOut, Message, Receipt, phone_jid
+from ..engine import MEDIA_CHUNK, Banned, LoggedOut, Message, Receipt
 from . import db
 from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
 from .model import (
@@ -496,9 +496,7 @@ class SimNetwork:
 
     async def prune_blobs(self) -> int:
         now = self._clock.now()
-        return await self._db.run(
-            db.prune_blobs, now - BLOB_RETENTION_S, now - BLOB_UPLOAD_S
-        )
+        return await self._db.run(db.prune_blobs, now - BLOB_RETENTION_S, now - BLOB_UPLOAD_S)
 
     async def ack(self, link: LocalLink, envelope_id: int) -> None:
         """The holder has what it was given: it leaves the queue, and its sender hears
