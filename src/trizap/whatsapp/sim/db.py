@@ -5,9 +5,10 @@ devices, who owns each number, bans, the envelopes waiting for each number, the 
 ids each number sent, what each number has not read yet, the counters that make every
 id the network hands out unique for as long as the file lives (engine lives, outside
 contacts' messages, envelopes), and the files messages carry (`blobs`, in chunks of
-at most `MEDIA_CHUNK` bytes: never read or written whole). The network changes its memory first and then writes the
-change here through a group-commit thread (`dbthread`), and answers the engine only once
-it is committed: an acknowledgement means it is on disk.
+at most `MEDIA_CHUNK` bytes: never read or written whole). The network changes its
+memory first and then writes the change here through a group-commit thread
+(`dbthread`), and answers the engine only once it is committed: an acknowledgement
+means it is on disk.
 
 The file is created 0600 (it holds the pairings) in WAL mode with `synchronous=NORMAL`:
 it survives the process being killed, like trizap's own store.
