@@ -118,9 +118,9 @@ class Media:
                     ) as client,
                     self.store.writer(tenant_id) as writer,
                 ):
-                    mimetype = await self._download(client, url, writer, loc)
+                    mimetype, final = await self._download(client, url, writer, loc)
                     try:
-                        return await writer.commit(mimetype, filename_of(url))
+                        return await writer.commit(mimetype, filename_of(final))
                     except ValidationError as exc:
                         raise _invalid(loc, f"the file fetched: {exc.detail}") from None
         except trio.TooSlowError:
@@ -130,9 +130,9 @@ class Media:
 
     async def _download(
         self, client: httpx.AsyncClient, url: str, writer: MediaWriter, loc: str
-    ) -> str | None:
+    ) -> tuple[str | None, str]:
         """Follows redirects one at a time (each connection under the address rule) and
-        writes the body; the type the server declared."""
+        writes the body; the type the server declared, and the URL it came from."""
         for _ in range(MAX_REDIRECTS + 1):
             async with client.stream("GET", url) as response:
                 if response.is_redirect:
@@ -152,5 +152,5 @@ class Media:
                 async for data in response.aiter_bytes():
                     await writer.write(data)
                 found: str | None = response.headers.get("content-type")
-                return found
+                return found, url
         raise _invalid(loc, f"redirects more than {MAX_REDIRECTS} times")

@@ -91,7 +91,10 @@ class Messages:
                 if new:
                     made.append(row)
                 if isinstance(request, SendAudio) and request.ptt:
-                    converted = await self._media.store.voice_note(row)
+                    try:
+                        converted = await self._media.store.voice_note(row)
+                    except ValidationError as exc:
+                        raise exc.prefixed("body") from None
                     if converted.id != row.id:
                         made.append(converted)
                         row = converted

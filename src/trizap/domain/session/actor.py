@@ -593,7 +593,7 @@ class SessionActor:
             row = await store.get_media(self.tenant_id, known.media_id)
             if row is not None:
                 return row
-        media = InboundMedia(handle=known.handle, **{**known.info, "handle": known.handle})
+        media = InboundMedia(**{**known.info, "handle": known.handle})
         row, error = await self._fetch(media)
         await store.put_inbound_media(
             attrs.evolve(known, media_id=None if row is None else row.id, error=error)
