@@ -54,9 +54,5 @@ class Poll:
             check=_options,
         )
     )
+    # At most the number of options: checked when a poll is sent (runtime.messages).
     selectable: int = attrs.field(default=1, metadata=fields.spec(ge=1, le=names.MAX_POLL_OPTIONS))
-
-    def __attrs_post_init__(self) -> None:
-        # Checked here too (not only when structured): a bad poll must never be queued.
-        if self.selectable > len(self.options):
-            raise ValueError(f"selectable must be at most the {len(self.options)} options")

@@ -26,6 +26,7 @@ from ..protocol.media import MediaRef
 from ..protocol.outgoing import (
     OutgoingEdit,
     OutgoingMessage,
+    OutgoingPoll,
     OutgoingReaction,
     OutgoingRevoke,
     media_of,
@@ -123,6 +124,10 @@ class Messages:
             except ValueError as exc:
                 raise ValidationError([("body.media", str(exc))]) from None
         match message:
+            case OutgoingPoll(poll=poll) if poll.selectable > len(poll.options):
+                raise ValidationError(
+                    [("body.poll.selectable", f"at most the {len(poll.options)} options")]
+                )
             case OutgoingEdit(target=target) | OutgoingRevoke(target=target):
                 await self._own_message(tenant_id, session, message, target)
             case OutgoingReaction(target=target):

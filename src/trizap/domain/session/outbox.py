@@ -227,10 +227,12 @@ class Drain:
             self._sending = row.id
             try:
                 media = await self._media(row)
-                try:
-                    await engine.send(message, row.wa_id, media)
-                finally:
-                    if media is not None:
+                if media is None:
+                    await engine.send(message, row.wa_id)
+                else:
+                    try:
+                        await engine.send(message, row.wa_id, media)
+                    finally:
                         await media.aclose()
             except EngineNotReady:
                 self._sending = None
