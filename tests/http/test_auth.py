@@ -84,6 +84,24 @@ CASES = [
         200,
         {"name": "sales", "message_id": "MESSAGE"},
     ),
+    Case(
+        "DELETE",
+        "/v1/sessions/{name}/messages/{message_id}",
+        "tenant",
+        200,
+        {"name": "pairing", "message_id": "QUEUED"},
+    ),
+    # No inbound file has this id: the owner hears 404 too, after the auth checks.
+    Case(
+        "POST",
+        "/v1/sessions/{name}/media/{wa_id}/download",
+        "tenant",
+        404,
+        {"name": "sales", "wa_id": "3EB0NONE"},
+    ),
+    Case("POST", "/v1/media", "tenant", 201, body={"a": "json file"}, other_ok=201),
+    Case("GET", "/v1/media/{media_id}", "tenant", 200, {"media_id": "MEDIA"}),
+    Case("DELETE", "/v1/media/{media_id}", "tenant", 204, {"media_id": "SPARE_MEDIA"}),
     Case("GET", "/v1/events", "tenant", 200, other_ok=200),
     Case(
         "POST",
@@ -164,8 +182,20 @@ async def _setup(server: Server) -> tuple[dict[str, str], dict[str, str]]:
         json={"to": "5511987654321", "text": "first"},
         headers=bearer(acme),
     )
+    message = r.json()["id"]
+    r = await http.post(
+        "/v1/sessions/pairing/messages",
+        json={"to": "5511987654321", "text": "waits"},
+        headers=bearer(acme),
+    )
+    queued = r.json()["id"]
+    media = [
+        (await http.post("/v1/media", content=b"a text file", headers=bearer(acme))).json()["id"]
+        for _ in range(2)
+    ]
     tokens = {"own": acme, "other": globex, "revoked": revoked["token"]}
-    return tokens, {"SPARE": spare["id"], "MESSAGE": r.json()["id"]}
+    ids = {"SPARE": spare["id"], "MESSAGE": message, "QUEUED": queued}
+    return tokens, {**ids, "MEDIA": media[0], "SPARE_MEDIA": media[1]}
 
 
 async def test_every_route_with_every_kind_of_token(server: Server) -> None:
@@ -248,6 +278,7 @@ async def test_websocket_commands_on_another_tenants_session_answer_404(server: 
         assert (await ws.call({"type": "ping", "ref": "p"}))["ok"] is True
         assert not ws.events(), "another tenant's events reached globex"
     after = await server.http.get("/v1/sessions/sales/messages", headers=bearer(tokens["own"]))
+
     def ids(r: httpx.Response) -> list[tuple[str, str]]:
         return [(m["id"], m["text"]) for m in r.json()["messages"]]
 

@@ -57,6 +57,9 @@ async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) 
         ("GET", "/v1/ws"), ("POST", "/v1/sessions/{name}/sim/scan"),
         ("POST", "/v1/sessions/{name}/sim/inbound"), ("POST", "/v1/sessions/{name}/sim/fault"),
         ("GET", "/"), ("GET", "/dashboard/{asset}"),
+        ("DELETE", "/v1/sessions/{name}/messages/{message_id}"),
+        ("POST", "/v1/sessions/{name}/media/{wa_id}/download"),
+        ("POST", "/v1/media"), ("GET", "/v1/media/{media_id}"), ("DELETE", "/v1/media/{media_id}"),
     }  # fmt: skip
     assert documented == contract
 

@@ -57,7 +57,9 @@ def arrives(message: OutgoingMessage, upload: Any = None) -> Message:
 
 
 def test_text_with_a_reply_and_mentions() -> None:
-    got = arrives(OutgoingText(TO, "hi @55119", "3EB0Q", mentions=("5511900000009@s.whatsapp.net",)))
+    got = arrives(
+        OutgoingText(TO, "hi @55119", "3EB0Q", mentions=("5511900000009@s.whatsapp.net",))
+    )
     assert (got.kind, got.text, got.reply_to) == ("text", "hi @55119", "3EB0Q")
     assert got.mentions == ("5511900000009@s.whatsapp.net",)
     plain = build_content(OutgoingText(TO, "plain"), upload=None, quoted=None)

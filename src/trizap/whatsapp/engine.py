@@ -274,10 +274,10 @@ class SimControls(Protocol):
     async def sim_scan(self, phone: str) -> None: ...
 
     async def sim_inbound(
-        self, sender: str, message: SimMessage, media: MediaReader | None = None
+        self, sender: str, message: SimMessage | str, media: MediaReader | None = None
     ) -> None:
-        """An outside contact (`sender`) sends this number `message` (its `to` is
-        ignored), with its file's bytes in `media`."""
+        """An outside contact (`sender`) sends this number `message` (a text, or any
+        message: its `to` is ignored), with its file's bytes in `media`."""
         ...
 
     async def sim_fault(self, kind: FaultKind) -> None: ...

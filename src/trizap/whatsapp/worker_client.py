@@ -41,7 +41,7 @@ import attrs
 import trio
 
 from ..protocol.enums import FaultKind
-from ..protocol.outgoing import OutgoingMessage, SimMessage
+from ..protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage
 from .engine import (
     MEDIA_CHUNK,
     Connected,
@@ -714,9 +714,11 @@ class SimWorkerEngine(WorkerEngine):
         await self._request(lambda rid: SimScanFrame(rid, sid, phone))
 
     async def sim_inbound(
-        self, sender: str, message: SimMessage, media: MediaReader | None = None
+        self, sender: str, message: SimMessage | str, media: MediaReader | None = None
     ) -> None:
         sid = self._sid
+        if isinstance(message, str):
+            message = OutgoingText(sender, message)
         async with self._upload(media) as xfer:
             await self._request(lambda rid: SimInboundFrame(rid, sid, sender, message, xfer))
 

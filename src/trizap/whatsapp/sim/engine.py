@@ -50,7 +50,7 @@ import attrs
 import trio
 
 from ...protocol.enums import FaultKind
-from ...protocol.outgoing import OutgoingMessage, SimMessage, media_of
+from ...protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage, media_of
 from ..engine import (
     Banned,
     Connected,
@@ -532,9 +532,11 @@ class SimEngine:
         self._poke()
 
     async def sim_inbound(
-        self, sender: str, message: SimMessage, media: MediaReader | None = None
+        self, sender: str, message: SimMessage | str, media: MediaReader | None = None
     ) -> None:
         digits(sender)
+        if isinstance(message, str):
+            message = OutgoingText(sender, message)
         await trio.lowlevel.checkpoint()
         link = self._link
         if self._number is None or link is None:
