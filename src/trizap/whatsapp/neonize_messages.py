@@ -106,7 +106,8 @@ def build_content(
         case OutgoingText(text=text):
             if info is None:
                 return pb.Message(conversation=text)
-            return pb.Message(extendedTextMessage=pb.ExtendedTextMessage(text=text, contextInfo=info))
+            extended = pb.ExtendedTextMessage(text=text, contextInfo=info)
+            return pb.Message(extendedTextMessage=extended)
         case OutgoingImage() | OutgoingVideo() | OutgoingAudio() | OutgoingDocument() | (
             OutgoingSticker()
         ):
