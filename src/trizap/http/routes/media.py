@@ -14,6 +14,7 @@ from ...protocol.commands import MediaUploadQuery
 from ...protocol.media import MediaView
 from ...store import MediaRow
 from ..api import Answer, Ctx, Media
+from ..problems import RangeNotSatisfiable
 from .table import op
 
 _RANGE: Final = re.compile(r"bytes=(\d*)-(\d*)")
@@ -101,8 +102,7 @@ async def get_media(ctx: Ctx) -> Response:
     if if_range is not None and if_range != etag:
         wanted = None  # the file changed since the part the client has: all of it
     if wanted is False:
-        headers["Content-Range"] = f"bytes */{row.size}"
-        return Response(b"", status=416, headers=headers)
+        raise RangeNotSatisfiable(f"the file has {row.size} bytes", row.size)
     start, end, status = 0, row.size, 200
     if isinstance(wanted, tuple):
         start, end = wanted
