@@ -153,10 +153,7 @@ async def main(mib: int) -> None:
             ["RSS peak (MiB)", f"{peak / MIB:.1f}", "", ""],
         ],
     )
-    print(
-        f"media: ratio {ratio:.2f} (target >= 0.5), rss growth {growth:.1f} MiB "
-        "(target <= 16)"
-    )
+    print(f"media: ratio {ratio:.2f} (target >= 0.5), rss growth {growth:.1f} MiB (target <= 16)")
 
 
 if __name__ == "__main__":
