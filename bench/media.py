@@ -21,17 +21,19 @@ Run: `.venv/bin/python bench/media.py [--mib N]` (N: the throughput file, defaul
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import trio
 
-from _common import connected_session, fmt, print_table, trizap_server
+from _common import connected_session, fmt, hypercorn_server, print_table, trizap_server
 from trizap.protocol.commands import SendDocument
 from trizap.protocol.media import MediaById
 
@@ -42,7 +44,7 @@ PDF_HEAD = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
 # The client process: POSTs `size` bytes in 1 MiB pieces, prints the seconds it took.
 CLIENT = """
 import http.client, json, sys, time
-port, token, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+port, token, size, check = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 piece = b"%PDF-1.7\\n" + bytes(1024 * 1024 - 9)
 def body():
     left = size
@@ -58,8 +60,32 @@ answer = conn.getresponse()
 data = answer.read()
 elapsed = time.perf_counter() - start
 assert answer.status == 201, (answer.status, data)
-print(json.dumps({"seconds": elapsed, "id": json.loads(data)["id"]}))
+print(json.dumps({"seconds": elapsed, "id": json.loads(data)["id"] if check else ""}))
 """
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The stack with nothing of trizap on it: hypercorn reading a body and discarding it."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    body = b'{"id": "x"}'
+    await send({"type": "http.response.start", "status": 201, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+def hash_only(size: int) -> float:
+    """SHA-256 of the same bytes: what recording a file's hash costs at least."""
+    piece = bytes(MIB)
+    digest = hashlib.sha256()
+    start = time.perf_counter()
+    for _ in range(size // MIB):
+        digest.update(piece)
+    digest.hexdigest()
+    return time.perf_counter() - start
 
 
 def plain_write(directory: Path, size: int) -> float:
@@ -77,9 +103,9 @@ def plain_write(directory: Path, size: int) -> float:
     return elapsed
 
 
-async def upload(port: int, token: str, size: int) -> tuple[float, str]:
+async def upload(port: int, token: str, size: int, *, check: bool = True) -> tuple[float, str]:
     result = await trio.run_process(
-        [sys.executable, "-c", CLIENT, str(port), token, str(size)],
+        [sys.executable, "-c", CLIENT, str(port), token, str(size), str(int(check))],
         capture_stdout=True,
         capture_stderr=True,
         check=False,
@@ -106,6 +132,13 @@ async def main(mib: int) -> None:
                 plain_s.append(await trio.to_thread.run_sync(plain_write, Path(tmp), size))
         trizap_rate, plain_rate = mib / min(trizap_s), mib / min(plain_s)
         ratio = trizap_rate / plain_rate
+        # Second references: the bare stack reading the same upload, and hashing alone.
+        bare_s = []
+        async with hypercorn_server(bare_app) as port:
+            for _ in range(ROUNDS):
+                bare_s.append((await upload(port, "x", size, check=False))[0])
+        bare_rate = mib / min(bare_s)
+        hash_rate = mib / min(hash_only(size) for _ in range(ROUNDS))
 
         # -- memory: 100 MiB uploaded, then sent to another session ---------------------------
         await connected_session(rt, srv.tenant, "s2", "+5511900000002")
@@ -147,6 +180,13 @@ async def main(mib: int) -> None:
                 f"plain file write: {fmt(plain_rate)}",
                 f"{ratio:.2f}",
             ],
+            [
+                "  second references",
+                "",
+                f"bare hypercorn reading it: {fmt(bare_rate)}",
+                f"{trizap_rate / bare_rate:.2f}",
+            ],
+            ["", "", f"SHA-256 alone: {fmt(hash_rate)}", f"{trizap_rate / hash_rate:.2f}"],
             ["100 MiB: upload (s)", f"{up_s:.2f}", "", ""],
             ["100 MiB: sent and received (s)", f"{send_s:.2f}", "", ""],
             ["RSS before (MiB)", f"{before / MIB:.1f}", "", ""],

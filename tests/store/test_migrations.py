@@ -253,6 +253,11 @@ async def test_v3_on_a_v2_database_keeps_its_messages_and_adds_cursors(
         new, _ = await store.add_message(
             NewMessage("t_a", "s1", OutgoingText("15550003333@s.whatsapp.net", "third"), None)
         )
+        # v5 rebuilt the outbox with its rows, and a queued one can now be cancelled.
+        gone = await store.advance_message(
+            "t_a", "s1", "cancelled", after={"queued"}, message_id=new.id
+        )
+        assert gone is not None and gone.status == "cancelled"
         # And the tenant can have consumer cursors.
         await store.set_cursor("t_a", "webhook:a", 0)
         assert await store.get_cursor("t_a", "webhook:a") == 0
