@@ -66,8 +66,14 @@ print(json.dumps({"seconds": elapsed, "id": json.loads(data)["id"] if check else
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The stack with nothing of trizap on it: hypercorn reading a body and discarding it."""
-    if scope["type"] != "http":
-        return
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
     more = True
     while more:
         message = await receive()

@@ -23,11 +23,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Final, TypeVar, TypeVarTuple
 
+import outcome
 import trio
 
 __all__ = ["BUFFER", "HEAD", "BlobWriter", "Blobs", "TooLarge"]
 
-#: Bytes a writer keeps before it writes them out (its memory bound).
+#: Bytes a writer keeps before it writes them out; one such piece may be being written
+#: (on a thread) while the next fills, so a writer holds at most twice this.
 BUFFER: Final = 1024 * 1024
 #: Bytes kept from the start of a file, to tell its type.
 HEAD: Final = 8192
@@ -64,6 +66,8 @@ class BlobWriter:
         self._final = final
         self._limit = limit
         self._fd: int | None = None
+        self._flushing: trio.Event | None = None  # the previous piece, being written
+        self._failed: BaseException | None = None
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
         self.size = 0
@@ -81,10 +85,41 @@ class BlobWriter:
             await self._flush()
 
     async def _flush(self) -> None:
+        """Hands the buffer to a thread and goes on: the next piece is read from the
+        client while this one is hashed and written (the previous one first finished)."""
+        await self.settle()
         if not self._buffer:
             return
         chunk, self._buffer = bytes(self._buffer), bytearray()
-        await _run(self._inline, self._write_out, chunk)
+        if self._inline:
+            await _run(True, self._write_out, chunk)
+            return
+        done = self._flushing = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+
+        def deliver(result: outcome.Outcome[None]) -> None:
+            def finish() -> None:
+                if isinstance(result, outcome.Error):
+                    self._failed = result.error
+                done.set()
+
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(finish)
+
+        def write() -> None:
+            self._write_out(chunk)
+
+        trio.lowlevel.start_thread_soon(write, deliver, name="trizap-media-write")
+
+    async def settle(self) -> None:
+        """Until the piece being written is; its error, if it failed. Shielded: nothing
+        else may touch the file while a thread writes it."""
+        if self._flushing is not None:
+            with trio.CancelScope(shield=True):
+                await self._flushing.wait()
+            self._flushing = None
+        if self._failed is not None:
+            raise self._failed
 
     def _write_out(self, chunk: bytes) -> None:
         if self._fd is None:
@@ -102,6 +137,7 @@ class BlobWriter:
     async def commit(self) -> None:
         """The file under its id, complete."""
         await self._flush()
+        await self.settle()
         await _run(self._inline, self._finish)
         self.done = True
 
@@ -143,9 +179,13 @@ class Blobs:
         try:
             yield writer
         except BaseException:
+            with contextlib.suppress(Exception):
+                await writer.settle()
             writer.abort()
             raise
         if not writer.done:
+            with contextlib.suppress(Exception):
+                await writer.settle()
             writer.abort()
 
     async def read(
