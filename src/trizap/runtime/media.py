@@ -125,7 +125,7 @@ class Media:
                         raise _invalid(loc, f"the file fetched: {exc.detail}") from None
         except trio.TooSlowError:
             raise _invalid(loc, f"was not fetched within {config.media_fetch_timeout:g}s") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _invalid(loc, f"cannot be fetched: {exc}") from None
 
     async def _download(

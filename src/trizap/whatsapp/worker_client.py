@@ -666,21 +666,41 @@ class WorkerEngine:
         sid, xfer = self._sid, next(worker.xfers)
         send, recv = trio.open_memory_channel[bytes](DOWNLOAD_WINDOW)
         worker.downloads[xfer] = send
+        # Errors are kept and raised bare after the nursery: the caller tells a failed
+        # download (`MediaUnavailable`, ...) and a full store (the sink's) by their type.
+        failure: BaseException | None = None
+        done = False
+
+        async def ask() -> None:
+            nonlocal failure
+            with send:
+                try:
+                    await worker.request(
+                        lambda rid: DownloadFrame(rid, sid, media, xfer, DOWNLOAD_WINDOW)
+                    )
+                except (MediaUnavailable, EngineNotReady, EngineFailure, ValueError) as exc:
+                    failure = exc
+
         try:
             async with trio.open_nursery() as nursery:
-
-                async def ask() -> None:
-                    with send:
-                        await worker.request(
-                            lambda rid: DownloadFrame(rid, sid, media, xfer, DOWNLOAD_WINDOW)
-                        )
-
                 nursery.start_soon(ask)
-                async for data in recv:
-                    await sink(data)
-                    await worker.post(ChunkCreditFrame(xfer, 1))
+                try:
+                    async for data in recv:
+                        await sink(data)
+                        await worker.post(ChunkCreditFrame(xfer, 1))
+                except Exception as exc:  # the sink's own error, raised as it is below
+                    failure = exc
+                    nursery.cancel_scope.cancel()
+            done = failure is None
         finally:
             worker.downloads.pop(xfer, None)
+            if not done:
+                # Let the worker send the rest (dropped here) and free what it holds,
+                # rather than wait for credit that will never come.
+                with trio.CancelScope(shield=True):
+                    await worker.post(ChunkCreditFrame(xfer, 1 << 30))
+        if failure is not None:
+            raise failure
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         sid = self._sid
