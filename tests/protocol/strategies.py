@@ -40,10 +40,8 @@ _BY_CHECK: dict[Any, st.SearchStrategy[Any]] = {
     names.normalise_to: tos,
     names.normalise_jid: jids,
     media._url: st.sampled_from(["https://example.com/a.png", "http://cdn.example/x/y.pdf"]),
-    content._options: st.lists(
-        st.text(min_size=1, max_size=20), min_size=2, max_size=12, unique=True
-    ),
 }
+options = st.lists(st.text(min_size=1, max_size=20), min_size=2, max_size=12, unique=True)
 
 
 def for_type(t: Any, spec: fields.Spec | None = None) -> st.SearchStrategy[Any]:
@@ -95,7 +93,7 @@ def for_type(t: Any, spec: fields.Spec | None = None) -> st.SearchStrategy[Any]:
 def instances(cls: type[Any]) -> st.SearchStrategy[Any]:
     """Valid, already-normalised instances of an attrs wire class."""
     if cls is content.Poll:
-        return _BY_CHECK[content._options].flatmap(
+        return options.flatmap(
             lambda options: st.builds(
                 content.Poll,
                 question=st.text(min_size=1, max_size=20),

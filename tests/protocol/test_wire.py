@@ -56,7 +56,7 @@ def test_every_module_contributes_wire_types() -> None:
 
 
 @pytest.mark.parametrize("cls", WIRE_TYPES, ids=lambda c: c.__name__)
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_round_trip(cls: type[Any], data: st.DataObject) -> None:
     obj = data.draw(instances(cls))

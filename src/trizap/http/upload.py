@@ -107,7 +107,7 @@ async def upload_media(state: Any, scope: Scope, receive: Receive, send: Send) -
     try:
         principal = require_tenant(principal_of(scope))
         query_string = bytes(scope.get("query_string", b"")).decode("latin-1")
-        query = parse_query(dict(parse_qsl(query_string)), MediaUploadQuery)
+        query = parse_query(dict(parse_qsl(query_string, keep_blank_values=True)), MediaUploadQuery)
         headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
         rt = state.runtime
         limit = rt.config.media_max_bytes

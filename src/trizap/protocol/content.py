@@ -33,15 +33,10 @@ class Contact:
     phone: str = attrs.field(metadata=fields.PHONE)
 
 
-def _options(value: list[str]) -> list[str]:
-    if len(set(value)) != len(value):
-        raise ValueError("options must be different from each other")
-    return value
-
-
 @attrs.frozen
 class Poll:
-    """A poll: `selectable` is how many options one person may pick (1..len(options))."""
+    """A poll: `selectable` is how many options one person may pick (more than there are
+    options: any number of them)."""
 
     question: str = attrs.field(
         metadata=fields.spec(min_length=1, max_length=names.MAX_POLL_QUESTION)
@@ -51,8 +46,8 @@ class Poll:
             min_items=names.MIN_POLL_OPTIONS,
             max_items=names.MAX_POLL_OPTIONS,
             items=fields.Spec(min_length=1, max_length=names.MAX_POLL_OPTION),
-            check=_options,
+            unique_items=True,
         )
     )
-    # At most the number of options: checked when a poll is sent (runtime.messages).
+    # More than the options means any number of them (sent as the number of options).
     selectable: int = attrs.field(default=1, metadata=fields.spec(ge=1, le=names.MAX_POLL_OPTIONS))

@@ -26,7 +26,9 @@ from .wire import converter
 
 MENTIONS: Final = fields.spec(
     max_items=names.MAX_MENTIONS,
-    items=fields.Spec(max_length=names.MAX_JID, check=names.normalise_jid),
+    items=fields.Spec(
+        max_length=names.MAX_JID, pattern=names.TO_PATTERN, check=names.normalise_jid
+    ),
     description="JIDs (or phone numbers) of the people the text names.",
 )
 CAPTION: Final = fields.spec(min_length=1, max_length=names.MAX_CAPTION)

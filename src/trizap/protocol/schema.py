@@ -14,6 +14,7 @@ OpenAPI parameter objects of a query model.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import types
 import typing
@@ -24,7 +25,17 @@ from typing import Any, Final, Literal
 import attrs
 
 from . import names
-from .commands import QUERY_TYPES, REQUEST_TYPES, ClientFrame, SendMessage, SimInbound, WsSend
+from .commands import (
+    QUERY_TYPES,
+    REQUEST_TYPES,
+    SEND_TYPES,
+    ClientFrame,
+    SendMessage,
+    SendPollVote,
+    SendText,
+    SimInbound,
+    WsSend,
+)
 from .events import EventData
 from .fields import Spec, spec_of, wire_key
 from .media import MediaById, MediaByUrl, MediaInline
@@ -39,7 +50,8 @@ NAMED_UNIONS: Final[Mapping[Any, str]] = {
     SendMessage: "SendMessage",
     OutgoingMessage: "OutgoingMessage",
 }
-_CLOSED_PARTS: Final = (MediaById, MediaByUrl, MediaInline)
+_CLOSED_PARTS: Final = (MediaById, MediaByUrl, MediaInline, SendPollVote)
+_SENDS: Final = frozenset((*SEND_TYPES.values(), SendPollVote))
 """Unions of classes that get a schema of their own (others are inlined as `oneOf`)."""
 
 _PRIMITIVES: Final[Mapping[Any, dict[str, Any]]] = {
@@ -152,6 +164,9 @@ class _Builder:
         doc = cls.__dict__.get("__doc__")
         if doc:
             out["description"] = inspect.cleandoc(doc)
+        if closed and "type" in props and cls in _SENDS and cls is not SendText:
+            # Only a text may leave its type out: the others name theirs.
+            required.append("type")
         out["properties"] = props
         if required:
             out["required"] = required
@@ -160,54 +175,45 @@ class _Builder:
         return out
 
     def flattened(self, cls: type[Any]) -> dict[str, Any]:
-        """The frames and bodies that carry a message's fields beside their own (their
-        structure hooks take them apart): their own fields, then "the fields of
-        `SendMessage`"."""
-        message = self.type_schema(SendMessage)
-        kinds = {"type": "string", "enum": list(typing.get_args(_message_types()))}
-        if cls is WsSend:
-            props: dict[str, Any] = {
-                "type": {"type": "string", "const": "send"},
-                "ref": {"type": "string", "maxLength": names.MAX_REF},
-                "session": {"type": "string", "pattern": names.NAME_PATTERN},
-                "kind": {**kinds, "default": "text", "description": "The message's type."},
-            }
-            required = ["type", "ref", "session"]
-            doc = (
-                "Send a message of any kind, like POST /v1/sessions/{name}/messages: the "
-                "same fields (see SendMessage), with the message's type as `kind` (`type` "
-                "is the frame's own). The reply's `data` is the message."
-            )
-        else:
-            sim_kinds = {"type": "string", "enum": [*kinds["enum"], "poll_vote"]}
-            props = {
-                "from": {"type": "string", "pattern": names.PHONE_INPUT_PATTERN},
-                "type": {
-                    **sim_kinds,
-                    "default": "text",
-                    "description": "`poll_vote` (sim only): a vote, `target` and `options`.",
-                },
-            }
-            required = ["from"]
-            doc = (
-                "An outside contact (`from`) sends the session a message: the fields of "
-                "POST /v1/sessions/{name}/messages (see SendMessage) without `to` and "
-                "`idempotency_key`."
-            )
-        return {
-            "type": "object",
-            "title": cls.__name__,
-            "description": doc,
-            "properties": props,
-            "required": required,
-            "x-message-fields": message,
-        }
-
-
-def _message_types() -> Any:
-    from .enums import MessageType
-
-    return MessageType
+        """The frame and the body that carry a message's fields beside their own (their
+        structure hooks take them apart): one member per kind, each that kind's request
+        schema with the frame's or body's own fields in place of those it does not take."""
+        members = []
+        sends = list(SEND_TYPES.values()) + ([SendPollVote] if cls is SimInbound else [])
+        for send in sends:
+            self.add(send)
+            schema = copy.deepcopy(self.schemas[send.__name__])
+            props: dict[str, Any] = schema["properties"]
+            required: list[str] = schema.get("required", [])
+            if cls is WsSend:
+                props["kind"] = props.pop("type")
+                required = ["kind" if r == "type" else r for r in required]
+                props = {
+                    "type": {"type": "string", "const": "send"},
+                    "ref": {"type": "string", "maxLength": names.MAX_REF},
+                    "session": {"type": "string", "pattern": names.NAME_PATTERN},
+                    **props,
+                }
+                required = ["type", "ref", "session", *required]
+            else:
+                for key in ("to", "idempotency_key"):
+                    props.pop(key, None)
+                required = [r for r in required if r not in ("to", "idempotency_key")]
+                props = {"from": {"type": "string", "pattern": names.PHONE_INPUT_PATTERN}, **props}
+                required = ["from", *required]
+            schema["properties"], schema["required"] = props, required
+            schema["title"] = f"{cls.__name__}: {send.__name__}"
+            members.append(schema)
+        doc = (
+            "Send a message of any kind, like POST /v1/sessions/{name}/messages: the same "
+            "fields, with the message's type as `kind` (`type` is the frame's own); the "
+            "reply's `data` is the message."
+            if cls is WsSend
+            else "An outside contact (`from`) sends the session a message: the fields of "
+            "POST /v1/sessions/{name}/messages without `to` and `idempotency_key`, or a "
+            "vote in a poll (`poll_vote`, sim only)."
+        )
+        return {"title": cls.__name__, "description": doc, "oneOf": members}
 
 
 def _without_none(t: Any) -> Any:
@@ -266,6 +272,7 @@ def _with_spec(schema: dict[str, Any], s: Spec) -> dict[str, Any]:
         ("maximum", s.le),
         ("minItems", s.min_items),
         ("maxItems", s.max_items),
+        ("uniqueItems", True if s.unique_items else None),
         ("description", s.description),
     ):
         if value is not None:

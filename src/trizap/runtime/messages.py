@@ -14,6 +14,8 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from ..domain.deps import Deps
 from ..domain.media import check_kind
 from ..domain.session.actor import CancelMessage, DownloadMedia, MarkRead
@@ -106,6 +108,10 @@ class Messages:
                 ready = outgoing(request, media=ref)
         else:
             ready = checked(message)  # type: ignore[assignment]
+        if isinstance(ready, OutgoingPoll) and ready.poll.selectable > len(ready.poll.options):
+            # More than the options: any number of them, which is all of them.
+            poll = attrs.evolve(ready.poll, selectable=len(ready.poll.options))
+            ready = attrs.evolve(ready, poll=poll)
         await self._check(tenant_id, session, ready)
         return ready
 
@@ -124,10 +130,6 @@ class Messages:
             except ValueError as exc:
                 raise ValidationError([("body.media", str(exc))]) from None
         match message:
-            case OutgoingPoll(poll=poll) if poll.selectable > len(poll.options):
-                raise ValidationError(
-                    [("body.poll.selectable", f"at most the {len(poll.options)} options")]
-                )
             case OutgoingEdit(target=target) | OutgoingRevoke(target=target):
                 await self._own_message(tenant_id, session, message, target)
             case OutgoingReaction(target=target):

@@ -18,7 +18,8 @@ from ..problems import RangeNotSatisfiable
 from .table import op
 
 _RANGE: Final = re.compile(r"bytes=(\d*)-(\d*)")
-_BYTES: Final = {"type": "string", "contentMediaType": "application/octet-stream"}
+# Any bytes: a file of whatever type (the type is its `Content-Type`), so no schema beyond.
+_BYTES: Final = {"description": "The file's bytes, of the type its Content-Type says."}
 # A file is the tenant's own content, served under the API's origin: never run as a page.
 _SAFE: Final = {
     "X-Content-Type-Options": "nosniff",
