@@ -1,10 +1,12 @@
-# Two commands on a fresh machine: `make serve` and `make test`. Both build .venv when missing.
+# Two commands on a fresh machine: `make serve` and `make test`. Both build .venv when missing;
+# `make serve` installs what serving needs, `make test` (and `make install`) the test tools too.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
 
-.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean screenshots
+.PHONY: install test test-fast lint typecheck pytest serve bench plots soak clean screenshots api-doc
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +14,11 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(SERVE_STAMP)
+
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(SERVE_STAMP)
 
 install: $(STAMP)
 
@@ -32,8 +38,13 @@ test: lint typecheck pytest
 test-fast: lint typecheck
 	$(BIN)/pytest -m "not slow"
 
-serve: install
+serve: $(SERVE_STAMP)
 	$(BIN)/trizap serve $(ARGS)
+
+# docs/api.md's reference, written again from the OpenAPI document (a test fails when it is
+# out of date).
+api-doc: install
+	$(BIN)/python -m trizap.http.apidoc docs/api.md
 
 # The README's pictures of the dashboard, taken by its browser tests (they need Chromium).
 screenshots: install
@@ -48,8 +59,10 @@ bench: install
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/restart.py
 	$(BIN)/python bench/event_log.py
+	$(BIN)/python bench/store.py
 	$(BIN)/python bench/sessions.py 1000 3000
 	$(BIN)/python bench/worker_memory.py
+	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/media.py
 
 plots: install

@@ -99,8 +99,10 @@ async def main() -> None:
     best: dict[str, float] = {}
     for _ in range(ROUNDS):
         for name, fn in [
-            ("bare call", bare_calls), ("trizap call", trizap_calls),
-            ("bare send", bare_sends), ("trizap send", trizap_casts),
+            ("bare call", bare_calls),
+            ("trizap call", trizap_calls),
+            ("bare send", bare_sends),
+            ("trizap send", trizap_casts),
         ]:
             rate = await fn(N)
             best[name] = max(best.get(name, 0.0), rate)

@@ -44,8 +44,10 @@ async def main(subscribers: list[int], sizes: list[int]) -> None:
     for n in sizes:
         took, per = await sessions.measure(n)
         mem.append((n, per * n / 2**20, per / 1024))
-        print(f"sessions {n:>5}: {per * n / 2**20:8.1f} MiB, {per / 1024:6.1f} KiB/session, "
-              f"up in {took:.1f} s")
+        print(
+            f"sessions {n:>5}: {per * n / 2**20:8.1f} MiB, {per / 1024:6.1f} KiB/session, "
+            f"up in {took:.1f} s"
+        )
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([r[0] for r in fan], [r[1] for r in fan], "o-", label="bare trio-websocket sender")
@@ -66,8 +68,9 @@ async def main(subscribers: list[int], sizes: list[int]) -> None:
     ax.set_ylabel("MiB")
     ax.set_title("Memory against sessions")
     for n, total, per in mem:
-        ax.annotate(f"{per:.0f} KiB/session", (n, total), textcoords="offset points",
-                    xytext=(-40, 8))
+        ax.annotate(
+            f"{per:.0f} KiB/session", (n, total), textcoords="offset points", xytext=(-40, 8)
+        )
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -47,8 +47,11 @@ async def seed(config: Config, n: int) -> None:
 async def measure(n: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(
-            data_dir=Path(tmp), default_engine="sim", admin_token="bench",
-            max_sessions_per_tenant=PER_TENANT, probe_interval=3600,
+            data_dir=Path(tmp),
+            default_engine="sim",
+            admin_token="bench",
+            max_sessions_per_tenant=PER_TENANT,
+            probe_interval=3600,
         )
         # The baseline: the same runtime, no sessions.
         async with open_runtime(Config(data_dir=Path(tmp) / "empty", admin_token="x")):

@@ -7,7 +7,7 @@ subscribe to a session that stays quiet (`?sessions=quiet`), so what comes back 
 replies: pushing the sends' status events to sockets is what `fanout.py` measures.
 
 A second reference, not the baseline: a bare quart-trio echo on hypercorn's trio worker,
-the WebSocket stack trizap is built on (DESIGN.md). Its ratio to trio-websocket is the
+the WebSocket stack trizap is built on (docs/architecture.md). Its ratio to trio-websocket is the
 ceiling of any app on that stack; trizap's ratio to it is what trizap itself costs.
 
 The load comes from a second process (`bench/_load.py`). Rounds alternate; the best round

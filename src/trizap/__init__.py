@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .protocol.errors import ValidationError as ValidationError
     from .protocol.outgoing import OutgoingText as OutgoingText
     from .runtime import Admin as Admin
+    from .runtime import DataDirInUse as DataDirInUse
     from .runtime import Runtime as Runtime
     from .runtime import TenantPrincipal as TenantPrincipal
     from .runtime import open_runtime as open_runtime
@@ -60,6 +61,7 @@ _WHERE: dict[str, str] = {
     "create_app": ".http",
     "serve": ".http",
     "Admin": ".runtime",
+    "DataDirInUse": ".runtime",
     "Runtime": ".runtime",
     "TenantPrincipal": ".runtime",
     "open_runtime": ".runtime",

@@ -77,6 +77,14 @@ class Config:
     # must stay below ws_ping_interval + ws_ping_timeout, after which the server stops
     # reading any silent connection.
     http_keep_alive: float = 30.0
+    # webhooks
+    webhook_allow_private: bool = False  # deliver to loopback/private/link-local addresses
+    # Seconds before each retry of a failed delivery, comma-separated; the last repeats.
+    webhook_retry_schedule: str = attrs.field(
+        default="5,300,1800,7200,18000,36000",
+        validator=lambda _, __, value: _retry_schedule(value),
+    )
+    webhook_disable_after: float = 3 * 86400.0  # a webhook failing this long is disabled
 
     def __attrs_post_init__(self) -> None:
         silent = self.ws_ping_interval + self.ws_ping_timeout
@@ -87,6 +95,10 @@ class Config:
                 f" (TRIZAP_WS_PING_INTERVAL + TRIZAP_WS_PING_TIMEOUT = {silent:g} s): lower it"
                 " or raise the ping settings"
             )
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        return _retry_schedule(self.webhook_retry_schedule)
 
     @property
     def db_path(self) -> Path:
@@ -100,6 +112,16 @@ class Config:
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def neonize_store(self) -> str | None:
+        """Where neonize keeps session devices: `neonize_store_url`, else the store itself
+        when it is PostgreSQL (any node on it can then run a session), else None (a file
+        per session under `sessions_dir`)."""
+        if self.neonize_store_url:
+            return self.neonize_store_url
+        store = (self.store or "").lower()
+        return self.store if store.startswith(("postgresql://", "postgres://")) else None
 
     @property
     def sessions_dir(self) -> Path:
@@ -118,6 +140,19 @@ class Config:
             values[field.name] = _parse(field.name, raw, field.default)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def _retry_schedule(value: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or any(not 0 <= d < float("inf") for d in delays):
+        raise ValueError(
+            f"webhook_retry_schedule (TRIZAP_WEBHOOK_RETRY_SCHEDULE) is {value!r}; it must be"
+            " seconds separated by commas, e.g. 5,300,1800"
+        )
+    return delays
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

@@ -13,7 +13,10 @@ hears of its operation only after the batch has committed; if the transaction it
 (the commit, a lock, the disk), every operation of the batch raises. While the thread is
 busy the next batch builds up, so under load many callers share a commit and a thread hop;
 alone, an operation is a batch of one, run as is (in autocommit: an operation of several
-statements opens its own transaction with `transaction`).
+statements opens its own transaction with `transaction`). On a database that is another
+process (`Dialect.remote`) a batch first runs without savepoints, a round trip each, and
+runs again with them only if one of its operations failed (rolled back whole first, so
+nothing of the first run remains).
 
 Cancellation: a caller cancelled before its operation is queued does not run it. Once
 queued, an operation runs to the end (commit or rollback) and the cancellation is
@@ -28,7 +31,14 @@ fails its batch (logged) instead of leaving the callers waiting.
 time (`autojump_clock` would jump while a thread works) and small databases.
 
 What differs between databases (how a transaction begins, the driver's error class, how
-to tell an open transaction, how to close) is a `Dialect`.
+to tell an open transaction, how to close, which clashes a retry resolves, how to replace
+a broken connection) is a `Dialect`.
+
+Clashes: with several processes on one database (PostgreSQL), two batches can each hold a
+lock the other waits for; the database aborts one statement. That operation is rolled
+back to its savepoint like any failure, the rest of its batch commits (releasing the
+locks), and it runs again in a batch of its own, up to `RETRY_MAX` times, before its
+caller hears of it.
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ import attrs
 import outcome
 import trio
 
-__all__ = ["BATCH_MAX", "Connection", "Dialect", "Executor", "transaction"]
+__all__ = ["BATCH_MAX", "RETRY_MAX", "Connection", "Dialect", "Executor", "transaction"]
 
 log = logging.getLogger("trizap.dbthread")
 
@@ -54,6 +64,9 @@ T = TypeVar("T")
 # Operations per batch (one transaction): enough to share a commit among every caller of a
 # busy server, few enough that the first of them is not kept waiting by the last.
 BATCH_MAX: Final = 256
+# Runs of one operation that keeps clashing with other writers (`Dialect.retry`) before its
+# caller gets the error.
+RETRY_MAX: Final = 5
 
 
 class Connection(Protocol):
@@ -80,6 +93,19 @@ class Dialect(Generic[C]):
     in_transaction: Callable[[C], bool]
     # Runs on the executor's thread after its last batch.
     close: Callable[[C], None]
+    # Whether an operation's error is a clash with another connection that the same
+    # operation, run again in a later transaction, gets past (PostgreSQL: a deadlock
+    # between two processes' batches). SQLite has one writer at a time: never.
+    retry: Callable[[BaseException], bool] = lambda exc: False
+    # Before each batch: the connection to use, a new one in place of a broken one
+    # (PostgreSQL after a server restart or a dropped link). None: the connection is kept.
+    revive: Callable[[C], C] | None = None
+    # Whether the database is another process (PostgreSQL), where every statement is a
+    # round trip: a batch then runs without savepoints first, and again with one per
+    # operation only if an operation failed; and one `execute` carries several statements
+    # without parameters (a savepoint's release and the next one's start), which sqlite3
+    # does not take.
+    remote: bool = False
 
 
 @contextlib.contextmanager
@@ -103,7 +129,7 @@ class _Job:
     """One queued operation: what to run, who waits for it, and (once its batch committed)
     how it went."""
 
-    __slots__ = ("args", "fn", "kwargs", "result", "task")
+    __slots__ = ("args", "fn", "kwargs", "result", "task", "tries")
 
     def __init__(
         self,
@@ -117,6 +143,7 @@ class _Job:
         self.kwargs = kwargs
         self.task = task
         self.result: outcome.Outcome[Any] | None = None
+        self.tries = 0
 
 
 class Executor(Generic[C]):
@@ -221,28 +248,60 @@ class Executor(Generic[C]):
         self._close_connection()
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        """Runs a batch, then again (each time once it committed, so the locks it held are
+        free) what failed on a clash the dialect says a retry gets past, a few times."""
+        while batch:
+            self._run_once(batch)
+            again = [
+                job
+                for job in batch
+                if isinstance(job.result, outcome.Error)
+                and job.tries < RETRY_MAX
+                and self._dialect.retry(job.result.error)
+            ]
+            for job in again:
+                job.tries += 1
+                log.info(
+                    "store operation %s clashed with another writer; running it again",
+                    getattr(job.fn, "__qualname__", job.fn),
+                )
+                job.result = None
+            batch = again
+
+    def _run_once(self, batch: list[_Job]) -> None:
         """Runs a batch on the connection: alone, as is; together, in one transaction with
         a savepoint each."""
         self._batches += 1
         self._operations += len(batch)
+        dialect = self._dialect
         # Open here: the thread closes it only after its last batch, and `run` refuses
         # work once `close` was called.
         conn = self._conn
         assert conn is not None
+        if dialect.revive is not None:
+            try:
+                self._conn = conn = dialect.revive(conn)
+            except dialect.error as exc:  # still unreachable: this batch fails, not the next
+                for job in batch:
+                    job.result = outcome.Error(exc)
+                return
         if len(batch) == 1:
             job = batch[0]
             job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
             return
-        dialect = self._dialect
         try:
-            conn.execute(dialect.begin)
-            for job in batch:
-                conn.execute("SAVEPOINT op")
-                job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
-                if isinstance(job.result, outcome.Error):
-                    conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-            conn.execute("COMMIT")
+            if dialect.remote:
+                if not self._run_unguarded(conn, batch):
+                    self._run_guarded_remote(conn, batch)
+            else:
+                conn.execute(dialect.begin)
+                for job in batch:
+                    conn.execute("SAVEPOINT op")
+                    job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
+                    if isinstance(job.result, outcome.Error):
+                        conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                conn.execute("COMMIT")
         except BaseException as exc:
             # The transaction itself failed (locked, disk full, I/O, or a bug): nothing
             # committed, so no operation of the batch may report success. An outcome is
@@ -256,6 +315,33 @@ class Executor(Generic[C]):
                 log.exception("store rollback failed")
             if not isinstance(exc, dialect.error):
                 raise
+
+    def _run_unguarded(self, conn: C, batch: list[_Job]) -> bool:
+        """A remote database's batch, first without savepoints (each is a round trip). If
+        an operation fails, the whole transaction is rolled back, nothing of it happened,
+        and False says to run the batch again, guarded."""
+        conn.execute(self._dialect.begin)
+        for job in batch:
+            job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
+            if isinstance(job.result, outcome.Error):
+                conn.rollback()
+                for j in batch:
+                    j.result = None
+                return False
+        conn.execute("COMMIT")
+        return True
+
+    def _run_guarded_remote(self, conn: C, batch: list[_Job]) -> None:
+        """A savepoint per operation, as for a local database, with the release of one and
+        the start of the next in one round trip (several statements in one `execute`)."""
+        before = self._dialect.begin
+        for job in batch:
+            conn.execute(f"{before}; SAVEPOINT op")
+            job.result = outcome.capture(job.fn, conn, *job.args, **job.kwargs)
+            if isinstance(job.result, outcome.Error):
+                conn.execute("ROLLBACK TO op")
+            before = "RELEASE op"
+        conn.execute(f"{before}; COMMIT")
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None

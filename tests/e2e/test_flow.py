@@ -1,5 +1,6 @@
-"""The product flow of DESIGN.md §1 over the wire: a real hypercorn server, httpx and
-trio-websocket, two tenants, the sim engine."""
+"""The product flow over the wire (the README's walkthrough, docs/api.md): a real hypercorn
+server, httpx and trio-websocket, two tenants, the sim engine; on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ ACME_PHONE = "5511900000001"
 GLOBEX_PHONE = "5511900000002"
 
 
-async def test_connect_pair_message_across_tenants_disconnect_and_resume(tmp_path: Path) -> None:
+async def test_connect_pair_message_across_tenants_disconnect_and_resume(
+    tmp_path: Path, server_store: str | None
+) -> None:
     # The recipient's phone never reads by itself: the read receipt comes from mark_read.
-    async with running(http_config(tmp_path, sim_read_delay=None)) as srv:
+    # Once on each store (`server_store`): SQLite, and PostgreSQL.
+    async with running(http_config(tmp_path, sim_read_delay=None, store=server_store)) as srv:
         await _flow(srv)
 
 

@@ -23,7 +23,9 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from trizap.config import Config
 from trizap.http import create_app, serve
+from trizap.protocol.enums import EngineName
 from trizap.runtime import Runtime, open_runtime
+from trizap.whatsapp.engine import EngineFactory
 
 ADMIN = "admin-secret"
 WITHIN = 10.0  # seconds any single expected frame or event may take
@@ -156,8 +158,10 @@ class Server:
 
 
 @asynccontextmanager
-async def running(config: Config) -> AsyncIterator[Server]:
-    async with open_runtime(config) as rt, trio.open_nursery() as nursery:
+async def running(
+    config: Config, engines: Mapping[EngineName, EngineFactory] | None = None
+) -> AsyncIterator[Server]:
+    async with open_runtime(config, engines=engines) as rt, trio.open_nursery() as nursery:
         app = create_app(rt)
         port = await nursery.start(functools.partial(serve, rt, "127.0.0.1", 0, app=app))
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:

@@ -13,7 +13,7 @@ from trizap.http.app import operations
 from trizap.protocol import SendMessage, SendText
 from trizap.protocol.fields import wire_key
 
-PATHS = {"tenant": "acme", "name": "sales"}
+PATHS = {"tenant": "acme", "name": "sales", "webhook_id": "wh_none"}
 
 # Values each rule of the contract rejects, per body type: (body, the location it names).
 SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
@@ -82,6 +82,19 @@ SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"from": "5511999999999", "type": "poll_vote", "target": "3EB0"}, "body.options"),
     ],
     "SimFault": [({"kind": "explode"}, "body.kind")],
+    "CreateWebhook": [
+        ({"url": "ftp://hooks.example.test/"}, "body.url"),
+        ({"url": "https://user:pw@hooks.example.test/"}, "body.url"),
+        ({"url": "https://hooks.example.test/", "events": ["message.nope"]}, "body.events"),
+        ({"url": "https://hooks.example.test/", "secret": "whsec_short"}, "body.secret"),
+        ({"url": "http://10.0.0.1/"}, "body.url"),  # a private address, refused by default
+    ],
+    "UpdateWebhook": [
+        ({"url": "https://user:pw@hooks.example.test/"}, "body.url"),
+        ({"sessions": []}, "body.sessions"),
+        ({"events": ["*"] * 51}, "body.events"),
+    ],
+    "ReplayWebhook": [({"after": -1}, "body.after")],
 }
 
 
@@ -143,7 +156,8 @@ async def test_bad_bodies_get_the_documented_problem_and_change_nothing(server: 
         # the wrong JSON type for each field: 422 there
         for field in _fields(op.body):
             key = wire_key(field)
-            await expect(op, json.dumps({key: 12345}).encode(), 422, f"body.{key}")
+            wrong = "12345" if field.type in (int, "int") else 12345
+            await expect(op, json.dumps({key: wrong}).encode(), 422, f"body.{key}")
         # what the contract's rules reject
         for body, loc in SPECIFIC[_name(op.body)]:
             await expect(op, json.dumps(body).encode(), 422, loc)
@@ -196,3 +210,51 @@ async def test_idempotency_key_header_gives_the_same_message(server: Server) -> 
     )
     assert (first.status_code, again.status_code, in_body.status_code) == (202, 200, 200)
     assert first.json()["id"] == again.json()["id"] == in_body.json()["id"]
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_422_and_sends_nothing(
+    server: Server,
+) -> None:
+    """The IETF Idempotency-Key draft: the same key with a different request is 422, so a
+    client that reused a key by mistake learns that its second message was not sent."""
+    token = await _setup(server)
+    headers = {**bearer(token), "Idempotency-Key": "order-42"}
+    body = {"to": "5511999999999", "text": "once"}
+    first = await server.http.post("/v1/sessions/sales/messages", json=body, headers=headers)
+    assert first.status_code == 202
+    for other in (
+        {**body, "text": "another text"},
+        {**body, "to": "5511988888888"},
+        {**body, "reply_to": "3EB0AAAA"},
+    ):
+        r = await server.http.post("/v1/sessions/sales/messages", json=other, headers=headers)
+        assert r.status_code == 422, r.text
+        problem = r.json()
+        assert problem["detail"] == "idempotency key reused with a different request"
+        assert problem["type"].endswith("/idempotency_key_reused")
+        assert [e["loc"] for e in problem["errors"]] == ["body.idempotency_key"]
+    # over the WebSocket too, located at the frame's field
+    async with server.ws(token) as ws:
+        await ws.recv()  # hello
+        reply = await ws.call(
+            {
+                "type": "send_text",
+                "ref": "1",
+                "session": "sales",
+                "to": "5511999999999",
+                "text": "not once",
+                "idempotency_key": "order-42",
+            }
+        )
+        assert reply["ok"] is False
+        assert reply["error"]["detail"] == "idempotency key reused with a different request"
+        assert reply["error"]["errors"][0]["loc"] == "frame.idempotency_key"
+    # nothing was queued: the session has the first message only
+    r = await server.http.get("/v1/sessions/sales/messages", headers=bearer(token))
+    assert [m["id"] for m in r.json()["messages"]] == [first.json()["id"]]
+    # the same key on another session is another request's key
+    await server.session(token, "support")
+    r = await server.http.post(
+        "/v1/sessions/support/messages", json={**body, "text": "x"}, headers=headers
+    )
+    assert r.status_code == 202

@@ -56,6 +56,11 @@ async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) 
         ("GET", "/v1/sessions/{name}/messages/{message_id}"), ("GET", "/v1/events"),
         ("GET", "/v1/ws"), ("POST", "/v1/sessions/{name}/sim/scan"),
         ("POST", "/v1/sessions/{name}/sim/inbound"), ("POST", "/v1/sessions/{name}/sim/fault"),
+        ("POST", "/v1/webhooks"), ("GET", "/v1/webhooks"), ("GET", "/v1/webhooks/{webhook_id}"),
+        ("PATCH", "/v1/webhooks/{webhook_id}"), ("DELETE", "/v1/webhooks/{webhook_id}"),
+        ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"),
+        ("POST", "/v1/webhooks/{webhook_id}/replay"), ("POST", "/v1/webhooks/{webhook_id}/test"),
+        ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
         ("GET", "/"), ("GET", "/dashboard/{asset}"),
         ("DELETE", "/v1/sessions/{name}/messages/{message_id}"),
         ("POST", "/v1/sessions/{name}/media/{wa_id}/download"),
@@ -83,3 +88,15 @@ async def test_bodies_and_answers_refer_to_the_protocol_schemas(server: Server) 
     text = str(doc)
     for name in re.findall(r"#/components/schemas/([A-Za-z]+)", text):
         assert name in schemas, name
+
+
+async def test_webhook_payloads_are_in_the_webhooks_section(server: Server) -> None:
+    doc = await _document(server)
+    delivery = doc["webhooks"]["event"]["post"]
+    headers = {p["name"] for p in delivery["parameters"] if p["in"] == "header"}
+    assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    schema = delivery["requestBody"]["content"]["application/json"]["schema"]
+    event = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert set(event["properties"]) == {"seq", "type", "session", "at", "data"}
+    state = doc["components"]["schemas"]["WebhookStateData"]["properties"]["state"]
+    assert state["enum"] == ["active", "retrying", "disabled"]

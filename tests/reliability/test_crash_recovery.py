@@ -1,4 +1,5 @@
-"""SIGKILL mid-traffic, restart on the same data directory: nothing accepted is lost.
+"""SIGKILL mid-traffic, restart on the same data directory: nothing accepted is lost; with
+the store in SQLite, and in PostgreSQL.
 
 A real `trizap serve` with sim sessions of two tenants messaging each other (both ways,
 within and across tenants) and WebSocket clients subscribed is killed with SIGKILL while
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import trio
 
 from tests.reliability.proc import (
@@ -32,6 +34,7 @@ from tests.reliability.proc import (
     bearer,
     pair,
     read_log,
+    serve_env,
     status_is,
     trizap_serve,
     wait_event,
@@ -49,9 +52,9 @@ PER_SENDER = 60  # messages each session tries to send
 KILL_AFTER = 80  # accepted messages (of 4 x 60) before the SIGKILL
 
 
-def _db_snapshot(db: Path) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """The outbox (by id) and each tenant's last seq, read from the file after the kill."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+def _db_snapshot(db: Path, store: str | None) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """The outbox (by id) and each tenant's last seq, read from the store after the kill."""
+    con: Any = psycopg.connect(store) if store else sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         outbox = {
             row[0]: {"status": row[1], "wa_id": row[2], "error": row[3], "text": row[4]}
@@ -64,7 +67,9 @@ def _db_snapshot(db: Path) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
     return outbox, last
 
 
-async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> None:
+async def test_sigkill_mid_traffic_loses_nothing_accepted(
+    tmp_path: Path, server_store: str | None
+) -> None:
     data, log = tmp_path / "data", tmp_path / "serve.log"
     tokens: dict[str, str] = {}
     tenant_of = {s: t for t, s, _ in SESSIONS}
@@ -73,7 +78,8 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
     watchers: dict[str, list[Watcher]] = {}
     enough = trio.Event()
 
-    async with trizap_serve(data, log) as proc:
+    store = {"TRIZAP_STORE": server_store} if server_store else {}
+    async with trizap_serve(data, log, serve_env(**store)) as proc:
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
             for tenant in ("acme", "globex"):
                 r = await http.post("/v1/tenants", json={"name": tenant}, headers=bearer(ADMIN))
@@ -115,13 +121,13 @@ async def test_sigkill_mid_traffic_loses_nothing_accepted(tmp_path: Path) -> Non
                     await proc.process.wait()
         assert proc.process.returncode == -9
 
-    at_kill, last_at_kill = _db_snapshot(data / "trizap.db")
+    at_kill, last_at_kill = _db_snapshot(data / "trizap.db", server_store)
     assert len(accepted) >= KILL_AFTER
     missing = [mid for mid in accepted if mid not in at_kill]
     assert not missing, f"answered 202 but not in the outbox after the kill: {missing}"
 
     async with (
-        trizap_serve(data, log) as proc,
+        trizap_serve(data, log, serve_env(**store)) as proc,
         httpx.AsyncClient(base_url=proc.url, timeout=30) as http,
     ):
         for tenant, name, _ in SESSIONS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,7 @@ async def test_a_crash_loop_ends_failed_and_fails_its_queue(
             await rt.sessions.sim_fault(acme.id, "s01", "crash")
             failed = await next_event(sub, status_is("s01", "failed"))
             assert "simulated crash" in failed.data["reason"]
+            assert failed.data["restarts"] == 3
             msg, _ = await rt.messages.send(
                 acme.id, "s01", OutgoingText("5511900000002", "too late")
             )
@@ -82,10 +84,17 @@ async def test_a_crash_loop_ends_failed_and_fails_its_queue(
             await exchange(rt, sub, acme.id, "s02", "s02", "all good")
         row = await rt.sessions.get(acme.id, "s02")
         assert row.status == "connected" and row.restarts == 0
-        # a failed session can be started again by hand
-        await rt.sessions.start(acme.id, "s01")
+        # a failed session can be started again by hand, afresh: its restart count (and
+        # intensity) starts over, so it is not one crash away from failing again
         async with rt.events.subscribe(acme.id) as sub:
-            await next_event(sub, status_is("s01", "connected"))
+            started = await rt.sessions.start(acme.id, "s01")
+            assert started.restarts == 0
+            back = await next_event(sub, status_is("s01", "connected"))
+            assert back.data["restarts"] == 0
+            for restarts in (1, 2, 3):
+                await rt.sessions.sim_fault(acme.id, "s01", "crash")
+                back = await next_event(sub, status_is("s01", "connected"))
+                assert back.data["restarts"] == restarts
 
 
 async def test_a_hung_engine_is_detected_and_restarted(rt: Runtime, autojump_clock: object) -> None:
@@ -198,3 +207,35 @@ async def test_commands_to_a_stopped_session_say_what_to_do(
     await rt.sessions.stop(acme.id, "s01")
     with pytest.raises(InvalidState, match="start it first"):
         await rt.sessions.qr(acme.id, "s01")
+
+
+async def test_an_engine_crash_is_one_warning_line_and_a_bug_keeps_its_traceback(
+    rt: Runtime, autojump_clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An injected fault (like a worker that died or an engine that hung) is expected: one
+    line with the reason. A crash of our own code is logged with its traceback."""
+    acme, _ = await rt.tenants.create("acme")
+    async with rt.events.subscribe(acme.id) as sub:
+        await paired(rt, sub, acme.id, "s01", "5511900000001")
+        caplog.clear()
+        await rt.sessions.sim_fault(acme.id, "s01", "crash")
+        await next_event(sub, status_is("s01", "connected"))
+    crashes = [r for r in caplog.records if "crashed" in r.getMessage()]
+    assert len(crashes) == 1
+    (crash,) = crashes
+    assert crash.levelname == "WARNING" and crash.exc_info is None
+    assert crash.getMessage().endswith(": simulated crash")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+    # A bug: the engine factory itself raises (nothing of the engine's doing).
+    caplog.clear()
+
+    def broken(spec: object) -> object:
+        raise RuntimeError("a bug")
+
+    rt.deps.engines["sim"] = broken  # type: ignore[index]
+    async with rt.events.subscribe(acme.id) as sub:
+        await rt.sessions.sim_fault(acme.id, "s01", "crash")
+        await next_event(sub, status_is("s01", "failed"))
+    bugs = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+    assert bugs and "RuntimeError: a bug" in caplog.text  # with its traceback

@@ -105,7 +105,10 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
     )
     async with trizap_serve(data, log, env) as proc:
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
-            r = await http.post("/v1/tenants", json={"name": "acme"}, headers=bearer(ADMIN))
+            # Not the name the document's examples use: the admin run sends those (a
+            # DELETE of tenant `acme` included), and must not delete the tenant the
+            # other runs use.
+            r = await http.post("/v1/tenants", json={"name": "fuzzed"}, headers=bearer(ADMIN))
             token = r.json()["token"]
             await pair(http, token, "sales", "5511900000001")
             r = await http.post(

@@ -1,5 +1,5 @@
 """Fixtures for the store tests. `store` is the contract fixture: every test that takes it
-runs once per backend in `backends.BACKENDS` (ids: `sqlite`, ...), on a database of its own
+runs once per backend in `backends.BACKENDS` (ids: `sqlite`, `postgres`), on a database of its own
 and a controllable wall clock."""
 
 from __future__ import annotations

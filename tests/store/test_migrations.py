@@ -5,6 +5,7 @@ and a newer schema is refused."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,8 +13,9 @@ import pytest
 from trizap.protocol import wire
 from trizap.protocol.outgoing import OutgoingText
 from trizap.store import NewEvent, NewMessage, SchemaTooNew, open_store
+from trizap.store.tables import TABLES
 
-from .backends import BackendUnderTest
+from .backends import BACKENDS, BackendUnderTest
 
 US = 1_700_000_000_000_000  # a timestamp in the store's unit (microseconds)
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -157,6 +159,8 @@ async def test_a_new_database_gets_the_latest_schema(
     assert {"tenants", "tokens", "sessions", "events", "outbox", "event_seqs"} <= objects
     assert {"outbox_drain", "outbox_wa_id", "events_at"} <= objects
     assert "cursors" in objects
+    assert {"webhooks", "webhook_deliveries", "webhook_deliveries_log"} <= objects
+    assert {"media", "inbound_media", "outbox_media"} <= objects
 
 
 async def test_a_v1_database_is_upgraded_with_its_data(
@@ -253,7 +257,7 @@ async def test_v3_on_a_v2_database_keeps_its_messages_and_adds_cursors(
         new, _ = await store.add_message(
             NewMessage("t_a", "s1", OutgoingText("15550003333@s.whatsapp.net", "third"), None)
         )
-        # v5 rebuilt the outbox with its rows, and a queued one can now be cancelled.
+        # v6 rebuilt the outbox with its rows, and a queued one can now be cancelled.
         gone = await store.advance_message(
             "t_a", "s1", "cancelled", after={"queued"}, message_id=new.id
         )
@@ -274,3 +278,53 @@ async def test_v3_on_a_v2_database_keeps_its_messages_and_adds_cursors(
     assert type_ == "text"
     assert orjson.loads(payload) == wire.unstructure(new.message)
     assert (to, text, reply_to) == ("15550003333@s.whatsapp.net", "third", None)
+
+
+async def test_both_backends_have_the_same_steps_and_the_same_schema(tmp_path: Path) -> None:
+    """Adding a step is adding it to both `sqlite/migrations.py` and
+    `postgres/migrations.py`, under the same number, with the same tables, columns and
+    indexes: code and `trizap store copy` read one schema."""
+    sqlite, pg = BACKENDS
+    assert [v for v, _ in sqlite.migrations.MIGRATIONS] == [
+        v for v, _ in pg.migrations.MIGRATIONS
+    ], "a migration step is missing from one backend"
+    shapes = []
+    for backend in (sqlite, pg):
+        with backend.database(tmp_path) as target:
+            async with open_store(target):
+                pass
+            with backend.connect(target) as conn:
+                # What each database adds on its own: its version table, implicit indexes
+                # of keys, SQLite's AUTOINCREMENT counters, and PostgreSQL's insertion
+                # order (SQLite's rowid).
+                objects = {
+                    o
+                    for o in backend.objects(conn)
+                    if o not in ("trizap_schema", "sqlite_sequence")
+                    and not o.startswith("sqlite_autoindex")
+                    and not o.endswith(("_pkey", "_key"))
+                }
+                shapes.append(
+                    {
+                        t: backend.columns(conn, t) - {"position"}
+                        for t in sorted(objects)
+                        if backend.columns(conn, t)
+                    }
+                    | {"objects": objects}
+                )
+    assert {"tenants", "outbox", "cursors"} <= shapes[0].keys()
+    assert shapes[0] == shapes[1]
+
+
+async def test_a_store_copy_knows_every_table_and_column(
+    backend: BackendUnderTest, store_target: str
+) -> None:
+    """A step that adds a table or a column adds it to `store/tables.py` too, or `trizap
+    store copy` would leave it behind."""
+    async with open_store(store_target):
+        pass
+    with backend.connect(store_target) as conn:
+        tables = {o for o in backend.objects(conn) if backend.columns(conn, o)}
+        assert tables - {"trizap_schema", "sqlite_sequence"} == {t.name for t in TABLES}
+        for table in TABLES:
+            assert backend.columns(conn, table.name) - {"position"} == set(table.columns)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from trizap.store import open_sqlite_store, open_store
-from trizap.store.targets import ACCEPTED
+from trizap.store.targets import ACCEPTED, PostgresTarget, parse_target
 
+from .. import postgres
 from .conftest import WallClock
 
 
@@ -62,7 +64,6 @@ async def test_sqlite_memory_url_opens_a_private_database(
     "target",
     [
         "",
-        "postgresql://trizap:s3cret@db.example/trizap",
         "mysql://trizap:s3cret@db.example/trizap",
         "sqlite://host/trizap.db",
         "sqlite:///",
@@ -82,3 +83,30 @@ async def test_anything_else_is_refused_with_the_accepted_forms(
     assert "sqlite:///:memory:" in message and "sqlite:////" in message
     assert "s3cret" not in message  # a database URL may carry a password: never echoed
     assert files(tmp_path) == []  # nothing was created
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "PostgreSQL"])
+def test_a_postgres_url_names_postgres_as_written(scheme: str) -> None:
+    url = f"{scheme}://trizap:s3cret@db.example:5433/trizap?sslmode=require"
+    parsed = parse_target(url)
+    assert parsed == PostgresTarget(url)
+    assert "s3cret" not in repr(parsed)
+
+
+async def test_a_postgres_url_opens_that_database(clock: WallClock) -> None:
+    with postgres.schema_target() as target:
+        # postgres:// is libpq's other spelling of the same URL.
+        for url in (target, target.replace("postgresql://", "postgres://", 1)):
+            async with open_store(url, now=clock) as store:
+                if url == target:
+                    tenant = await store.create_tenant("acme")
+                assert await store.get_tenant("acme") == tenant
+                assert store.statistics().path.startswith("postgresql://")
+
+
+async def test_an_unreachable_postgres_fails_without_echoing_the_password() -> None:
+    # Port 1 on loopback: refused at once.
+    with pytest.raises(psycopg.OperationalError) as failed:
+        async with open_store("postgresql://trizap:s3cret@127.0.0.1:1/trizap"):
+            pass
+    assert "s3cret" not in str(failed.value)

@@ -9,7 +9,7 @@ from trizap.protocol.outgoing import OutgoingText
 from trizap.store import NewMessage, TenantRow
 
 from .conftest import AnyStore, WallClock
-from .helpers import msg
+from .helpers import ev, msg
 
 
 async def test_add_message_commits_a_queued_row(
@@ -44,6 +44,22 @@ async def test_the_message_comes_back_as_it_was_queued(
     assert got == m and got.message.type == "text"
     failed = await store.fail_pending(tenant.id, session, "logged out")
     assert [r.message for r in failed] == [quoted, plain.message]
+
+
+async def test_any_text_comes_back_exactly(
+    store: AnyStore, tenant: TenantRow, session: str
+) -> None:
+    # NUL included, which PostgreSQL's text columns cannot hold: the exact message lives in
+    # its JSON payload (and an event's data in JSON), where NUL is escaped.
+    text = "nul \x00 inside, olá 👋"
+    m, _ = await store.add_message(
+        NewMessage(tenant.id, session, OutgoingText("15550002222", text), None)
+    )
+    got = await store.get_message(tenant.id, session, m.id)
+    assert got is not None and got.text == text and got == m
+    await store.append_events([ev(tenant, text=text)])
+    (event,) = await store.read_events(tenant.id, 0, 10)
+    assert event.data == {"text": text}
 
 
 async def test_a_message_is_kept_as_the_wire_reads_it(

@@ -27,7 +27,9 @@ async def crash_b_under(strategy: Strategy) -> tuple[dict[str, Worker], list[str
     journal: list[str] = []
     workers = three(journal)
     sup = Supervisor(
-        "root", [ChildSpec(n, w) for n, w in workers.items()], strategy=strategy,
+        "root",
+        [ChildSpec(n, w) for n, w in workers.items()],
+        strategy=strategy,
         backoff=NO_BACKOFF,
     )
     async with trio.open_nursery() as nursery:
@@ -87,7 +89,10 @@ async def test_intensity_exceeded_stops_children_and_escalates(autojump_clock: o
     journal: list[str] = []
     workers = three(journal)
     sup = Supervisor(
-        "root", [ChildSpec(n, w) for n, w in workers.items()], max_restarts=2, period=10,
+        "root",
+        [ChildSpec(n, w) for n, w in workers.items()],
+        max_restarts=2,
+        period=10,
         backoff=NO_BACKOFF,
     )
     with pytest.RaisesGroup(pytest.RaisesExc(SupervisorGaveUp, match="child b exceeded 2")):
@@ -104,8 +109,9 @@ async def test_restarts_spread_over_the_period_do_not_exceed_intensity(
     autojump_clock: object,
 ) -> None:
     worker = Worker("w", [])
-    sup = Supervisor("root", [ChildSpec("w", worker)], max_restarts=2, period=10,
-                     backoff=NO_BACKOFF)
+    sup = Supervisor(
+        "root", [ChildSpec("w", worker)], max_restarts=2, period=10, backoff=NO_BACKOFF
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
         for _ in range(5):
@@ -158,8 +164,14 @@ def test_backoff_delays_stay_within_their_bounds_and_reset() -> None:
 async def test_restarts_wait_for_their_backoff_on_virtual_time(autojump_clock: object) -> None:
     worker = Worker("w", [])
     policy = BackoffPolicy(base=1.0, cap=4.0, reset_after=100.0)
-    sup = Supervisor("root", [ChildSpec("w", worker)], max_restarts=100, period=1,
-                     backoff=policy, rng=random.Random(3))
+    sup = Supervisor(
+        "root",
+        [ChildSpec("w", worker)],
+        max_restarts=100,
+        period=1,
+        backoff=policy,
+        rng=random.Random(3),
+    )
     waits: list[float] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
@@ -179,8 +191,12 @@ async def test_a_ref_survives_a_restart_and_messages_queued_meanwhile_are_kept(
     autojump_clock: object,
 ) -> None:
     worker = Worker("w", [])
-    sup = Supervisor("root", [ChildSpec("w", worker, mailbox_size=8)],
-                     backoff=BackoffPolicy(base=5.0, cap=5.0), rng=random.Random(1))
+    sup = Supervisor(
+        "root",
+        [ChildSpec("w", worker, mailbox_size=8)],
+        backoff=BackoffPolicy(base=5.0, cap=5.0),
+        rng=random.Random(1),
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
         ref = sup.ref("w")

@@ -11,19 +11,29 @@ import trio
 import trio.testing
 
 from trizap.protocol.outgoing import OutgoingText
-from trizap.whatsapp.engine import EngineEvent, EngineFailure, EngineNotReady, EngineSpec
+from trizap.whatsapp.engine import (
+    EngineEvent,
+    EngineFailure,
+    EngineNotReady,
+    EngineSpec,
+    EngineUnreachable,
+)
 from trizap.whatsapp.neonize_engine import GoLock, NeonizeEngine, SentIds, new_wa_message_id
 
 pytest.importorskip("neonize")
 
 
-async def test_offline_run_creates_a_wal_store_and_fails_with_the_dial_error(
+async def test_offline_run_creates_a_wal_store_and_ends_unreachable_with_the_dial_error(
     tmp_path: Path,
 ) -> None:
+    """Not a crash (`EngineUnreachable`): its host dials again later, in a new process."""
     data_dir = tmp_path / "sessions" / "t1"
     engine = NeonizeEngine(EngineSpec("t1", "s1", None, data_dir), go_lock=GoLock())
     send, _events = trio.open_memory_channel[EngineEvent](16)
-    with trio.fail_after(20), pytest.raises(EngineFailure, match="failed to dial whatsapp web"):
+    with (
+        trio.fail_after(20),
+        pytest.raises(EngineUnreachable, match="failed to dial whatsapp web"),
+    ):
         await engine.run(send)
     store = data_dir / "s1.db"
     assert engine.store == str(store)
@@ -54,7 +64,10 @@ def test_each_engine_has_its_own_client_uuid_and_rejects_unsafe_names(tmp_path: 
     spec = EngineSpec("t1", "s1", None, tmp_path)
     assert NeonizeEngine(spec, go_lock=GoLock()).uuid != NeonizeEngine(spec, go_lock=GoLock()).uuid
     pg = NeonizeEngine(spec, go_lock=GoLock(), store_url="postgres://db/trizap")
-    assert pg.store == "postgres://db/trizap"
+    # whatsmeow's driver reads the URL as libpq would: SSL if the server has it.
+    assert pg.store == "postgres://db/trizap?sslmode=prefer"
+    pinned = "postgresql://db/trizap?sslmode=require"
+    assert NeonizeEngine(spec, go_lock=GoLock(), store_url=pinned).store == pinned
     with pytest.raises(EngineFailure):
         NeonizeEngine(EngineSpec("t1", "../escape", None, tmp_path), go_lock=GoLock())
 

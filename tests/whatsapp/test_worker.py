@@ -18,10 +18,12 @@ import trio.testing
 from trizap.protocol.outgoing import OutgoingText
 from trizap.whatsapp.engine import (
     Connected,
+    Disconnected,
     EngineEvent,
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    EngineUnreachable,
     Message,
     Paired,
     Qr,
@@ -102,18 +104,35 @@ async def paired(running: Running, phone: str) -> None:
     await running.next_of(Connected)
 
 
-async def test_neonize_worker_offline_fails_to_dial_and_leaves_nothing(tmp_path: Path) -> None:
+async def test_neonize_worker_offline_dials_again_in_a_fresh_worker_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A dial failure is an outage, not a crash: `run()` goes on, says `Disconnected` with
+    the error and the delay, and the next try runs in a new process (neonize leaks two
+    file handles per dial in the process that made it)."""
     fds = open_fds()
+    config = WorkerConfig(engine="neonize", grace_s=5, reconnect_base_s=0.1, reconnect_cap_s=0.2)
     with trio.fail_after(GUARD_S):
-        async with open_worker_pool(WorkerConfig(engine="neonize", grace_s=5)) as pool:
+        async with open_worker_pool(config) as pool:
             engine = pool.engine_factory(EngineSpec("t1", "s1", None, tmp_path))
             assert not hasattr(engine, "sim_scan")  # no sim controls on neonize
-            send, _events = trio.open_memory_channel[EngineEvent](16)
-            with pytest.raises(EngineFailure, match="failed to dial whatsapp web websocket"):
-                await engine.run(send)
-            pids = [w.pid for w in pool.statistics().workers]
+            send, events = trio.open_memory_channel[EngineEvent](16)
+            pids: set[int | None] = set()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(engine.run, send)
+                for n in (1, 2):
+                    event = await events.receive()
+                    assert isinstance(event, Disconnected)
+                    assert event.reason.startswith(
+                        "cannot reach WhatsApp: failed to dial whatsapp web websocket"
+                    )
+                    assert f"(try {n} failed; next in " in event.reason
+                    pids |= {w.pid for w in pool.statistics().workers}
+                nursery.cancel_scope.cancel()
+            await pool.wait_idle()
+            assert pool.statistics().started >= 2
     assert (tmp_path / "s1.db").is_file()  # neonize created its store before dialling
-    assert pids and all(pid is not None and not alive(pid) for pid in pids)
+    assert all(pid is None or not alive(pid) for pid in pids)
     assert pool.statistics().workers == ()
     assert open_fds() <= fds  # (earlier tests may still close some of theirs)
 
@@ -176,6 +195,32 @@ async def test_abort_fails_only_the_sessions_of_that_worker(
             assert not other.done.is_set()
             other.scope.cancel()
             await other.done.wait()
+
+
+async def test_a_worker_dying_while_written_to_is_told_by_its_exit_status(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    # The dangerous moment: requests being written as the process dies (a write then
+    # breaks before the exit is seen). The session must still be told the exit status.
+    # The moment is random: looped.
+    for _ in range(5):
+        with trio.fail_after(GUARD_S):
+            async with open_worker_pool(sim_config()) as pool:
+                doomed = start(pool, "s1")
+                await paired(doomed, "5511999990001")
+
+                async def ping(engine: SimWorkerEngine) -> None:
+                    with contextlib.suppress(EngineFailure):
+                        while True:
+                            await engine.ping()
+
+                async with trio.open_nursery() as nursery:
+                    for _ in range(20):
+                        nursery.start_soon(ping, doomed.engine)
+                    with contextlib.suppress(EngineFailure):
+                        await doomed.engine.sim_fault("abort")
+                await doomed.done.wait()
+                assert str(doomed.failure) == "worker exited with status 134"
 
 
 async def test_two_sessions_packed_into_one_worker_talk_to_each_other(
@@ -339,3 +384,35 @@ async def test_a_download_that_fails_or_is_given_up_frees_the_worker(
             await engine.ping()
             running.scope.cancel()
             await running.done.wait()
+
+
+async def test_an_unreachable_engine_is_started_again_with_what_it_paired_and_a_crash_is_not(
+    tmp_path: Path,
+) -> None:
+    config = WorkerConfig(
+        engine="tests.whatsapp.flaky_engine:build",
+        grace_s=2,
+        reconnect_base_s=0.01,
+        reconnect_cap_s=0.02,
+    )
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(config) as pool:
+            engine = pool.engine_factory(EngineSpec("t1", "s1", None, tmp_path))
+            send, events = trio.open_memory_channel[EngineEvent](16)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(engine.run, send)
+                paired = await events.receive()
+                assert isinstance(paired, Paired) and paired.creds == b"device-1"
+                lost = await events.receive()
+                assert isinstance(lost, Disconnected)
+                assert lost.reason.startswith(
+                    "cannot reach WhatsApp: connection reset by peer (try 1 failed; next in "
+                )
+                back = await events.receive()
+                # the second try resumed the device the first one paired
+                assert isinstance(back, Connected) and back.jid.startswith("device-1/")
+                nursery.cancel_scope.cancel()
+            crashing = pool.engine_factory(EngineSpec("t1", "crash", None, tmp_path))
+            with pytest.raises(EngineFailure, match="a bug of ours") as crash:
+                await crashing.run(send)
+            assert not isinstance(crash.value, EngineUnreachable)

@@ -14,6 +14,7 @@ from ..whatsapp.engine import EngineFactory
 from .directory import Directory
 from .hub import HubClient
 from .media import MediaStore
+from .webhooks.metrics import DeliveryMetrics
 
 
 def _utc_now() -> datetime:
@@ -29,3 +30,4 @@ class Deps:
     directory: Directory
     media: MediaStore
     now: Callable[[], datetime] = _utc_now
+    webhook_metrics: DeliveryMetrics = attrs.field(init=False, factory=DeliveryMetrics)

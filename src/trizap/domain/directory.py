@@ -17,12 +17,14 @@ from ..actors import ActorRef, Names
 if TYPE_CHECKING:
     from .session.actor import SessionMsg
     from .tenant import TenantMsg
+    from .webhooks.delivery import WebhookMsg
 
 
 class Directory:
     def __init__(self) -> None:
         self.tenants: Names[str, TenantMsg] = Names()
         self._sessions: dict[str, Names[str, SessionMsg]] = {}
+        self._webhooks: dict[str, Names[str, WebhookMsg]] = {}
 
     def tenant(self, tenant_id: str) -> ActorRef[TenantMsg] | None:
         return self.tenants.get(tenant_id)
@@ -35,5 +37,15 @@ class Directory:
         """The names a tenant's sessions supervisor registers its sessions in."""
         return self._sessions.setdefault(tenant_id, Names())
 
+    def webhook(self, tenant_id: str, webhook_id: str) -> ActorRef[WebhookMsg] | None:
+        """A running webhook's delivery actor."""
+        hooks = self._webhooks.get(tenant_id)
+        return None if hooks is None else hooks.get(webhook_id)
+
+    def webhooks_of(self, tenant_id: str) -> Names[str, WebhookMsg]:
+        """The names a tenant's webhooks supervisor registers its delivery actors in."""
+        return self._webhooks.setdefault(tenant_id, Names())
+
     def forget_tenant(self, tenant_id: str) -> None:
         self._sessions.pop(tenant_id, None)
+        self._webhooks.pop(tenant_id, None)

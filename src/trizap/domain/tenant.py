@@ -4,7 +4,8 @@ Session lifecycle commands (create, start, stop, restart, logout, delete, wake) 
 through the tenant's mailbox, so they are serialised per tenant: two concurrent creates of
 the same name cannot both win, a delete cannot race a start. Everything else — sending,
 QR, pairing codes, sim controls — goes straight to the session's own actor, found in the
-`Directory`.
+`Directory`. Beside its sessions the tenant runs its webhooks (`webhooks.manager`), whose
+changes (`WebhookOp`) go through the same mailbox.
 
 At start the tenant brings back every session whose desired state is `running`, except
 hibernated ones (stopped for idleness), which wake on their next command.
@@ -22,14 +23,23 @@ import trio
 
 from ..actors import ActorRef, ActorStopped, Mailbox, Reply, run_in_thread
 from ..protocol.enums import EngineName
-from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound
+from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound, ValidationError
 from ..store import MessageRow, SessionRow
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
 from ..whatsapp.files import remove_files, session_files
+from ..whatsapp.neonize_engine import forget_device
 from .deps import Deps
-from .session.actor import Logout, SessionActor, SessionMsg, Stop, session_gave_up
+from .session.actor import (
+    Logout,
+    SessionActor,
+    SessionMsg,
+    Stop,
+    expected_crash,
+    session_gave_up,
+)
 from .session.outbox import cancel, fail_pending
 from .session.status import move
+from .webhooks.manager import TenantWebhooks, WebhookOp
 
 log = logging.getLogger("trizap.tenant")
 
@@ -127,6 +137,7 @@ TenantMsg = (
     | Hibernate
     | AbandonPairings
     | Shutdown
+    | WebhookOp
 )
 
 
@@ -139,6 +150,7 @@ class TenantActor:
         self.deps = deps
         self.tenant_id = tenant_id
         self.sessions: DynamicSupervisor[SessionMsg] | None = None
+        self.webhooks = TenantWebhooks(deps, tenant_id)
 
     def session_ref(self, name: str) -> ActorRef[SessionMsg] | None:
         return self.deps.directory.session(self.tenant_id, name)
@@ -156,6 +168,7 @@ class TenantActor:
         self.sessions = sessions
         async with trio.open_nursery() as nursery:
             await nursery.start(sessions.run)
+            await nursery.start(self.webhooks.run)
             task_status.started()
             for row in await self.deps.store.list_sessions(self.tenant_id):
                 if row.desired == "running" and not hibernated(row):
@@ -229,12 +242,14 @@ class TenantActor:
                     await self._forget_credentials(row)
                 reply.send(None)
                 raise _Ended
+            case WebhookOp(action, reply):
+                await self._reply_after(reply, action(self.webhooks))
 
     async def _reply_after(self, reply: Reply[Any], work: Awaitable[Any]) -> None:
         """Run `work`; answer its result, or the trizap error it raised."""
         try:
             reply.send(await work)
-        except (NotFound, Conflict, InvalidState, LimitExceeded) as exc:
+        except (NotFound, Conflict, InvalidState, LimitExceeded, ValidationError) as exc:
             reply.fail(exc)
 
     async def _row(self, name: str) -> SessionRow:
@@ -264,17 +279,25 @@ class TenantActor:
             mailbox_size=self.deps.config.session_mailbox,
             shutdown=self.deps.config.stop_grace,
             on_give_up=gave_up,
+            expected=expected_crash,
         )
         if row.desired != "running":
             await self.deps.store.update_session(self.tenant_id, row.name, desired="running")
         await self.sessions.start_child(spec)
-        return await self._row(row.name)
+        return actor.started_row or await self._row(row.name)
 
     async def _ensure_running(self, name: str) -> SessionRow:
         row = await self._row(name)
         if self.session_ref(name) is not None:
             return row
-        return await self._start(row)
+        return await self._start(await self._afresh(row))
+
+    async def _afresh(self, row: SessionRow) -> SessionRow:
+        """A failed session started again by request starts over: its restart count (the
+        crashes that made it fail) goes back to 0, as its restart intensity does."""
+        if row.status != "failed" or row.restarts == 0:
+            return row
+        return await self.deps.store.update_session(self.tenant_id, row.name, restarts=0)
 
     async def _stop(self, name: str, reason: str, *, keep_desired: bool = False) -> SessionRow:
         """End the session's run with `stopped`/`reason`. `keep_desired` (hibernation) leaves
@@ -307,7 +330,7 @@ class TenantActor:
         row = await self._row(name)
         if self.session_ref(name) is not None:
             await self._stop(name, "restarting")
-        return await self._start(await self._row(row.name))
+        return await self._start(await self._afresh(await self._row(row.name)))
 
     async def _logout(self, name: str) -> SessionRow:
         await self._row(name)
@@ -343,6 +366,17 @@ class TenantActor:
     async def _forget_credentials(self, row: SessionRow) -> None:
         """Removes what the session's engine kept on disk (its run has ended): a session
         created again under the name starts from nothing."""
+        device_store = self.deps.config.neonize_store
+        # Its device in a PostgreSQL store (a logout that reached WhatsApp removed it).
+        if (
+            row.engine == "neonize"
+            and row.creds is not None
+            and device_store is not None
+            and await run_in_thread(
+                forget_device, device_store, row.creds, name=f"tenant {self.tenant_id}"
+            )
+        ):
+            log.info("session %s/%s: removed its device", self.tenant_id, row.name)
         files = session_files(row.engine, self.deps.config.sessions_dir / self.tenant_id, row.name)
         if not files:
             return

@@ -256,6 +256,11 @@ async def _read_body(op: Operation) -> Any:
 def json_response(answer: Answer) -> Response:
     if answer.status == 204 or answer.body is None:
         response = Response(b"", status=answer.status)
+        # No content, so no type (Quart would say text/html) and, for 204, no length
+        # (RFC 9110 15.3.5).
+        del response.headers["Content-Type"]
+        if answer.status == 204:
+            del response.headers["Content-Length"]
     else:
         response = Response(encode(answer.body), status=answer.status, content_type=JSON)
     response.headers["Cache-Control"] = "no-store"

@@ -1,4 +1,4 @@
-"""`create_app(runtime)`: the quart-trio app of the HTTP and WebSocket contract (API.md).
+"""`create_app(runtime)`: the quart-trio app of the HTTP and WebSocket API (docs/api.md).
 
 Layers, outside in: `AuthMiddleware` (the principal, or 401), Quart's routing, the
 operation wrapper of `http.api` (role, body, query), the handlers of `http.routes` and the

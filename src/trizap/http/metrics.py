@@ -1,9 +1,10 @@
 """`GET /metrics`: the runtime's statistics in the Prometheus text format.
 
 Built per scrape from `Runtime.statistics()` (a snapshot: sessions by status, restarts,
-events, subscribers, clients, mailbox depth per actor of the tree) plus the edge's own
-counters, through a registry of its own, so several apps in one process never collide in
-prometheus-client's global registry.
+events, subscribers, clients, mailbox depth per actor of the tree, webhook deliveries by
+outcome, their latency and each webhook's lag) plus the edge's own counters, through a
+registry of its own, so several apps in one process never collide in prometheus-client's
+global registry.
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from ..protocol import SESSION_STATUSES
+from ..protocol.enums import DELIVERY_OUTCOMES, WEBHOOK_STATES
 from ..runtime import RuntimeStatistics
 
 if TYPE_CHECKING:
     from .api import AppState
+
+#: The text format `generate_latest` writes (names escaped to underscores), under the
+#: content type every Prometheus-compatible scraper knows; prometheus-client's own
+#: default now says `version=1.0.0`, which older scrapers reject.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _Snapshot:
@@ -80,6 +91,7 @@ def families(stats: RuntimeStatistics, state: AppState) -> list[Metric]:
             value=encoder.hits,
         ),
         depth,
+        *_webhooks(stats),
         *_sim_network(stats),
     ]
 
@@ -125,7 +137,35 @@ def _sim_network(stats: RuntimeStatistics) -> list[Metric]:
     ]
 
 
+def _webhooks(stats: RuntimeStatistics) -> list[Metric]:
+    hooks = stats.webhooks
+    deliveries = CounterMetricFamily(
+        "trizap_webhook_deliveries",
+        "Webhook delivery attempts by outcome (ok: 2xx; retry: tried again; dead: a 4xx)",
+        labels=["outcome"],
+    )
+    for outcome in DELIVERY_OUTCOMES:
+        deliveries.add_metric([outcome], hooks.deliveries.get(outcome, 0))
+    latency = HistogramMetricFamily(
+        "trizap_webhook_delivery_seconds",
+        "How long a webhook delivery attempt took, up to its answer (timeouts count 15 s)",
+        buckets=hooks.latency_buckets,
+        sum_value=hooks.latency_sum,
+    )
+    lag = GaugeMetricFamily(
+        "trizap_webhook_lag",
+        "Events of its tenant's log after a webhook's cursor (not all of them its own)",
+        labels=["tenant", "webhook"],
+    )
+    for (tenant, webhook), n in sorted(hooks.lag.items()):
+        lag.add_metric([tenant, webhook], n)
+    by_state = GaugeMetricFamily("trizap_webhooks", "Webhooks by state", labels=["state"])
+    for webhook_state in WEBHOOK_STATES:
+        by_state.add_metric([webhook_state], hooks.by_state.get(webhook_state, 0))
+    return [deliveries, latency, lag, by_state]
+
+
 def render_metrics(stats: RuntimeStatistics, state: AppState) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(families(stats, state)))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(registry), CONTENT_TYPE

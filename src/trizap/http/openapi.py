@@ -10,6 +10,7 @@ with a body it does not accept. The WebSocket's frames are in `components.schema
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
@@ -30,10 +31,25 @@ from ..protocol import (
     query_parameters,
 )
 from ..protocol.commands import ClientFrame, SendMessage
+from ..protocol.errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    LimitExceeded,
+    MalformedInput,
+    NotFound,
+    PayloadTooLarge,
+    TrizapError,
+    Unauthorized,
+    ValidationError,
+)
 from ..protocol.fields import spec
 from ..protocol.names import NAME_PATTERN
 from ..protocol.schema import NAMED_UNIONS
+from ..protocol.webhooks import WebhookEvent
 from .api import Media, Operation
+from .examples import MEDIA_EXAMPLES, PROBLEM_EXAMPLES, example_of, from_schema
+from .problems import MethodNotAllowed, NotAcceptable, RangeNotSatisfiable
 
 OPENAPI_VERSION: Final = "3.1.0"
 _PARAM_RE: Final = re.compile(r"{([a-z_]+)}")
@@ -80,19 +96,55 @@ def _name(t: Any) -> str:
     return NAMED_UNIONS.get(t) or str(t.__name__)
 
 
+# The error class behind each status of `_ERROR_TEXT`, for its problem's type and title.
+_PROBLEM_CLASSES: Final[tuple[type[TrizapError], ...]] = (
+    MalformedInput,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    NotAcceptable,
+    Conflict,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    ValidationError,
+    LimitExceeded,
+    Busy,
+)
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _content(t: Any) -> dict[str, Any]:
+def _content(t: Any, examples: _Examples, op: Operation, status: int) -> dict[str, Any]:
     items: Sequence[Any] = t if isinstance(t, list) else [t]
     content: dict[str, Any] = {}
     for item in items:
         if isinstance(item, Media):
             content[item.content_type] = {"schema": dict(item.schema)}
+            media_example = MEDIA_EXAMPLES.get(item.content_type)
+            if media_example is not None:
+                content[item.content_type]["example"] = media_example
         else:
-            content["application/json"] = {"schema": _ref(_name(item))}
+            content["application/json"] = {
+                "schema": _ref(_name(item)),
+                "example": examples.of(item, op.operation_id, status),
+            }
     return content
+
+
+class _Examples:
+    """Examples by type: the written ones (`http.examples`), else made from the schema."""
+
+    def __init__(self, schemas: dict[str, Any]) -> None:
+        self._schemas = schemas
+
+    def of(self, t: type[Any], operation_id: str | None = None, status: int | None = None) -> Any:
+        example = example_of(t, operation_id, status)
+        if example is None:
+            example = from_schema(self._schemas[_name(t)], self._schemas)
+        return example
 
 
 def _view_types(ops: Iterable[Operation]) -> list[Any]:
@@ -124,14 +176,15 @@ def _errors_of(op: Operation) -> list[int]:
     return sorted(codes)
 
 
-def _operation(op: Operation) -> dict[str, Any]:
+def _operation(op: Operation, examples: _Examples) -> dict[str, Any]:
     out: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
         "tags": [op.tag],
     }
-    if op.description:
-        out["description"] = op.description
+    description = op.description or inspect.getdoc(op.handler)
+    if description:
+        out["description"] = description
     if op.auth == "none":
         out["security"] = []
     elif op.websocket:
@@ -171,7 +224,12 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body is not None:
         out["requestBody"] = {
             "required": op.body_required,
-            "content": {"application/json": {"schema": _ref(_name(op.body))}},
+            "content": {
+                "application/json": {
+                    "schema": _ref(_name(op.body)),
+                    "example": examples.of(op.body),
+                }
+            },
         }
     elif op.raw_body is not None:
         out["requestBody"] = {"required": True, "content": dict(op.raw_body)}
@@ -179,12 +237,20 @@ def _operation(op: Operation) -> dict[str, Any]:
     for status, t in sorted(op.responses.items()):
         answer: dict[str, Any] = {"description": _ok_text(status)}
         if t is not None:
-            answer["content"] = _content(t)
+            answer["content"] = _content(t, examples, op, status)
         responses[str(status)] = answer
     for status in _errors_of(op):
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     out["responses"] = responses
     return out
+
+
+def _problem_example(status: int) -> dict[str, Any]:
+    error = next(e for e in _PROBLEM_CLASSES if e.status == status)
+    instance = ValidationError([]) if issubclass(error, ValidationError) else error()
+    example = instance.problem()
+    example.update(PROBLEM_EXAMPLES[status])
+    return example
 
 
 def _ok_text(status: int) -> str:
@@ -197,6 +263,52 @@ def _ok_text(status: int) -> str:
         206: "Partial Content: the `Range` asked for",
         304: "Not Modified: the `ETag` in `If-None-Match` is current",
     }.get(status, "OK")
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+# What a webhook receives (Standard Webhooks), and what its answers mean.
+_WEBHOOK_DELIVERY: Final = {
+    "post": {
+        "operationId": "webhook_event",
+        "summary": "An event of the tenant's log (or a `webhook.test`), POSTed to the "
+        "webhook's URL, one at a time per webhook, in seq order, at least once",
+        "parameters": [
+            _header("webhook-id", "`<tenant id>:<seq>`, the same on every retry: dedupe on it"),
+            _header("webhook-timestamp", "Unix seconds of this attempt"),
+            _header(
+                "webhook-signature",
+                "`v1,<base64 HMAC-SHA256 of '<id>.<timestamp>.<body>'>` with the secret's "
+                "base64-decoded bytes; two, space-separated, for 24 hours after a rotation",
+            ),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("WebhookEvent")}},
+        },
+        "responses": {
+            "2XX": {"description": "Delivered: the next event comes"},
+            "410": {"description": "Gone: the webhook is disabled"},
+            "4XX": {
+                "description": "Other 4xx (but 408, 429): this event is dead, kept in "
+                "the delivery log and replayable; the next one comes"
+            },
+            "default": {
+                "description": "5xx, 408, 429, a redirect, a timeout (15 s) or no "
+                "connection: retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then every "
+                "10 h, with jitter; `Retry-After` is honoured"
+            },
+        },
+    }
+}
 
 
 def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any]:
@@ -212,13 +324,19 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
         WsMarkRead,
         WsPing,
     ]
-    schemas = components([*_view_types(ops), Problem, *ws_types])
+    schemas = components([*_view_types(ops), Problem, *ws_types, WebhookEvent])
+    examples = _Examples(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
-    problem_content = {"application/problem+json": {"schema": _ref("Problem")}}
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, examples)
     responses: dict[str, Any] = {}
     for status, text in sorted(_ERROR_TEXT.items()):
+        problem_content = {
+            "application/problem+json": {
+                "schema": _ref("Problem"),
+                "example": _problem_example(status),
+            }
+        }
         answer: dict[str, Any] = {"description": text, "content": problem_content}
         if status == 503:
             # Every 503 says when to try again (`http.problems.problem_headers`).
@@ -241,6 +359,7 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
         # In the order the route modules come in: a new module brings its tag along.
         "tags": [{"name": t} for t in dict.fromkeys(op.tag for op in ops)],
         "paths": dict(sorted(paths.items())),
+        "webhooks": {"event": _WEBHOOK_DELIVERY},
         "components": {
             "schemas": schemas,
             "responses": responses,

@@ -46,7 +46,7 @@ class RangeNotSatisfiable(TrizapError):
     code = "range_not_satisfiable"
     title = "Range not satisfiable"
 
-    def __init__(self, detail: str, size: int) -> None:
+    def __init__(self, detail: str = "", size: int = 0) -> None:
         super().__init__(detail)
         self.size = size
 

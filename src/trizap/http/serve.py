@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final
+from contextlib import suppress
+from http import HTTPStatus
+from typing import Any, Final
 
+import h11
 import trio
 from hypercorn.config import Config as HyperConfig
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
 
@@ -35,14 +39,48 @@ from .app import app_state, create_app
 
 log = logging.getLogger("trizap.http")
 
+
+def _with_reason_phrases() -> None:
+    """hypercorn hands h11 its responses without a reason phrase, so status lines read
+    `HTTP/1.1 200 ` (legal, but people and some tools read the phrase): give h11 the
+    standard one. Done once, on hypercorn's HTTP/1.1 protocol class (HTTP/2 has none)."""
+    if getattr(H11Protocol._send_h11_event, "_trizap", False):
+        return
+    send = H11Protocol._send_h11_event
+
+    async def send_with_reason(self: H11Protocol, event: Any) -> None:
+        if isinstance(event, h11.Response | h11.InformationalResponse) and not event.reason:
+            with suppress(ValueError):  # a status code outside the standard table
+                event = type(event)(
+                    status_code=event.status_code,
+                    headers=event.headers,
+                    http_version=event.http_version,
+                    reason=HTTPStatus(event.status_code).phrase,
+                )
+        await send(self, event)
+
+    send_with_reason._trizap = True  # type: ignore[attr-defined]
+    H11Protocol._send_h11_event = send_with_reason  # type: ignore[method-assign]
+
+
+_with_reason_phrases()
+
 GRACE: Final = 5.0  # seconds for in-flight requests once the server stops listening
 
 
-def hypercorn_config(runtime: Runtime, host: str, port: int) -> HyperConfig:
+#: One line per request: client, request line (the path without its query, so a token
+#: passed as `?token=` is never written), status, bytes, seconds, user agent.
+ACCESS_LOG_FORMAT: Final = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
+
+
+def hypercorn_config(
+    runtime: Runtime, host: str, port: int, *, access_log: bool = False
+) -> HyperConfig:
     config = runtime.config
     hc = HyperConfig()
     hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    hc.accesslog = None
+    hc.accesslog = logging.getLogger("hypercorn.access") if access_log else None
+    hc.access_log_format = ACCESS_LOG_FORMAT
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = GRACE
     hc.keep_alive_timeout = config.http_keep_alive
@@ -59,15 +97,17 @@ async def serve(
     *,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     app: QuartTrio | None = None,
+    access_log: bool = False,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `runtime` over HTTP and WebSocket on `host:port` (the config's by default)
-    until `shutdown_trigger` returns or this task is cancelled; then stop gracefully."""
+    until `shutdown_trigger` returns or this task is cancelled; then stop gracefully.
+    `access_log`: a line per request on the `hypercorn.access` logger (INFO)."""
     host = runtime.config.host if host is None else host
     port = runtime.config.port if port is None else port
     app = app or create_app(runtime)
     state = app_state(app)
-    hc = hypercorn_config(runtime, host, port)
+    hc = hypercorn_config(runtime, host, port, access_log=access_log)
     state.read_timeout = hc.read_timeout
     stop_listening = trio.Event()
     stopped = trio.Event()

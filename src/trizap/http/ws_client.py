@@ -3,7 +3,7 @@ clients (`Runtime.clients`).
 
 The HTTP edge accepts the connection, authenticates it and starts this actor with a
 `WsTransport` (how to send a text frame and how to close); from then on the actor owns the
-conversation (API.md, "WebSocket"):
+conversation (docs/api.md, "WebSocket frames"):
 
 - it sends `hello`, then the tenant's events (replayed from `after`, then live) as they
   come out of its hub subscription;
@@ -50,7 +50,7 @@ from ..protocol import (
     reply_ok,
     tenant_view,
 )
-from ..protocol.errors import FrameInvalid, TrizapError, ValidationError
+from ..protocol.errors import FrameInvalid, IdempotencyKeyReused, TrizapError, ValidationError
 from ..runtime import Runtime, TenantPrincipal
 from ..store import EventRow
 
@@ -254,6 +254,8 @@ def _at_frame(exc: TrizapError) -> TrizapError:
     field is the frame's."""
     if not isinstance(exc, ValidationError):
         return exc
+    if isinstance(exc, IdempotencyKeyReused):
+        return IdempotencyKeyReused("frame.idempotency_key")
     return ValidationError(
         [
             (f"frame.{loc.removeprefix('body.')}" if loc.startswith("body.") else loc, msg)

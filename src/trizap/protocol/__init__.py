@@ -54,6 +54,7 @@ from .errors import Busy as Busy
 from .errors import Conflict as Conflict
 from .errors import Forbidden as Forbidden
 from .errors import FrameInvalid as FrameInvalid
+from .errors import IdempotencyKeyReused as IdempotencyKeyReused
 from .errors import InvalidState as InvalidState
 from .errors import LimitExceeded as LimitExceeded
 from .errors import MalformedInput as MalformedInput

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
-from . import fields, names
+from . import fields, names, webhooks
 from .content import Contact, Location, Poll
 from .enums import EngineName, FaultKind, MessageStatus, MessageType
 from .errors import FrameInvalid, MalformedInput, ValidationError
@@ -299,8 +299,8 @@ class SimScan:
 class SimInbound:
     """POST /v1/sessions/{name}/sim/inbound: an outside contact (`from`) sends the session
     a message: the fields of `POST .../messages` (`type`, `text`, `media`, ...) without
-    `to` and `idempotency_key`. Build it with `SimInbound.of`; the request body is
-    structured by its own hook (`message.to` is the sender)."""
+    `to` and `idempotency_key`. The request body is structured by its own hook
+    (`message.to` is the sender)."""
 
     from_: str = attrs.field(
         metadata={fields.SPEC_KEY: attrs.evolve(fields.PHONE_SPEC, key="from")}
@@ -582,7 +582,14 @@ REQUEST_TYPES: Final = (
     WsSend,
     WsMarkRead,
     WsPing,
+    *webhooks.REQUEST_TYPES,
 )
 """Every request body and client frame: closed objects (no unknown keys) in the schema."""
 
-QUERY_TYPES: Final = (EventsQuery, MessagesQuery, MediaUploadQuery, WsQuery)
+QUERY_TYPES: Final = (
+    EventsQuery,
+    MessagesQuery,
+    MediaUploadQuery,
+    WsQuery,
+    *webhooks.QUERY_TYPES,
+)

@@ -79,3 +79,9 @@ DESIRED_STATES: Final[tuple[DesiredState, ...]] = typing.get_args(DesiredState)
 ReceiptKind = Literal["delivered", "read"]
 
 Role = Literal["admin", "tenant"]
+
+# A webhook's delivery state, and what became of one delivery attempt.
+WebhookState = Literal["active", "retrying", "disabled"]
+WEBHOOK_STATES: Final[tuple[WebhookState, ...]] = typing.get_args(WebhookState)
+DeliveryOutcome = Literal["ok", "retry", "dead"]
+DELIVERY_OUTCOMES: Final[tuple[DeliveryOutcome, ...]] = typing.get_args(DeliveryOutcome)

@@ -4,7 +4,8 @@
 
     TrizapError                      500  internal            (base; never raised bare)
     ├── ValidationError              422  validation          (.errors: [(loc, msg)])
-    │   └── FrameInvalid             422  validation          (a WebSocket frame; .ref)
+    │   ├── FrameInvalid             422  validation          (a WebSocket frame; .ref)
+    │   └── IdempotencyKeyReused     422  idempotency_key_reused (same key, other request)
     ├── MalformedInput               400  malformed           (not JSON, not an object)
     ├── PayloadTooLarge              413  too_large
     ├── Unauthorized                 401  unauthorized        (missing or unknown token)
@@ -80,6 +81,20 @@ class FrameInvalid(ValidationError):
     def __init__(self, errors: Sequence[tuple[str, str]], ref: str | None = None) -> None:
         super().__init__(errors)
         self.ref = ref
+
+
+class IdempotencyKeyReused(ValidationError):
+    """An idempotency key the session used before, for a different message (the IETF
+    Idempotency-Key draft's 422): nothing is sent, nothing changes."""
+
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused"
+
+    def __init__(self, loc: str = "body.idempotency_key") -> None:
+        super().__init__(
+            [(loc, "used before with a different request")],
+            "idempotency key reused with a different request",
+        )
 
 
 class MalformedInput(TrizapError):

@@ -17,7 +17,7 @@ import attrs
 from . import fields
 from ._rows import EventRowLike
 from .content import Contact, Location, Poll
-from .enums import MessageKind, MessageStatus, SessionStatus
+from .enums import MessageKind, MessageStatus, SessionStatus, WebhookState
 from .media import ReceivedMedia
 from .wire import dumps, format_time, structure, unstructure
 
@@ -29,6 +29,7 @@ MESSAGE_REACTION: Final = "message.reaction"
 MESSAGE_EDITED: Final = "message.edited"
 MESSAGE_REVOKED: Final = "message.revoked"
 POLL_VOTE: Final = "poll.vote"
+WEBHOOK_STATE: Final = "webhook.state"
 EventType = Literal[
     "session.status",
     "session.qr",
@@ -38,6 +39,7 @@ EventType = Literal[
     "message.edited",
     "message.revoked",
     "poll.vote",
+    "webhook.state",
 ]
 
 
@@ -168,6 +170,16 @@ class MessageStatusData:
     error: str | None
 
 
+@attrs.frozen
+class WebhookStateData:
+    """`webhook.state`: a webhook's delivery state changed. `id` is the webhook's;
+    `reason` says why (the last error while `retrying`, what disabled it)."""
+
+    id: str
+    state: WebhookState
+    reason: str | None
+
+
 EventData = (
     SessionStatusData
     | SessionQrData
@@ -177,6 +189,7 @@ EventData = (
     | MessageEditedData
     | MessageRevokedData
     | PollVoteData
+    | WebhookStateData
 )
 
 EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
@@ -188,6 +201,7 @@ EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
     MESSAGE_EDITED: MessageEditedData,
     MESSAGE_REVOKED: MessageRevokedData,
     POLL_VOTE: PollVoteData,
+    WEBHOOK_STATE: WebhookStateData,
 }
 
 

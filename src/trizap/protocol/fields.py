@@ -102,7 +102,7 @@ def wire_key(field: attrs.Attribute[Any]) -> str:
     return s.key if s is not None and s.key is not None else field.name
 
 
-# --- the field kinds of API.md ------------------------------------------------------------
+# --- the field kinds of the API -----------------------------------------------------------
 
 NAME: Final = spec(
     pattern=names.NAME_PATTERN,

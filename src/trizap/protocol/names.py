@@ -1,4 +1,4 @@
-"""Names, phone numbers, JIDs and size limits: every input rule of API.md in one place.
+"""Names, phone numbers, JIDs and size limits: every input rule of the API, in one place.
 
 The functions here take a string and return its canonical form or raise `ValueError` with a
 message meant for the caller; they know nothing of locations. `protocol.fields` attaches them

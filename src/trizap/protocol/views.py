@@ -1,6 +1,6 @@
 """What the server answers: REST response bodies and WebSocket server frames.
 
-Each is a frozen attrs class shaped exactly as API.md says; `wire.encode(view)` gives the
+Each is a frozen attrs class shaped exactly as docs/api.md says; `wire.encode(view)` gives the
 JSON. The `*_view` functions build them from store records, so secrets (token hashes,
 engine credentials, tenant ids of other rows) cannot leak by accident: only the fields
 listed here are ever rendered.

@@ -58,7 +58,7 @@ async def open_engines(
         engine="neonize",
         sessions_per_worker=config.sessions_per_worker,
         grace_s=config.worker_grace,
-        store_url=config.neonize_store_url,
+        store_url=config.neonize_store,
     )
     async with AsyncExitStack() as stack:
         # The pool outlives the tree (its sessions stop first).

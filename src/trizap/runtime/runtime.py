@@ -7,8 +7,8 @@
 
 Each service is one concept: `auth` (tokens and principals), `tenants` (tenants and their
 tokens), `sessions` (lifecycle, pairing, sim controls), `messages` (the outbox, every
-kind), `media` (the media store), `events`
-(the log: pages, long-polls, live streams) and `clients` (connected clients' actors).
+kind), `media` (the media store), `events` (the log: pages, long-polls, live streams),
+`clients` (connected clients' actors) and `webhooks` (endpoints, their deliveries).
 Every failure they raise is in the error tree of `trizap.protocol.errors`.
 """
 
@@ -29,6 +29,7 @@ from .messages import Messages
 from .sessions import Sessions
 from .tenants import Tenants
 from .tree import Tree
+from .webhooks import Webhooks, WebhookStatistics
 
 
 @attrs.define
@@ -42,6 +43,7 @@ class RuntimeStatistics:
     lagged_subscribers: int
     clients: int
     mailbox_depth: dict[str, int]
+    webhooks: WebhookStatistics
     sim_network: SimNetworkStatistics | None
 
 
@@ -60,6 +62,7 @@ class Runtime:
         self.messages = Messages(deps, self.sessions, self.media)
         self.events = Events(deps.store, deps.hub)
         self.clients = Clients(tree.clients, tree.reaper)
+        self.webhooks = Webhooks(deps)
         #: The sim network when it runs in this process (WhatsApp's servers, played).
         self.sim: SimNetwork | None = engines.sim
         self._engines = engines
@@ -90,5 +93,6 @@ class Runtime:
             lagged_subscribers=hub.lagged,
             clients=len(self.clients),
             mailbox_depth=depth,
+            webhooks=await self.webhooks.statistics(),
             sim_network=await self._engines.sim_statistics(),
         )

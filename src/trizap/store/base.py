@@ -1,10 +1,11 @@
 """The `Store` protocol and the records it reads and writes.
 
-The store is the source of truth (DESIGN.md §6): tenants, token hashes, sessions and their
-desired state, the per-tenant event log with its consumers' cursors, and the outbox (each
-message as the `OutgoingMessage` it was queued as). Implementations: `SqlStore` on a backend, SQLite
-(default, embedded) and later PostgreSQL. Everything here is plain data: no actors, no
-HTTP. Times are aware UTC `datetime`s; JSON-shaped data is `dict[str, Any]`.
+The store is the source of truth: tenants, token hashes, sessions and their desired state,
+the per-tenant event log with its consumers' cursors, the outbox (each message as the
+`OutgoingMessage` it was queued as), and webhooks with their delivery log.
+Implementations: `SqlStore` on a backend, SQLite (default, embedded) and later PostgreSQL.
+Everything here is plain data: no actors, no HTTP. Times are aware UTC `datetime`s;
+JSON-shaped data is `dict[str, Any]`.
 
 Every method is a cancellable trio coroutine. A method either commits fully or not at all.
 """
@@ -20,29 +21,36 @@ import attrs
 
 from ..protocol.enums import (
     MESSAGE_STATUSES,
+    DeliveryOutcome,
     DesiredState,
     EngineName,
     MessageStatus,
     SessionStatus,
+    WebhookState,
 )
 from ..protocol.outgoing import OutgoingMessage, summary
 
 __all__ = [
+    "DELIVERIES_KEPT",
     "MESSAGE_STATUSES",
     "SYNCHRONOUS",
+    "DeliveryRow",
     "DesiredState",
     "EventRow",
     "InboundMediaRow",
     "MediaRow",
     "MessageRow",
     "MessageStatus",
+    "NewDelivery",
     "NewEvent",
     "NewMessage",
+    "NewWebhook",
     "SessionRow",
     "Store",
     "Synchronous",
     "TenantRow",
     "TokenRow",
+    "WebhookRow",
 ]
 
 # How far a commit is pushed to disk before the method returns (see `open_sqlite_store`).
@@ -174,6 +182,78 @@ class InboundMediaRow:
     media_id: str | None
     error: str | None
     created_at: datetime
+
+
+@attrs.frozen
+class NewWebhook:
+    """A webhook to create; the store gives it its id, times, state and its cursor (the
+    tenant's last seq: it is sent what happens from then on)."""
+
+    tenant_id: str
+    url: str
+    events: tuple[str, ...]
+    sessions: tuple[str, ...] | None
+    description: str | None
+    secret: str
+
+
+@attrs.frozen
+class WebhookRow:
+    """A webhook, its delivery state and its cursor (the last seq it has had).
+
+    `previous_secret` signs beside `secret` until `previous_secret_until` (a rotation);
+    `failing_since` is when the current run of failed deliveries began (None while they
+    succeed); `last_error` the last failed delivery's error, kept after it recovers."""
+
+    id: str
+    tenant_id: str
+    url: str
+    events: tuple[str, ...]
+    sessions: tuple[str, ...] | None
+    description: str | None
+    enabled: bool
+    state: WebhookState
+    state_reason: str | None
+    secret: str
+    previous_secret: str | None
+    previous_secret_until: datetime | None
+    failing_since: datetime | None
+    last_error: str | None
+    cursor: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class NewDelivery:
+    """One delivery attempt of the event `seq` (seq 0: a test event), to record."""
+
+    seq: int
+    attempt: int
+    outcome: DeliveryOutcome
+    status_code: int | None
+    error: str | None
+    response: str | None  # at most the first 4 KiB of the answer's body
+    duration_ms: int
+    at: datetime
+
+
+@attrs.frozen
+class DeliveryRow:
+    id: int  # increasing: newer attempts have larger ids
+    webhook_id: str
+    seq: int
+    attempt: int
+    outcome: DeliveryOutcome
+    status_code: int | None
+    error: str | None
+    response: str | None
+    duration_ms: int
+    at: datetime
+
+
+# The delivery log keeps about this many attempts per webhook (the newest).
+DELIVERIES_KEPT: Final = 1000
 
 
 class SchemaTooNew(RuntimeError):
@@ -393,3 +473,72 @@ class Store(Protocol):
     async def get_inbound_media(
         self, tenant_id: str, session: str, wa_id: str
     ) -> InboundMediaRow | None: ...
+
+    # webhooks --------------------------------------------------------------------------------
+    async def create_webhook(self, new: NewWebhook) -> WebhookRow:
+        """`active`, enabled, its cursor at the tenant's last seq (in the same transaction).
+        Raises `NotFound` for an unknown tenant."""
+        ...
+
+    async def get_webhook(self, tenant_id: str, webhook_id: str) -> WebhookRow | None: ...
+
+    async def list_webhooks(self, tenant_id: str | None = None) -> list[WebhookRow]:
+        """One tenant's webhooks (oldest first), or every webhook when `tenant_id` is None."""
+        ...
+
+    async def update_webhook(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        sessions: Sequence[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+        state: WebhookState | None = None,
+        state_reason: str | None = None,
+        secret: str | None = None,
+        previous_secret: str | None = None,
+        previous_secret_until: datetime | None = None,
+        failing_since: datetime | None = None,
+        last_error: str | None = None,
+        cursor: int | None = None,
+        clear_sessions: bool = False,
+        clear_description: bool = False,
+        clear_state_reason: bool = False,
+        clear_previous_secret: bool = False,
+        clear_failing_since: bool = False,
+    ) -> WebhookRow:
+        """Changes the given fields only (`None` keeps; `clear_*` sets NULL). `cursor` moves
+        the webhook's cursor (back, to replay). Raises `NotFound` if there is no such
+        webhook."""
+        ...
+
+    async def delete_webhook(self, tenant_id: str, webhook_id: str) -> None:
+        """Removes the webhook, its cursor and its delivery log."""
+        ...
+
+    async def record_deliveries(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        deliveries: Sequence[NewDelivery],
+        cursor: int | None = None,
+    ) -> None:
+        """Adds attempts to the webhook's delivery log (which keeps about the newest
+        `DELIVERIES_KEPT`) and, with `cursor`, moves its cursor there: one transaction.
+        Raises `NotFound` (writing nothing) if the webhook is gone."""
+        ...
+
+    async def list_deliveries(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        *,
+        limit: int = 100,
+        outcome: DeliveryOutcome | None = None,
+        seq: int | None = None,
+    ) -> list[DeliveryRow]:
+        """Newest first; only `outcome`'s, or the event `seq`'s, when given."""
+        ...

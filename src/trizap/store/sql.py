@@ -21,25 +21,31 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 import attrs
 
 from ..dbthread import Connection, Executor
-from ..protocol.enums import EngineName, SessionStatus
+from ..protocol.enums import DeliveryOutcome, EngineName, SessionStatus, WebhookState
 from ..protocol.errors import NotFound, PayloadTooLarge
 from ..protocol.outgoing import OutgoingMessage
 from . import validation as check
 from .base import (
+    DELIVERIES_KEPT,
+    DeliveryRow,
     DesiredState,
     EventRow,
     InboundMediaRow,
     MediaRow,
     MessageRow,
     MessageStatus,
+    NewDelivery,
     NewEvent,
     NewMessage,
+    NewWebhook,
     SessionRow,
     Store,
     Synchronous,
     TenantRow,
     TokenRow,
+    WebhookRow,
 )
+from .tables import Table
 
 __all__ = [
     "PRUNE_CHUNK",
@@ -203,6 +209,58 @@ class Backend(Protocol[C_contra]):
     def get_inbound_media(
         self, db: C_contra, tenant_id: str, session: str, wa_id: str
     ) -> InboundMediaRow | None: ...
+
+    # webhooks (each with its cursor in the consumer cursors, and its delivery log)
+    def insert_webhook(self, db: C_contra, row: WebhookRow) -> WebhookRow:
+        """Inserts `row` with its cursor at the tenant's last seq; returns it with that
+        cursor."""
+        ...
+
+    def get_webhook(self, db: C_contra, tenant_id: str, webhook_id: str) -> WebhookRow | None: ...
+    def list_webhooks(self, db: C_contra, tenant_id: str | None) -> list[WebhookRow]: ...
+    def update_webhook(
+        self, db: C_contra, tenant_id: str, webhook_id: str, changes: Mapping[str, Any]
+    ) -> WebhookRow | None:
+        """`changes` may hold `cursor`, which moves the webhook's cursor."""
+        ...
+
+    def delete_webhook(self, db: C_contra, tenant_id: str, webhook_id: str) -> bool: ...
+    def insert_deliveries(
+        self,
+        db: C_contra,
+        tenant_id: str,
+        webhook_id: str,
+        deliveries: Sequence[NewDelivery],
+        cursor: int | None,
+        keep: int,
+    ) -> bool:
+        """Adds the attempts, drops the webhook's attempts past its newest `keep` (now and
+        then, not on every call), moves its cursor to `cursor` if given; False if there
+        is no such webhook."""
+        ...
+
+    def list_deliveries(
+        self,
+        db: C_contra,
+        tenant_id: str,
+        webhook_id: str,
+        limit: int,
+        outcome: DeliveryOutcome | None,
+        seq: int | None,
+    ) -> list[DeliveryRow]: ...
+
+    # whole rows, for copying a store (`copy.py`)
+    def count_rows(self, db: C_contra, table: Table) -> int: ...
+    def read_rows(
+        self, db: C_contra, table: Table, after: tuple[Any, ...] | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows of `table` (its columns, then its order key), in its order,
+        after the row whose order key is `after` (None: from the first)."""
+        ...
+
+    def write_rows(self, db: C_contra, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Inserts `rows` (the table's columns) as they are, in one transaction."""
+        ...
 
 
 @attrs.frozen
@@ -707,6 +765,178 @@ class SqlStore(Generic[C]):
         self, tenant_id: str, session: str, wa_id: str
     ) -> InboundMediaRow | None:
         return await self._run(self._backend.get_inbound_media, tenant_id, session, wa_id)
+
+    # webhooks ----------------------------------------------------------------------------
+    async def create_webhook(self, new: NewWebhook) -> WebhookRow:
+        """`active` and enabled, its cursor at the tenant's last seq (in the same
+        transaction: it is sent every event appended after it exists). Raises `NotFound`
+        for an unknown tenant."""
+        check.webhook(new.url, new.events, new.secret)
+        return await self._run(self._create_webhook, new)
+
+    def _create_webhook(self, db: C, new: NewWebhook) -> WebhookRow:
+        now = self._now()
+        row = WebhookRow(
+            id=_new_id("wh_"),
+            tenant_id=new.tenant_id,
+            url=new.url,
+            events=tuple(new.events),
+            sessions=None if new.sessions is None else tuple(new.sessions),
+            description=new.description,
+            enabled=True,
+            state="active",
+            state_reason=None,
+            secret=new.secret,
+            previous_secret=None,
+            previous_secret_until=None,
+            failing_since=None,
+            last_error=None,
+            cursor=0,
+            created_at=now,
+            updated_at=now,
+        )
+        return self._backend.insert_webhook(db, row)
+
+    async def get_webhook(self, tenant_id: str, webhook_id: str) -> WebhookRow | None:
+        return await self._run(self._backend.get_webhook, tenant_id, webhook_id)
+
+    async def list_webhooks(self, tenant_id: str | None = None) -> list[WebhookRow]:
+        """One tenant's webhooks, oldest first, or every webhook (by tenant) when
+        `tenant_id` is None."""
+        return await self._run(self._backend.list_webhooks, tenant_id)
+
+    async def update_webhook(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        sessions: Sequence[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+        state: WebhookState | None = None,
+        state_reason: str | None = None,
+        secret: str | None = None,
+        previous_secret: str | None = None,
+        previous_secret_until: datetime | None = None,
+        failing_since: datetime | None = None,
+        last_error: str | None = None,
+        cursor: int | None = None,
+        clear_sessions: bool = False,
+        clear_description: bool = False,
+        clear_state_reason: bool = False,
+        clear_previous_secret: bool = False,
+        clear_failing_since: bool = False,
+    ) -> WebhookRow:
+        """Changes the given fields only (`None` keeps; `clear_*` sets NULL) and returns the
+        new row; `cursor` moves the webhook's cursor (back, to replay). Raises `NotFound` if
+        there is no such webhook."""
+        check.webhook_state(state)
+        if cursor is not None:
+            check.cursor("webhook", cursor)
+        given: dict[str, Any] = {
+            "url": url,
+            "events": None if events is None else tuple(events),
+            "sessions": None if sessions is None else tuple(sessions),
+            "description": description,
+            "enabled": enabled,
+            "state": state,
+            "state_reason": state_reason,
+            "secret": secret,
+            "previous_secret": previous_secret,
+            "previous_secret_until": previous_secret_until,
+            "failing_since": failing_since,
+            "last_error": last_error,
+            "cursor": cursor,
+        }
+        changes = {k: v for k, v in given.items() if v is not None}
+        for field, clear in (
+            ("sessions", clear_sessions),
+            ("description", clear_description),
+            ("state_reason", clear_state_reason),
+            ("failing_since", clear_failing_since),
+        ):
+            if clear:
+                changes[field] = None
+        if clear_previous_secret:
+            changes["previous_secret"] = changes["previous_secret_until"] = None
+        return await self._run(self._update_webhook, tenant_id, webhook_id, changes)
+
+    def _update_webhook(
+        self, db: C, tenant_id: str, webhook_id: str, changes: dict[str, Any]
+    ) -> WebhookRow:
+        changes["updated_at"] = self._now()
+        row = self._backend.update_webhook(db, tenant_id, webhook_id, changes)
+        if row is None:
+            raise NotFound(f"webhook {webhook_id!r} not found")
+        return row
+
+    async def delete_webhook(self, tenant_id: str, webhook_id: str) -> None:
+        """Removes the webhook, its cursor (releasing the events it held back) and its
+        delivery log. Raises `NotFound` if there is no such webhook."""
+        if not await self._run(self._backend.delete_webhook, tenant_id, webhook_id):
+            raise NotFound(f"webhook {webhook_id!r} not found")
+
+    async def record_deliveries(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        deliveries: Sequence[NewDelivery],
+        cursor: int | None = None,
+    ) -> None:
+        """Adds attempts to the webhook's delivery log, which keeps about the newest
+        `DELIVERIES_KEPT` of them, and with `cursor` moves its cursor there, in one
+        transaction. Raises `NotFound`, writing nothing, if the webhook is gone."""
+        for d in deliveries:
+            check.delivery(d)
+        if cursor is not None:
+            check.cursor("webhook", cursor)
+        if not deliveries and cursor is None:
+            return
+        done = await self._run(
+            self._backend.insert_deliveries,
+            tenant_id,
+            webhook_id,
+            list(deliveries),
+            cursor,
+            DELIVERIES_KEPT,
+        )
+        if not done:
+            raise NotFound(f"webhook {webhook_id!r} not found")
+
+    async def list_deliveries(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        *,
+        limit: int = 100,
+        outcome: DeliveryOutcome | None = None,
+        seq: int | None = None,
+    ) -> list[DeliveryRow]:
+        """The webhook's delivery attempts, newest first; only those of `outcome`, or of
+        the event `seq`, when given. Another tenant's webhook has none."""
+        check.delivery_outcome(outcome)
+        if not check.page(limit):
+            return []
+        return await self._run(
+            self._backend.list_deliveries, tenant_id, webhook_id, limit, outcome, seq
+        )
+
+    # whole rows, for copying a store (`copy.py`) -------------------------------------------
+    async def count_rows(self, table: Table) -> int:
+        return await self._run(self._backend.count_rows, table)
+
+    async def read_rows(
+        self, table: Table, after: tuple[Any, ...] | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows of `table` as stored (its columns, then its order key), in its
+        order, after the row whose order key is `after`."""
+        return await self._run(self._backend.read_rows, table, after, limit)
+
+    async def write_rows(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Inserts `rows` (the table's columns) as they are, all or none."""
+        await self._run(self._backend.write_rows, table, list(rows))
 
 
 if TYPE_CHECKING:

@@ -13,13 +13,29 @@ from datetime import datetime
 from typing import Any
 
 from ..protocol import wire
-from ..protocol.enums import DESIRED_STATES, MESSAGE_STATUSES
+from ..protocol.enums import (
+    DELIVERY_OUTCOMES,
+    DESIRED_STATES,
+    MESSAGE_STATUSES,
+    WEBHOOK_STATES,
+    DeliveryOutcome,
+    WebhookState,
+)
 from ..protocol.outgoing import OutgoingMessage
-from .base import SYNCHRONOUS, DesiredState, MessageStatus, NewEvent, Synchronous
+from .base import (
+    SYNCHRONOUS,
+    DesiredState,
+    MessageStatus,
+    NewDelivery,
+    NewEvent,
+    Synchronous,
+)
 
 __all__ = [
     "aware",
     "cursor",
+    "delivery",
+    "delivery_outcome",
     "desired_state",
     "events",
     "message_ref",
@@ -29,6 +45,8 @@ __all__ = [
     "page",
     "retention",
     "synchronous",
+    "webhook",
+    "webhook_state",
 ]
 
 
@@ -93,3 +111,25 @@ def cursor(consumer: str, seq: int) -> None:
         raise ValueError("a cursor needs a consumer name")
     if seq < 0:
         raise ValueError("a cursor's seq must be >= 0")
+
+
+def webhook(url: str, events: Sequence[str], secret: str) -> None:
+    if not url or not events or not secret:
+        raise ValueError("a webhook needs a URL, at least one event pattern and a secret")
+
+
+def webhook_state(state: WebhookState | None) -> None:
+    if state is not None and state not in WEBHOOK_STATES:
+        raise ValueError(f"unknown webhook state {state!r}")
+
+
+def delivery_outcome(outcome: DeliveryOutcome | None) -> None:
+    if outcome is not None and outcome not in DELIVERY_OUTCOMES:
+        raise ValueError(f"unknown delivery outcome {outcome!r}")
+
+
+def delivery(d: NewDelivery) -> None:
+    delivery_outcome(d.outcome)
+    aware(d.at)
+    if d.seq < 0 or d.attempt < 1:
+        raise ValueError("a delivery's seq is >= 0 and its attempt >= 1")

@@ -71,6 +71,9 @@ class ChildSpec(Generic[Msg]):
     max_restarts: int | None = None  # DynamicSupervisor: per-child intensity
     period: float | None = None
     on_give_up: GiveUpHook | None = None  # DynamicSupervisor: told when it gives up
+    # A crash the child expects (a network it lost, a fault injected on purpose) in one
+    # line, logged as a warning; None (or no function): a bug, logged with its traceback.
+    expected: Callable[[BaseException], str | None] | None = None
 
 
 @attrs.define
@@ -271,13 +274,23 @@ class _Core:
             return  # trio's start() reports a body that returned without starting
         ran_for = trio.current_time() - slot.started_at
         if error is not None:
-            log.error(
-                "%s: child %s crashed after %.3fs",
-                self.name,
-                slot.spec.id,
-                ran_for,
-                exc_info=error,
-            )
+            account = slot.spec.expected(error) if slot.spec.expected is not None else None
+            if account is not None:
+                log.warning(
+                    "%s: child %s crashed after %.3fs: %s",
+                    self.name,
+                    slot.spec.id,
+                    ran_for,
+                    account,
+                )
+            else:
+                log.error(
+                    "%s: child %s crashed after %.3fs",
+                    self.name,
+                    slot.spec.id,
+                    ran_for,
+                    exc_info=error,
+                )
         self._exits_send.send_nowait(_Exit(slot, run_id, kind, error, ran_for))
 
     async def _stop_slot(self, slot: _Slot) -> None:
@@ -513,8 +526,13 @@ class DynamicSupervisor(_Core, Generic[Msg]):
 
     async def _give_up(self, slot: _Slot, exit: _Exit) -> None:
         assert exit.error is not None
-        log.error(
-            "%s: giving up on child %s after %d restarts", self.name, slot.spec.id, slot.restarts
+        expected = slot.spec.expected is not None and slot.spec.expected(exit.error) is not None
+        log.log(
+            logging.WARNING if expected else logging.ERROR,
+            "%s: giving up on child %s after %d restarts",
+            self.name,
+            slot.spec.id,
+            slot.restarts,
         )
         failed = ActorFailed(f"actor {slot.spec.id!r} gave up: {exit.error!r}", actor=slot.spec.id)
         failed.__cause__ = exit.error

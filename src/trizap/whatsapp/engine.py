@@ -7,8 +7,11 @@ network side), and returns or raises when that life ends:
 
 - returns normally after `LoggedOut` / `Banned` / `PairingTimeout` (nothing to retry), or
   when cancelled;
-- raises `EngineFailure` when it crashed or could not connect (the session's keeper
-  restarts it with backoff).
+- raises `EngineFailure` when it crashed (the session's keeper restarts it with backoff,
+  and gives up past its restart intensity: `failed`);
+- raises `EngineUnreachable` (an `EngineFailure`) when it could not connect, or its
+  connection ended for good: its host dials again after a while (the session stays
+  `disconnected`), this is not a crash.
 
 The command methods are valid only while `run()` is active; before the engine is connected
 they raise `EngineNotReady`. `ping()` is the exception: it answers in every state of the
@@ -176,8 +179,16 @@ class EngineNotice:
 
 
 EngineEvent = (
-    Qr | Paired | Connected | Disconnected | LoggedOut | Banned | PairingTimeout
-    | Message | Receipt | EngineNotice
+    Qr
+    | Paired
+    | Connected
+    | Disconnected
+    | LoggedOut
+    | Banned
+    | PairingTimeout
+    | Message
+    | Receipt
+    | EngineNotice
 )
 
 
@@ -186,6 +197,13 @@ EngineEvent = (
 
 class EngineFailure(Exception):
     """The engine crashed or could not connect; its session restarts it with backoff."""
+
+
+class EngineUnreachable(EngineFailure):
+    """WhatsApp could not be reached, or the connection ended and the engine cannot take
+    it up again itself: not a crash of ours. Whoever hosts the engine dials again later
+    with a new one (`WorkerEngine`: capped backoff, a fresh process), the session
+    `disconnected` meanwhile."""
 
 
 class EngineNotReady(Exception):
@@ -269,7 +287,7 @@ EngineFactory = Callable[[EngineSpec], Engine]
 
 @runtime_checkable
 class SimControls(Protocol):
-    """The extra controls of a sim engine (API.md `sim/*` routes)."""
+    """The extra controls of a sim engine (the API's `sim/*` routes)."""
 
     async def sim_scan(self, phone: str) -> None: ...
 

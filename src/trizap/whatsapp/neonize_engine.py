@@ -5,8 +5,10 @@ side aborts the whole process on some races, a stalled pairing ignores `stop()`,
 connects leak handles (docs/architecture.md). What the adapter does about neonize 0.5.2's behaviour:
 
 - `connect()` blocks for the life of the client; it is called on a thread from
-  `trio.lowlevel.start_thread_soon`, and its return (offline: the dial error, ~50 ms) ends
-  `run()` with `EngineFailure`.
+  `trio.lowlevel.start_thread_soon`, and its return (offline: the dial error, ~50 ms; or a
+  connection that ended) ends `run()` with `EngineUnreachable`: `WorkerEngine` dials again
+  after a capped backoff, in a fresh process, since each `connect()` leaks the store's
+  file handles (two per dial) and ~0.2 MB on the Go side.
 - Handlers (one per native event type, registered before `connect()`) run on neonize's Go
   thread, one at a time. Each hands its event to trio with `trio.from_thread.run` into a
   bounded inbox: while the session is slow, the Go thread waits (back-pressure). Mapping
@@ -35,6 +37,7 @@ from __future__ import annotations
 import base64
 import collections
 import hashlib
+import logging
 import math
 import os
 import re
@@ -42,6 +45,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -63,6 +67,7 @@ from .engine import (
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    EngineUnreachable,
     InboundMedia,
     LoggedOut,
     MediaReader,
@@ -259,6 +264,44 @@ def session_files(data_dir: Path, session: str) -> list[Path]:
     ]
 
 
+def _go_url(url: str) -> str:
+    """`url` as whatsmeow's PostgreSQL driver (Go's lib/pq) reads it as libpq does: lib/pq
+    insists on SSL unless told otherwise, where libpq (and trizap's own store) prefers SSL
+    and goes without it on a server that has none."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql") or "sslmode=" in parts.query:
+        return url
+    query = f"{parts.query}&sslmode=prefer" if parts.query else "sslmode=prefer"
+    return urllib.parse.urlunsplit(parts._replace(query=query))
+
+
+def forget_device(url: str, creds: bytes) -> bool:
+    """Deletes a session's device (its keys, and by cascade everything whatsmeow kept for
+    it) from a PostgreSQL device store; blocking. The files of a file store are removed by
+    `files.remove_files`. False if there was none, or the database could not be reached
+    (logged: the session goes anyway)."""
+    import psycopg
+    from neonize.proto.Neonize_pb2 import JID
+
+    jid = JID()
+    jid.MergeFromString(creds)
+    device = f":{jid.Device}" if jid.Device else ""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as db:
+            cur = db.execute(
+                "DELETE FROM whatsmeow_device WHERE jid = %s",
+                (f"{jid.User}{device}@{jid.Server}",),
+            )
+            return cur.rowcount > 0
+    except psycopg.errors.UndefinedTable:
+        return False  # neonize never ran against this database
+    except psycopg.Error as exc:
+        logging.getLogger(__name__).warning(
+            "could not remove the device of %s from its store: %s", jid.User, exc
+        )
+        return False
+
+
 def new_wa_message_id() -> str:
     """An id in whatsmeow's format (`3EB0` + 18 hex digits). Made in Python because
     neonize's `generate_message_id` is a Go call on the client, unsafe before it is started."""
@@ -295,7 +338,9 @@ class NeonizeEngine:
             raise EngineFailure(f"session name not usable as a file name: {spec.session!r}")
         self._spec = spec
         self._go = go_lock
-        self._store = store_url or str(store_path(spec.data_dir, spec.session))
+        self._store = (
+            _go_url(store_url) if store_url else str(store_path(spec.data_dir, spec.session))
+        )
         # Unique per engine, not per session: an earlier client of the same session may
         # still be registered on the Go side while it stops.
         self._uuid = f"{spec.tenant}:{spec.session}:{uuid.uuid4().hex[:12]}"
@@ -414,7 +459,7 @@ class NeonizeEngine:
                 item = await self._inbox_recv.receive()
                 match item:
                     case _ConnectReturned(error=error):
-                        raise EngineFailure(error or "neonize connect() returned unexpectedly")
+                        raise EngineUnreachable(error or "the connection ended")
                     case _QrCode(code=code):
                         qr = map_qr(code, qr_index)
                         qr_index += 1

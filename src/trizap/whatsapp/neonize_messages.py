@@ -62,9 +62,7 @@ def jid(address: str) -> Any:
     )
 
 
-def context(
-    message: OutgoingMessage, quoted: tuple[str, Any] | None
-) -> Any | None:
+def context(message: OutgoingMessage, quoted: tuple[str, Any] | None) -> Any | None:
     """The `ContextInfo` of a reply (`reply_to`; `quoted`: the quoted message's sender and
     content, when this engine saw it) and of mentions; None when there is neither."""
     from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo
@@ -108,8 +106,12 @@ def build_content(
                 return pb.Message(conversation=text)
             extended = pb.ExtendedTextMessage(text=text, contextInfo=info)
             return pb.Message(extendedTextMessage=extended)
-        case OutgoingImage() | OutgoingVideo() | OutgoingAudio() | OutgoingDocument() | (
-            OutgoingSticker()
+        case (
+            OutgoingImage()
+            | OutgoingVideo()
+            | OutgoingAudio()
+            | OutgoingDocument()
+            | (OutgoingSticker())
         ):
             if upload is None:
                 raise ValueError(f"a {message.type} message needs its file uploaded")

@@ -41,6 +41,7 @@ from .engine import (
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    EngineUnreachable,
     MediaUnavailable,
 )
 from .framing import send_frames
@@ -393,6 +394,7 @@ class Worker:
 
     async def _live(self, hosted: _Hosted) -> None:
         failure: str | None = None
+        unreachable = False
         send, recv = trio.open_memory_channel[EngineEvent](ENGINE_EVENTS)
         try:
             async with trio.open_nursery() as nursery:
@@ -402,12 +404,13 @@ class Worker:
                         await hosted.engine.run(send)
                     except EngineFailure as exc:
                         failure = str(exc) or "engine failed"
+                        unreachable = isinstance(exc, EngineUnreachable)
                     except Exception as exc:
                         log.exception("engine %s crashed", hosted.sid)
                         failure = f"{type(exc).__name__}: {exc}"
                 if hosted.stopping:  # a stopped engine's pending events have no reader
                     nursery.cancel_scope.cancel()
-            await self._out_send.send(EndedFrame(hosted.sid, failure))
+            await self._out_send.send(EndedFrame(hosted.sid, failure, unreachable))
         finally:
             del self._engines[hosted.sid]
             hosted.ended.set()
@@ -444,6 +447,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    # neonize warns of a missing ffmpeg in every process; the parent says it once.
+    logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
     # Terminal signals are for the parent, which stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=args.fd)

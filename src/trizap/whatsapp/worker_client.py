@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -45,6 +47,7 @@ from ..protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage
 from .engine import (
     MEDIA_CHUNK,
     Connected,
+    Disconnected,
     EngineEvent,
     EngineFailure,
     EngineNotReady,
@@ -115,6 +118,10 @@ class WorkerConfig:
     #: From asking for a worker to its engine's start being acknowledged (a process
     #: start plus neonize's import, ~1 s).
     start_grace_s: float = 30.0
+    #: After an engine could not reach WhatsApp (`EngineUnreachable`): the first wait
+    #: before a new try, doubling with each failure in a row up to the cap (with jitter).
+    reconnect_base_s: float = 1.0
+    reconnect_cap_s: float = 300.0
     store_url: str | None = None
     options: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
     event_window: int = attrs.field(default=16, validator=attrs.validators.ge(2))
@@ -137,6 +144,7 @@ class PoolStatistics:
 @attrs.frozen
 class _End:
     failure: str | None
+    unreachable: bool = False
 
 
 @attrs.frozen
@@ -266,8 +274,13 @@ class _Worker:
                 queue.send_nowait(_End(reason))
 
     async def _write(self, stream: trio.SocketStream) -> None:
-        await send_frames(stream, self._out_recv, PARENT_CODEC)
-        await stream.send_eof()
+        try:
+            await send_frames(stream, self._out_recv, PARENT_CODEC)
+            await stream.send_eof()
+        except trio.BrokenResourceError:
+            # The worker is gone (a dead process resets the connection): the reader hears
+            # of it too and says why, with the exit status, which says more than the pipe.
+            pass
 
     async def _read(self, stream: trio.SocketStream) -> None:
         buffer = FrameBuffer()
@@ -298,8 +311,8 @@ class _Worker:
                     # Its engine waits for the session to have it on disk.
                     event = attrs.evolve(event, persisted=trio.Event())
                 self._to_session(sid, event)
-            case EndedFrame(sid=sid, failure=failure):
-                self._to_session(sid, _End(failure))
+            case EndedFrame(sid=sid, failure=failure, unreachable=unreachable):
+                self._to_session(sid, _End(failure, unreachable))
             case ChunkFrame(xfer=xfer, data=data):
                 download = self.downloads.get(xfer)
                 if download is None:
@@ -395,6 +408,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._numbers = itertools.count(1)
         self._closed = False
+        self._media_checked = False
         self._worker_gone = trio.Event()
 
     def engine_factory(self, spec: EngineSpec) -> WorkerEngine:
@@ -425,6 +439,9 @@ class WorkerPool:
             if not worker.retiring and worker.load < self.config.sessions_per_worker:
                 break
         else:
+            if self.config.engine == "neonize" and not self._media_checked:
+                self._media_checked = True
+                _check_media_tools()
             worker = _Worker(self, next(self._numbers))
             self._workers.append(worker)
             self._nursery.start_soon(self._run_worker, worker)
@@ -466,6 +483,18 @@ class WorkerPool:
             worker.kill("worker pool closed")
 
 
+def _check_media_tools() -> None:
+    """neonize needs ffmpeg and ffprobe for media; said once here rather than by every
+    worker (they keep quiet about it)."""
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    if missing:
+        log.warning(
+            "%s not found on PATH: neonize sessions cannot send or convert media"
+            " (stickers, voice notes, video, thumbnails) until it is installed",
+            " and ".join(missing),
+        )
+
+
 @asynccontextmanager
 async def open_worker_pool(config: WorkerConfig) -> AsyncIterator[WorkerPool]:
     """The pool lives as long as this block: on exit its workers are asked to exit (their
@@ -482,14 +511,23 @@ async def open_worker_pool(config: WorkerConfig) -> AsyncIterator[WorkerPool]:
 
 class WorkerEngine:
     """An `Engine` for one life of one session, run in a worker process. Made by
-    `WorkerPool.engine_factory` only."""
+    `WorkerPool.engine_factory` only.
+
+    When the hosted engine cannot reach WhatsApp (`EngineUnreachable`: offline, DNS, a
+    connection that ended), this life goes on: the session is told `Disconnected` with the
+    reason and the next try's delay (`reconnect_base_s`, doubling up to `reconnect_cap_s`,
+    with jitter; back to the base once a try connected), and the engine starts again in a
+    fresh worker process (neonize leaks file handles on each dial: a process per try keeps
+    that bounded). Only a crash (`EngineFailure`) ends `run()` with an error."""
 
     def __init__(self, pool: WorkerPool, spec: EngineSpec) -> None:
         self._pool = pool
         self._spec = spec
+        self._creds = spec.creds  # what the next start resumes: a pairing updates it
         self._worker: _Worker | None = None
         self._sid = 0
         self._pairing = False
+        self._connected = False  # the current try connected
         self._started = False
         self._ready = False  # its StartFrame was acknowledged
 
@@ -502,7 +540,35 @@ class WorkerEngine:
         if self._started:
             raise RuntimeError("a WorkerEngine runs once; build a new one to restart")
         self._started = True
+        failures = 0  # tries in a row that did not connect
+        while True:
+            unreachable = await self._run_once(events)
+            if unreachable is None:
+                return
+            if self._connected:
+                failures = 0
+            wait = self._reconnect_wait(failures)
+            failures += 1
+            await events.send(
+                Disconnected(
+                    reason=f"cannot reach WhatsApp: {unreachable}"
+                    f" (try {failures} failed; next in {wait:.0f}s)"
+                )
+            )
+            await trio.sleep(wait)
+
+    def _reconnect_wait(self, failures: int) -> float:
+        """After 0, 1, 2... failed tries in a row: the base, twice it, four times... up to
+        the cap; each between half and all of it."""
         config = self._pool.config
+        ceiling = min(config.reconnect_cap_s, config.reconnect_base_s * 2.0 ** min(failures, 30))
+        return ceiling * (0.5 + random.random() / 2)
+
+    async def _run_once(self, events: trio.MemorySendChannel[EngineEvent]) -> str | None:
+        """One engine in one worker: None when its life ended (logged out, banned, pairing
+        timed out), or why it could not reach WhatsApp; raises `EngineFailure` on a crash."""
+        config = self._pool.config
+        self._connected = False
         with trio.move_on_after(config.start_grace_s) as start_scope:
             worker = await self._pool._acquire()
         if start_scope.cancelled_caught:
@@ -515,11 +581,14 @@ class WorkerEngine:
             self._ready = True
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, worker, sid)
-                failure = await self._forward(worker, sid, queue, events)
+                end = await self._forward(worker, sid, queue, events)
                 ended = True
                 nursery.cancel_scope.cancel()
-            if failure is not None:
-                raise EngineFailure(failure)
+            if end.failure is None:
+                return None
+            if end.unreachable:
+                return end.failure
+            raise EngineFailure(end.failure)
         finally:
             with trio.CancelScope(shield=True):
                 if not ended:
@@ -542,7 +611,7 @@ class WorkerEngine:
                     engine=config.engine,
                     tenant=spec.tenant,
                     session=spec.session,
-                    creds=spec.creds,
+                    creds=self._creds,
                     data_dir=str(spec.data_dir),
                     options=options,
                 )
@@ -570,7 +639,7 @@ class WorkerEngine:
         sid: int,
         queue: trio.MemoryReceiveChannel[_Item],
         events: trio.MemorySendChannel[EngineEvent],
-    ) -> str | None:
+    ) -> _End:
         consumed = 0
         half = max(1, self._pool.config.event_window // 2)
         report_send, report_recv = trio.open_memory_channel[trio.Event](
@@ -581,11 +650,15 @@ class WorkerEngine:
             async for item in queue:
                 if isinstance(item, _End):
                     nursery.cancel_scope.cancel()
-                    return item.failure
+                    return item
                 if isinstance(item, Qr):
                     self._pairing = True
                 elif isinstance(item, Paired | Connected):
                     self._pairing = False
+                    if isinstance(item, Paired):
+                        self._creds = item.creds
+                    else:
+                        self._connected = True
                 await events.send(item)
                 persisted = getattr(item, "persisted", None)
                 if isinstance(persisted, trio.Event):
@@ -595,7 +668,7 @@ class WorkerEngine:
                     await worker.post(CreditFrame(sid, consumed))
                     consumed = 0
             nursery.cancel_scope.cancel()
-        return worker.dead or "worker gone"
+        return _End(worker.dead or "worker gone")
 
     async def _report_persisted(
         self, worker: _Worker, sid: int, persisted: trio.MemoryReceiveChannel[trio.Event]

@@ -246,10 +246,12 @@ class EventFrame:
 
 @attrs.frozen
 class EndedFrame:
-    """Engine `sid`'s `run()` is over: returned (`failure` None) or raised."""
+    """Engine `sid`'s `run()` is over: returned (`failure` None) or raised. `unreachable`:
+    it raised `EngineUnreachable` (WhatsApp could not be reached; not a crash)."""
 
     sid: int
     failure: str | None
+    unreachable: bool = False
 
 
 @attrs.frozen

@@ -201,6 +201,9 @@ class SessionActor:
         self._engine_calls = 0
         self._engine_returned = False  # this run's engine returned (did not raise)
         self._last_activity = 0.0
+        #: The row as the first run started it (`starting`): what a start answers, rather
+        #: than a later read that may race the engine's first status.
+        self.started_row: SessionRow | None = None
 
     @property
     def key(self) -> str:
@@ -234,7 +237,9 @@ class SessionActor:
         reason = self.reason if self.runs > 1 else None
         # A restart after `_crashed` is already `starting` with its reason: the new restart
         # count goes out with the next status rather than in a second, identical event.
-        await self._transition("start", reason=reason, force=self.runs == 1)
+        started = await self._transition("start", reason=reason, force=self.runs == 1)
+        if self.runs == 1:
+            self.started_row = started
         task_status.started()
         self._last_activity = trio.current_time()
         send, recv = trio.open_memory_channel[EngineEvent](ENGINE_EVENTS)
@@ -439,7 +444,8 @@ class SessionActor:
                 await self._transition("connected", reason=None)
                 self._drain.wake()
             case eng.Disconnected(reason):
-                await self._transition("disconnected", reason=reason)
+                if await self._transition("disconnected", reason=reason) is not None:
+                    log.info("session %s: disconnected: %s", self.key, reason)
             case eng.LoggedOut(reason):
                 await self._logged_out(reason)
             case eng.Banned(reason, expires_in_s):
@@ -715,6 +721,21 @@ async def _mark_read(engine: Engine, chat: str, ids: Sequence[str]) -> None:
 async def _cancel_when_abandoned(reply: Reply[Any], scope: trio.CancelScope) -> None:
     await reply.wait_abandoned()
     scope.cancel()
+
+
+def expected_crash(error: BaseException) -> str | None:
+    """A crash of the engine (it failed, hung, or its worker died: `EngineFailure`) in one
+    line; None for anything else, which is a bug of ours and deserves its traceback."""
+    leaves = [error]
+    while any(isinstance(e, BaseExceptionGroup) for e in leaves):
+        leaves = [
+            leaf
+            for e in leaves
+            for leaf in (e.exceptions if isinstance(e, BaseExceptionGroup) else (e,))
+        ]
+    if all(isinstance(e, EngineFailure) for e in leaves):
+        return describe(error)
+    return None
 
 
 def describe(error: BaseException) -> str:

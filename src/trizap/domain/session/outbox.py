@@ -24,7 +24,7 @@ import attrs
 import trio
 
 from ...protocol.enums import MessageStatus
-from ...protocol.errors import InvalidState, NotFound, TrizapError
+from ...protocol.errors import IdempotencyKeyReused, InvalidState, NotFound, TrizapError
 from ...protocol.events import MESSAGE_STATUS, MessageStatusData, event_data
 from ...protocol.outgoing import OutgoingMessage, media_of
 from ...store import MessageRow, NewEvent, NewMessage
@@ -65,6 +65,10 @@ async def accept(
         NewMessage(tenant_id, session, message, idempotency_key)
     )
     if not created:
+        # The same key is the same request, or a mistake worth saying (sending the first
+        # message back would hide that the second was never sent).
+        if msg.message != message:
+            raise IdempotencyKeyReused()
         return msg, False
     if status in ("logged_out", "failed"):
         await fail_pending(deps, tenant_id, session, f"session {session} is {status}")

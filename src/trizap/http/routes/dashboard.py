@@ -100,6 +100,9 @@ def _serve(name: str) -> Response:
     responses={200: Media(TYPES[".html"], {"type": "string"}), 304: None},
 )
 async def dashboard(ctx: Ctx) -> Response:
+    """The web dashboard's page: sign in with a token (the admin token manages
+    tenants, a tenant token its sessions). No token to load it; `ETag` and
+    `If-None-Match` give 304."""
     return _serve("index.html")
 
 
@@ -116,4 +119,6 @@ async def dashboard(ctx: Ctx) -> Response:
     errors=(404,),
 )
 async def dashboard_asset(ctx: Ctx) -> Response:
+    """A file of the dashboard (its scripts, style sheet and icon), with its
+    `ETag`."""
     return _serve(ctx.params["asset"])

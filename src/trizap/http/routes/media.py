@@ -51,6 +51,11 @@ _SAFE: Final = {
     },
 )
 async def upload_media(ctx: Ctx) -> Answer:
+    """Stores a file in the tenant's media store; 201 with it. The body is written to disk as
+    it arrives (never whole in memory) and hashed (SHA-256); past `media_max_bytes`, or the
+    tenant's `media_quota`, it is refused with 413 at once. The declared type is checked
+    against the bytes (422 when they are something else); `application/octet-stream`, or
+    no type, takes what the bytes are. An empty file is 422."""
     raise AssertionError("answered below Quart, by http.upload")
 
 
@@ -90,6 +95,10 @@ def _range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     errors=(404, 416),
 )
 async def get_media(ctx: Ctx) -> Response:
+    """The file's bytes with its type, `ETag` (its SHA-256) and `Accept-Ranges`. One
+    `Range` gives 206 with `Content-Range` (several give the whole file), one past the end
+    416; `If-None-Match` with the ETag gives 304, `If-Range` is honoured. Another tenant's
+    file is 404."""
     rt = ctx.rt
     row = await rt.media.get(ctx.tenant.id, ctx.params["media_id"])
     etag = _etag(row)
@@ -136,5 +145,7 @@ async def get_media(ctx: Ctx) -> Response:
     errors=(404, 409),
 )
 async def delete_media(ctx: Ctx) -> Answer:
+    """Removes the file, its bytes and its row; 409 while a queued message carries it
+    (cancel the message first)."""
     await ctx.rt.media.delete(ctx.tenant.id, ctx.params["media_id"])
     return Answer(status=204)

@@ -22,10 +22,6 @@ from .table import op
     summary="Send a message of any kind (`type`: text by default); 202 when queued, 200 "
     "with the same message for a repeated idempotency key (body field or Idempotency-Key "
     "header)",
-    description="A file (`media`) is an uploaded id, a URL the server fetches now, or "
-    "base64; it is checked against the message's type before anything is queued. A "
-    "reaction's `target` is a message this session sent or received; an edit's or a "
-    "revoke's, one it sent.",
     tag="messages",
     auth="tenant",
     body=SendMessage,
@@ -33,6 +29,20 @@ from .table import op
     errors=(404,),
 )
 async def send_message(ctx: Ctx) -> Answer:
+    """Queues a message of any kind; 202 with the message, on disk when answered. It is
+    sent in order while the session is connected (`message.status` events follow it:
+    `sent`, `delivered`, `read`, or `failed` with an `error`); a message for a session
+    that is not connected waits for it, one for a session logged out or failed fails.
+
+    A file (`media`) is an uploaded id, a URL the server fetches now, or base64; it is
+    checked against the message's type before anything is queued. A reaction's `target` is
+    a message this session sent or received; an edit's or a revoke's, one it sent.
+
+    An idempotency key (`Idempotency-Key` header, or `idempotency_key` in the body) makes a
+    retry safe: the same key again with the same request answers 200 with the first message,
+    sending nothing; the same key with a different request (its kind, recipient, text,
+    quote or any other field) is 422 `idempotency_key_reused`. A key belongs to its session
+    and lasts as long as its message: until the session is deleted."""
     body: SendMessage = ctx.body
     row, created = await ctx.rt.messages.send(ctx.tenant.id, ctx.params["name"], body)
     return Answer(message_view(row), 202 if created else 200)
@@ -49,6 +59,8 @@ async def send_message(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def list_messages(ctx: Ctx) -> Answer:
+    """The session's messages, newest first; `status` filters, `limit` (1..1000,
+    default 100) bounds the page."""
     q: MessagesQuery = ctx.query
     rows = await ctx.rt.messages.list(ctx.tenant.id, ctx.params["name"], q.status, q.limit)
     return Answer(MessageList(messages=[message_view(r) for r in rows]))
@@ -64,6 +76,8 @@ async def list_messages(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def get_message(ctx: Ctx) -> Answer:
+    """One message of the session, with its current status, its WhatsApp id once
+    sent and the error that failed it, if any."""
     row = await ctx.rt.messages.get(ctx.tenant.id, ctx.params["name"], ctx.params["message_id"])
     return Answer(message_view(row))
 
@@ -79,6 +93,9 @@ async def get_message(ctx: Ctx) -> Answer:
     errors=(404, 409),
 )
 async def cancel_message(ctx: Ctx) -> Answer:
+    """Takes a message out of the outbox while it is still queued: 200 with it
+    `cancelled`, and a `message.status` event. 409 once it was sent, failed or cancelled,
+    or while the session is handing it to WhatsApp that moment."""
     row = await ctx.rt.messages.cancel(ctx.tenant.id, ctx.params["name"], ctx.params["message_id"])
     return Answer(message_view(row))
 
@@ -94,5 +111,9 @@ async def cancel_message(ctx: Ctx) -> Answer:
     errors=(404, 409),
 )
 async def download_media(ctx: Ctx) -> Answer:
+    """The file of a message the session received, as a file of the media store: the one
+    stored when it arrived, or downloaded again when that download failed (the session
+    must be running; 409 otherwise, or if it fails again). 404 when the message had no
+    file."""
     row = await ctx.rt.messages.download(ctx.tenant.id, ctx.params["name"], ctx.params["wa_id"])
     return Answer(media_view(row))

@@ -40,6 +40,10 @@ QR_MEDIA: Final = [
     errors=(409, 429),
 )
 async def create_session(ctx: Ctx) -> Answer:
+    """Creates a session and starts it at once (`starting`). Without `engine`,
+    the server's default engine (`neonize` unless configured). A new session shows a QR code
+    (`session.qr` events, or `GET .../qr`) until a phone scans it; 409 when the name is taken,
+    429 past the tenant's session limit."""
     body: CreateSession = ctx.body
     row = await ctx.rt.sessions.create(ctx.tenant.id, body.name, body.engine)
     return Answer(session_view(row), 201)
@@ -54,6 +58,7 @@ async def create_session(ctx: Ctx) -> Answer:
     responses={200: SessionList},
 )
 async def list_sessions(ctx: Ctx) -> Answer:
+    """The tenant's sessions, by name."""
     rows = await ctx.rt.sessions.list(ctx.tenant.id)
     return Answer(SessionList(sessions=[session_view(r) for r in rows]))
 
@@ -68,6 +73,8 @@ async def list_sessions(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def get_session(ctx: Ctx) -> Answer:
+    """A session: its engine, status and the reason for it, the account it is
+    logged in as (`me`), how many times it was restarted."""
     return Answer(session_view(await ctx.rt.sessions.get(ctx.tenant.id, ctx.params["name"])))
 
 
@@ -81,16 +88,20 @@ async def get_session(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def delete_session(ctx: Ctx) -> Answer:
+    """Stops the session, logs it out, removes its credentials (every file its
+    engine kept) and its messages; messages still queued fail first (a `message.status`
+    event each). The name can be used again, for a session that starts from nothing."""
     await ctx.rt.sessions.delete(ctx.tenant.id, ctx.params["name"])
     return Answer(status=204)
 
 
-def _lifecycle(action: str, summary: str) -> None:
+def _lifecycle(action: str, summary: str, description: str) -> None:
     async def handler(ctx: Ctx) -> Answer:
         call = getattr(ctx.rt.sessions, action)
         return Answer(session_view(await call(ctx.tenant.id, ctx.params["name"])))
 
     handler.__name__ = f"{action}_session"
+    handler.__doc__ = description
     op(
         "POST",
         f"/v1/sessions/{{name}}/{action}",
@@ -102,10 +113,32 @@ def _lifecycle(action: str, summary: str) -> None:
     )(handler)
 
 
-_lifecycle("start", "Start a session (no-op if running; wakes a hibernated one)")
-_lifecycle("stop", "Stop a session; credentials are kept")
-_lifecycle("restart", "Restart a session")
-_lifecycle("logout", "Log a session out; credentials are wiped")
+_lifecycle(
+    "start",
+    "Start a session (no-op if running; wakes a hibernated one)",
+    """Starts a session that is not running (no-op for one that is; wakes a hibernated
+    one). A stopped session comes back on its credentials, without a QR; a `failed` one
+    starts afresh, its `restarts` back at 0.""",
+)
+_lifecycle(
+    "stop",
+    "Stop a session; credentials are kept",
+    """Stops the session (`stopped`, reason `requested`); its credentials are kept, so
+    `start` brings it back without a QR. It stays stopped across server restarts. Messages
+    sent meanwhile wait for it.""",
+)
+_lifecycle(
+    "restart",
+    "Restart a session",
+    """Stops the session and starts it again with a new engine (a new worker process
+    for neonize), on the same credentials. A `failed` session starts afresh.""",
+)
+_lifecycle(
+    "logout",
+    "Log a session out; credentials are wiped",
+    """Unlinks the session from the phone (when connected) and wipes its credentials
+    (`logged_out`); its queued messages fail. Pairing it again needs a new QR (`start`).""",
+)
 
 
 @op(
@@ -118,6 +151,10 @@ _lifecycle("logout", "Log a session out; credentials are wiped")
     errors=(404, 406, 409),
 )
 async def get_qr(ctx: Ctx) -> Answer | Response:
+    """The QR code to scan while the session is `qr` (409 in any other status):
+    JSON (`qr`, the text to encode, and `expires_at`), or drawn, as `image/png` or
+    `image/svg+xml` by the `Accept` header. Codes rotate (WhatsApp shows the first for 60 s,
+    the next ones for 20 s); `session.qr` events announce each."""
     accept = request.accept_mimetypes
     kind = accept.best_match([JSON, PNG, SVG]) if accept else JSON  # no header: JSON
     if kind is None:
@@ -143,6 +180,9 @@ async def get_qr(ctx: Ctx) -> Answer | Response:
     errors=(404, 409),
 )
 async def pairing_code(ctx: Ctx) -> Answer:
+    """Links the session by phone number instead of a QR: on the phone, Linked
+    devices > Link a device > Link with phone number instead, then type this code. Asked
+    while the session shows its QR (409 before the first code and once paired)."""
     body: PairingCodeRequest = ctx.body
     code = await ctx.rt.sessions.pairing_code(ctx.tenant.id, ctx.params["name"], body.phone)
     return Answer(PairingCode(code=code))

@@ -22,6 +22,9 @@ from .table import op
     errors=(404, 409),
 )
 async def sim_scan(ctx: Ctx) -> Answer:
+    """Sim sessions only: a phone scans the QR code the session shows; the session
+    links as that number (`connected`). 409 when it is not showing a QR code, or the number
+    belongs to another tenant."""
     body: SimScan = ctx.body
     await ctx.rt.sessions.sim_scan(ctx.tenant.id, ctx.params["name"], body.phone)
     return Answer(status=204)
@@ -38,6 +41,8 @@ async def sim_scan(ctx: Ctx) -> Answer:
     errors=(404, 409),
 )
 async def sim_inbound(ctx: Ctx) -> Answer:
+    """Sim sessions only: an outside contact (a number no sim session holds)
+    writes to the session; it arrives as a `message.received` event."""
     body: SimInbound = ctx.body
     await ctx.rt.sessions.sim_inbound(ctx.tenant.id, ctx.params["name"], body.from_, body.message)
     return Answer(status=204)
@@ -54,6 +59,10 @@ async def sim_inbound(ctx: Ctx) -> Answer:
     errors=(404, 409),
 )
 async def sim_fault(ctx: Ctx) -> Answer:
+    """Sim sessions only: injects a fault into the session's engine: `crash` and
+    `abort` (the engine fails; its supervisor restarts it), `disconnect` (the connection drops
+    and comes back), `logout` (the phone unlinks the device), `ban` (WhatsApp bans the
+    number), `hang` (the engine stops answering; the liveness probe restarts it)."""
     body: SimFault = ctx.body
     await ctx.rt.sessions.sim_fault(ctx.tenant.id, ctx.params["name"], body.kind)
     return Answer(status=204)

@@ -28,6 +28,8 @@ from .table import op
     responses={200: WhoAmI},
 )
 async def whoami(ctx: Ctx) -> Answer:
+    """Any token: `{"role": "admin"}` for the admin token, or the tenant a tenant
+    token belongs to. Handy to check a token before using it."""
     if isinstance(ctx.principal, TenantPrincipal):
         return Answer(WhoAmI(role="tenant", tenant=tenant_view(ctx.principal.tenant)))
     return Answer(WhoAmI(role="admin"))
@@ -44,6 +46,8 @@ async def whoami(ctx: Ctx) -> Answer:
     errors=(409,),
 )
 async def create_tenant(ctx: Ctx) -> Answer:
+    """Creates a tenant and its first token, labelled `default`. The token is in
+    this answer only (trizap keeps only its hash): store it. 409 when the name is taken."""
     body: CreateTenant = ctx.body
     row, token = await ctx.rt.tenants.create(body.name)
     return Answer(
@@ -60,6 +64,7 @@ async def create_tenant(ctx: Ctx) -> Answer:
     responses={200: TenantList},
 )
 async def list_tenants(ctx: Ctx) -> Answer:
+    """Every tenant, with how many sessions it has."""
     rows = await ctx.rt.tenants.list()
     return Answer(TenantList(tenants=[tenant_view(t, n) for t, n in rows]))
 
@@ -74,6 +79,7 @@ async def list_tenants(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def get_tenant(ctx: Ctx) -> Answer:
+    """A tenant by id (`t_...`) or name, with how many sessions it has."""
     row = await ctx.rt.tenants.get(ctx.params["tenant"])
     return Answer(tenant_view(row, await ctx.rt.tenants.session_count(row.id)))
 
@@ -89,6 +95,9 @@ async def get_tenant(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def delete_tenant(ctx: Ctx) -> Answer:
+    """Deletes the tenant and everything it has: its sessions are stopped and
+    logged out (their credentials removed), its WebSocket clients closed with 4401, its
+    tokens, messages and events removed. Not reversible."""
     await ctx.rt.tenants.delete(ctx.params["tenant"])
     return Answer(status=204)
 
@@ -105,6 +114,9 @@ async def delete_tenant(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def create_token(ctx: Ctx) -> Answer:
+    """Another token for the tenant (for another client, or to rotate one: create
+    the new token, switch, then revoke the old one). `label` says what it is for. The secret
+    is in this answer only."""
     body: CreateToken = ctx.body
     row, token = await ctx.rt.tenants.create_token(ctx.params["tenant"], body.label)
     return Answer(
@@ -122,6 +134,8 @@ async def create_token(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def list_tokens(ctx: Ctx) -> Answer:
+    """The tenant's tokens: id, label, when made and when last used. Never the
+    secrets."""
     rows = await ctx.rt.tenants.list_tokens(ctx.params["tenant"])
     return Answer(TokenList(tokens=[token_view(r) for r in rows]))
 
@@ -136,5 +150,7 @@ async def list_tokens(ctx: Ctx) -> Answer:
     errors=(404,),
 )
 async def delete_token(ctx: Ctx) -> Answer:
+    """Revokes the token at once: later requests with it get 401 and WebSocket
+    clients using it are closed with 4401."""
     await ctx.rt.tenants.delete_token(ctx.params["tenant"], ctx.params["token_id"])
     return Answer(status=204)

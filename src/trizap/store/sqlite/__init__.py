@@ -1,10 +1,10 @@
 """The SQLite store: the default, embedded `Store` (stdlib sqlite3, one file, one connection).
 
 `open_sqlite_store(path)` opens it: the shared `SqlStore` on `SqliteBackend`, whose
-operations run on the store's thread (`trizap.store.executor`). One module per concept:
-`connection` (opening the file, pragmas, WAL, the dialect), `codecs` (rows <-> columns),
-`tenants` (tenants and tokens), `sessions`, `events`, `cursors`, `outbox`, `media`,
-`migrations`.
+operations run on the store's thread (`trizap.dbthread`): the shared queries
+(`store.queries`) on SQLite's dialect, and what SQLite does its own way: `connection`
+(opening the file, pragmas, WAL, the dialects), `events` (the log, one writer at a time),
+`migrations`, and `backup` (a consistent copy of the file while serving).
 """
 
 from __future__ import annotations
@@ -15,29 +15,59 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import trio
 
 from ...dbthread import Executor
 from .. import validation as check
 from ..base import Synchronous
+from ..queries import (
+    CursorQueries,
+    EventQueries,
+    MediaQueries,
+    OutboxQueries,
+    RowQueries,
+    SessionQueries,
+    SqlDialect,
+    TenantQueries,
+    WebhookQueries,
+)
 from ..sql import Backend, SqlStore, utcnow
-from .connection import DIALECT, connect
-from .cursors import Cursors
-from .events import Events
-from .media import Media
-from .outbox import Outbox
-from .sessions import Sessions
-from .tenants import Tenants
+from .connection import DIALECT, connect, is_foreign_key, is_unique
+from .events import take_seqs
 
 __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 
 log = logging.getLogger(__name__)
 
 
-class SqliteBackend(Tenants, Sessions, Events, Cursors, Outbox, Media):
-    """The SQLite operations of `SqlStore`, gathered from the concept modules."""
+# The shared queries on SQLite: they are written in its SQL, text sorts by code point
+# (BINARY), rows keep their rowid, and a lock held past the busy timeout is an
+# OperationalError.
+SQL: Final = SqlDialect(
+    take_seqs=take_seqs,
+    executor=DIALECT,
+    integrity_error=sqlite3.IntegrityError,
+    is_unique=is_unique,
+    is_foreign_key=is_foreign_key,
+    busy_error=sqlite3.OperationalError,
+)
+
+
+class SqliteBackend(
+    TenantQueries,
+    SessionQueries,
+    EventQueries,
+    CursorQueries,
+    OutboxQueries,
+    MediaQueries,
+    WebhookQueries,
+    RowQueries,
+):
+    """The SQLite operations of `SqlStore`: the shared queries on SQLite's dialect."""
+
+    dialect = SQL
 
 
 SqliteStore: TypeAlias = SqlStore[sqlite3.Connection]

@@ -125,16 +125,57 @@ ALTER TABLE events ADD COLUMN dedupe TEXT;
 CREATE UNIQUE INDEX events_dedupe ON events (tenant_id, dedupe) WHERE dedupe IS NOT NULL;
 """
 
-# v5: messages of every kind and the media store.
+# v5: webhooks and their delivery log. A webhook's cursor is a consumer cursor
+# (`webhook:<id>`), so retention keeps what it has not had. Secrets are kept as given: the
+# server must sign with them. Delivery ids never come back (AUTOINCREMENT), so "newest
+# first" is by id.
+V5_WEBHOOKS: Final = """
+CREATE TABLE webhooks (
+    id                     TEXT PRIMARY KEY,
+    tenant_id              TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    url                    TEXT NOT NULL,
+    events                 TEXT NOT NULL,
+    sessions               TEXT,
+    description            TEXT,
+    enabled                INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    state                  TEXT NOT NULL CHECK (state IN ('active', 'retrying', 'disabled')),
+    state_reason           TEXT,
+    secret                 TEXT NOT NULL,
+    previous_secret        TEXT,
+    previous_secret_until  INTEGER,
+    failing_since          INTEGER,
+    last_error             TEXT,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL
+);
+CREATE INDEX webhooks_tenant ON webhooks (tenant_id, created_at);
+
+CREATE TABLE webhook_deliveries (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id   TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    seq          INTEGER NOT NULL,
+    attempt      INTEGER NOT NULL,
+    outcome      TEXT NOT NULL CHECK (outcome IN ('ok', 'retry', 'dead')),
+    status_code  INTEGER,
+    error        TEXT,
+    response     TEXT,
+    duration_ms  INTEGER NOT NULL,
+    at           INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, id);
+"""
+
+# v6: messages of every kind and the media store.
 # - The outbox gets the status `cancelled` (SQLite cannot change a CHECK in place: the
-#   table is rebuilt, rows and indexes as they were) and a `media_id` column: the stored
-#   file a queued message carries, so that deleting or pruning a file can tell it is still
-#   wanted. `text` stays NOT NULL: a message without text keeps its caption there, or ''.
+#   table is rebuilt, rows with their rowids, the insertion order, and indexes as they
+#   were) and a `media_id` column: the stored file a queued message carries, so that
+#   deleting or pruning a file can tell it is still wanted. `text` stays NOT NULL: a
+#   message without text keeps its caption there, or ''.
 # - `media`: one row per file of the media store (the bytes are files under the data
 #   directory, named by id); `inbound_media`: how to download an inbound message's file
 #   again (the engine's opaque handle) and whether that worked.
-V5_MEDIA: Final = """
-CREATE TABLE outbox_v5 (
+V6_MEDIA: Final = """
+CREATE TABLE outbox_v6 (
     id               TEXT PRIMARY KEY,
     tenant_id        TEXT NOT NULL,
     session          TEXT NOT NULL,
@@ -156,12 +197,12 @@ CREATE TABLE outbox_v5 (
     UNIQUE (tenant_id, session, idempotency_key),
     FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
 );
-INSERT INTO outbox_v5 (id, tenant_id, session, "to", text, reply_to, status, wa_id, error,
-                       attempts, idempotency_key, created_at, updated_at, type, payload)
-    SELECT id, tenant_id, session, "to", text, reply_to, status, wa_id, error,
-           attempts, idempotency_key, created_at, updated_at, type, payload FROM outbox;
+INSERT INTO outbox_v6 (rowid, id, tenant_id, session, "to", text, reply_to, status, wa_id,
+                       error, attempts, idempotency_key, created_at, updated_at, type, payload)
+    SELECT rowid, id, tenant_id, session, "to", text, reply_to, status, wa_id,
+           error, attempts, idempotency_key, created_at, updated_at, type, payload FROM outbox;
 DROP TABLE outbox;
-ALTER TABLE outbox_v5 RENAME TO outbox;
+ALTER TABLE outbox_v6 RENAME TO outbox;
 CREATE INDEX outbox_drain ON outbox (tenant_id, session, status, created_at);
 CREATE INDEX outbox_wa_id ON outbox (tenant_id, session, wa_id) WHERE wa_id IS NOT NULL;
 CREATE INDEX outbox_media ON outbox (tenant_id, media_id) WHERE media_id IS NOT NULL;
@@ -199,7 +240,8 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
     (3, V3_OUTBOX_PAYLOAD_AND_CURSORS),
     (4, V4_EVENT_DEDUPE),
-    (5, V5_MEDIA),
+    (5, V5_WEBHOOKS),
+    (6, V6_MEDIA),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -47,13 +47,13 @@ from .wire import (
     InboundFrame,
     Linked,
     LinkFrame,
-    MarkReadFrame,
+    ReadFrame,
     ReplacedFrame,
     Request,
     Result,
     ResumeFrame,
-    SendFrame,
     StatsFrame,
+    SubmitFrame,
     ToNetwork,
     UnlinkFrame,
 )
@@ -210,7 +210,7 @@ class TcpLink:
         await self._request(lambda rid: AttachFrame(rid, number, device))
 
     async def send(self, message: OutgoingMessage, wa_id: str, blob: str | None = None) -> None:
-        await self._request(lambda rid: SendFrame(rid, message, wa_id, blob))
+        await self._request(lambda rid: SubmitFrame(rid, message, wa_id, blob))
 
     async def blob_open(self) -> str:
         result = await self._request(BlobOpenFrame)
@@ -239,7 +239,7 @@ class TcpLink:
             raise LinkLost(self._lost or "closed") from None
 
     async def mark_read(self, chat: str, ids: list[str], sender: str | None) -> None:
-        await self._request(lambda rid: MarkReadFrame(rid, chat, ids, sender))
+        await self._request(lambda rid: ReadFrame(rid, chat, ids, sender))
 
     async def inbound(self, sender: str, message: SimMessage, blob: str | None = None) -> None:
         await self._request(lambda rid: InboundFrame(rid, sender, message, blob))

@@ -41,14 +41,14 @@ from .wire import (
     InboundFrame,
     Linked,
     LinkFrame,
-    MarkReadFrame,
     Nothing,
+    ReadFrame,
     ReplacedFrame,
     Request,
     Result,
     ResumeFrame,
-    SendFrame,
     StatsFrame,
+    SubmitFrame,
     UnlinkFrame,
 )
 
@@ -163,7 +163,7 @@ async def _call(link: LocalLink, request: Request) -> Result:
             return await link.resume(tenant, creds)
         case AttachFrame(number=number, device=device):
             await link.attach(number, device)
-        case SendFrame(message=message, wa_id=wa_id, blob=blob):
+        case SubmitFrame(message=message, wa_id=wa_id, blob=blob):
             await link.send(message, wa_id, blob)
         case BlobOpenFrame():
             return BlobId(await link.blob_open())
@@ -173,7 +173,7 @@ async def _call(link: LocalLink, request: Request) -> Result:
             return await link.blob_close(blob)
         case BlobReadFrame(blob=blob, n=n):
             return BlobData(await link.blob_read(blob, n))
-        case MarkReadFrame(chat=chat, ids=ids, sender=sender):
+        case ReadFrame(chat=chat, ids=ids, sender=sender):
             await link.mark_read(chat, ids, sender)
         case InboundFrame(sender=sender, message=message, blob=blob):
             await link.inbound(sender, message, blob)

@@ -64,7 +64,7 @@ class AttachFrame:
 
 
 @attrs.frozen
-class SendFrame:
+class SubmitFrame:
     rid: int
     message: OutgoingMessage
     wa_id: str
@@ -98,7 +98,7 @@ class BlobReadFrame:
 
 
 @attrs.frozen
-class MarkReadFrame:
+class ReadFrame:
     rid: int
     chat: str
     ids: list[str]
@@ -149,12 +149,12 @@ Request = (
     | LinkFrame
     | ResumeFrame
     | AttachFrame
-    | SendFrame
+    | SubmitFrame
     | BlobOpenFrame
     | BlobWriteFrame
     | BlobCloseFrame
     | BlobReadFrame
-    | MarkReadFrame
+    | ReadFrame
     | InboundFrame
     | UnlinkFrame
     | BanFrame

@@ -12,15 +12,20 @@ import orjson
 
 from ...protocol import wire
 from ...protocol.enums import (
+    DELIVERY_OUTCOMES,
     DESIRED_STATES,
     ENGINE_NAMES,
     MESSAGE_STATUSES,
     SESSION_STATUSES,
+    WEBHOOK_STATES,
+    DeliveryOutcome,
     EngineName,
     SessionStatus,
+    WebhookState,
 )
 from ...protocol.outgoing import OutgoingMessage, OutgoingText
 from ..base import (
+    DeliveryRow,
     DesiredState,
     EventRow,
     InboundMediaRow,
@@ -30,6 +35,7 @@ from ..base import (
     SessionRow,
     TenantRow,
     TokenRow,
+    WebhookRow,
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -37,6 +43,8 @@ _DESIRED: Final[dict[str, DesiredState]] = {s: s for s in DESIRED_STATES}
 _STATUS: Final[dict[str, MessageStatus]] = {s: s for s in MESSAGE_STATUSES}
 _SESSION_STATUS: Final[dict[str, SessionStatus]] = {s: s for s in SESSION_STATUSES}
 _ENGINE: Final[dict[str, EngineName]] = {s: s for s in ENGINE_NAMES}
+_WEBHOOK_STATE: Final[dict[str, WebhookState]] = {s: s for s in WEBHOOK_STATES}
+_OUTCOME: Final[dict[str, DeliveryOutcome]] = {s: s for s in DELIVERY_OUTCOMES}
 
 TENANT_COLS: Final = "id, name, created_at"
 TOKEN_COLS: Final = "id, tenant_id, label, created_at, last_used_at"
@@ -47,6 +55,16 @@ EVENT_COLS: Final = "tenant_id, seq, type, session, at, data"
 MESSAGE_COLS: Final = (
     'id, tenant_id, session, "to", text, reply_to, status, wa_id, error, attempts, '
     "idempotency_key, created_at, updated_at, type, payload"
+)
+
+# A webhook's row, with its cursor from the consumer cursors (`w` and `c` in the query).
+WEBHOOK_COLS: Final = (
+    "w.id, w.tenant_id, w.url, w.events, w.sessions, w.description, w.enabled, w.state, "
+    "w.state_reason, w.secret, w.previous_secret, w.previous_secret_until, w.failing_since, "
+    "w.last_error, COALESCE(c.seq, 0), w.created_at, w.updated_at"
+)
+DELIVERY_COLS: Final = (
+    "id, webhook_id, seq, attempt, outcome, status_code, error, response, duration_ms, at"
 )
 
 
@@ -116,6 +134,54 @@ def session(r: Any) -> SessionRow:
 def event(r: Any) -> EventRow:
     return EventRow(
         tenant_id=r[0], seq=r[1], type=r[2], session=r[3], at=from_us(r[4]), data=loads(r[5])
+    )
+
+
+def names(values: tuple[str, ...] | None) -> str | None:
+    """A list of strings (event patterns, session names) as a JSON column; None stays."""
+    return None if values is None else orjson.dumps(list(values)).decode()
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(orjson.loads(text))
+
+
+def webhook(r: Any) -> WebhookRow:
+    events = _names(r[3])
+    assert events is not None
+    return WebhookRow(
+        id=r[0],
+        tenant_id=r[1],
+        url=r[2],
+        events=events,
+        sessions=_names(r[4]),
+        description=r[5],
+        enabled=bool(r[6]),
+        state=_WEBHOOK_STATE[r[7]],
+        state_reason=r[8],
+        secret=r[9],
+        previous_secret=r[10],
+        previous_secret_until=opt_from_us(r[11]),
+        failing_since=opt_from_us(r[12]),
+        last_error=r[13],
+        cursor=r[14],
+        created_at=from_us(r[15]),
+        updated_at=from_us(r[16]),
+    )
+
+
+def delivery(r: Any) -> DeliveryRow:
+    return DeliveryRow(
+        id=r[0],
+        webhook_id=r[1],
+        seq=r[2],
+        attempt=r[3],
+        outcome=_OUTCOME[r[4]],
+        status_code=r[5],
+        error=r[6],
+        response=r[7],
+        duration_ms=r[8],
+        at=from_us(r[9]),
     )
 
 
