@@ -108,6 +108,11 @@ async def test_sent_and_received_ids_are_found(
     assert await store.received(tenant.id, session, "3EB0GOT")
     assert not await store.received(tenant.id, "other", "3EB0GOT")
     assert not await store.received(tenant.id, session, "3EB0*")
+    # Exactly the id: not another case of it, nor what a pattern character would match.
+    for near in ("3eb0got", "3EB0G_T", "3EB0G%", "EB0GOT", "3EB0GO"):
+        assert not await store.received(tenant.id, session, near), near
+    # Nor another session whose name starts with this one's.
+    assert not await store.received(tenant.id, session[:-1], "3EB0GOT")
 
 
 async def test_an_inbound_file_is_kept_with_how_to_download_it_again(
