@@ -390,6 +390,14 @@ async def test_voice_notes_are_converted_or_refused(
     )
     got = await srv.http.get(f"/v1/media/{ev['data']['media']['id']}", headers=bearer(globex))
     assert got.content == samples.OGG_OPUS
+    # Converted again for a retry, the voice note is the same file: the same request.
+    keyed = {**bearer(acme), "Idempotency-Key": "voice-1"}
+    sent = [
+        await srv.http.post("/v1/sessions/sales/messages", json=body, headers=keyed)
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in sent] == [202, 200]
+    assert sent[0].json()["id"] == sent[1].json()["id"]
 
 
 async def test_cancel_a_queued_message(srv: Server) -> None:
@@ -436,3 +444,48 @@ async def test_a_failed_download_is_reported_and_can_be_retried(tmp_path: Path) 
 
 
 Check = Callable[[dict[str, Any]], bool]
+
+
+async def test_a_retried_request_with_a_file_is_the_same_request(srv: Server) -> None:
+    """An idempotency key sent again with a file given by base64 (stored again by each
+    request, under an id of its own) answers the first message when the bytes are the
+    same, and 422 when they or another field are not; nothing is kept of the retries."""
+    acme, _ = await two_sessions(srv)
+    png = base64.b64encode(samples.PNG).decode()
+    body = {"type": "image", "to": SUPPORT, "media": {"base64": png, "mimetype": "image/png"}}
+
+    async def send(body: dict[str, Any], key: str) -> httpx.Response:
+        return await srv.http.post(
+            "/v1/sessions/sales/messages",
+            json=body,
+            headers={**bearer(acme), "Idempotency-Key": key},
+        )
+
+    me = (await srv.http.get("/v1/me", headers=bearer(acme))).json()["tenant"]["id"]
+
+    def own_files() -> list[Path]:  # the receiving tenant keeps a copy of its own
+        return sorted(p for p in media_files(srv) if p.parent.name == me)
+
+    first = await send(body, "k1")
+    assert first.status_code == 202, first.text
+    files = own_files()
+    again = await send(body, "k1")
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    # The same bytes, uploaded first and named by id: the same file, the same request.
+    uploaded = await upload(srv, acme, samples.PNG, "image/png")
+    by_id = {**body, "media": {"id": uploaded.json()["id"]}}
+    assert (await send(by_id, "k1")).json()["id"] == first.json()["id"]
+    await srv.http.delete(f"/v1/media/{uploaded.json()['id']}", headers=bearer(acme))
+    jpeg = base64.b64encode(samples.JPEG).decode()
+    for other in (
+        {**body, "media": {"base64": jpeg, "mimetype": "image/jpeg"}},
+        {**body, "caption": "another"},
+        {**body, "type": "document"},
+    ):
+        r = await send(other, "k1")
+        assert r.status_code == 422, r.text
+        assert r.json()["type"].endswith("/idempotency_key_reused"), r.text
+    assert own_files() == files
+    listed = await srv.http.get("/v1/sessions/sales/messages", headers=bearer(acme))
+    assert [m["id"] for m in listed.json()["messages"]] == [first.json()["id"]]

@@ -326,6 +326,12 @@ class MediaStore:
                             "libopus",
                             "-b:a",
                             "32k",
+                            # The same input makes the same bytes (no random stream
+                            # serial), so a retried request's voice note is the same file.
+                            "-fflags",
+                            "+bitexact",
+                            "-flags:a",
+                            "+bitexact",
                             "-f",
                             "ogg",
                             str(target),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import trio
@@ -67,7 +68,7 @@ async def accept(
     if not created:
         # The same key is the same request, or a mistake worth saying (sending the first
         # message back would hide that the second was never sent).
-        if msg.message != message:
+        if not await _same_request(deps, tenant_id, msg.message, message):
             raise IdempotencyKeyReused()
         return msg, False
     if status in ("logged_out", "failed"):
@@ -83,6 +84,28 @@ async def accept(
 
         ref.try_cast(Wake())  # a full mailbox is busy draining already
     return msg, True
+
+
+async def _same_request(
+    deps: Deps, tenant_id: str, before: OutgoingMessage, now: OutgoingMessage
+) -> bool:
+    """Whether `now` asks for what `before` did. A file given by URL or base64, or made a
+    voice note, is stored again by each request under an id of its own: it is the same
+    file when its bytes are (sha256 and size). When the first one's file is gone (deleted,
+    or past retention) nothing tells them apart but the rest of the reference."""
+    if before == now:
+        return True
+    first, second = media_of(before), media_of(now)
+    if first is None or second is None:
+        return False
+    carrier: Any = now  # a kind with a file: it has `media`
+    if attrs.evolve(carrier, media=first) != before:
+        return False
+    was = await deps.store.get_media(tenant_id, first.id)
+    if was is None:
+        return True
+    new = await deps.store.get_media(tenant_id, second.id)
+    return new is not None and (was.sha256, was.size) == (new.sha256, new.size)
 
 
 async def advance(

@@ -41,8 +41,9 @@ async def send_message(ctx: Ctx) -> Answer:
     An idempotency key (`Idempotency-Key` header, or `idempotency_key` in the body) makes a
     retry safe: the same key again with the same request answers 200 with the first message,
     sending nothing; the same key with a different request (its kind, recipient, text,
-    quote or any other field) is 422 `idempotency_key_reused`. A key belongs to its session
-    and lasts as long as its message: until the session is deleted."""
+    quote, file or any other field; a file given again by URL or base64 is the same when
+    its bytes are) is 422 `idempotency_key_reused`. A key belongs to its session and lasts
+    as long as its message: until the session is deleted."""
     body: SendMessage = ctx.body
     row, created = await ctx.rt.messages.send(ctx.tenant.id, ctx.params["name"], body)
     return Answer(message_view(row), 202 if created else 200)
