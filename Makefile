@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/python bench/sessions.py 1000 3000
 	$(BIN)/python bench/worker_memory.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/media.py
 
 plots: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

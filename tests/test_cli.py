@@ -27,8 +27,17 @@ from tests import postgres
 from tests.http.conftest import ADMIN, Server, bearer, http_config, of_type, running, status_is
 from trizap import cli as cli_module
 from trizap.cli import command_name, main
-from trizap.protocol.outgoing import OutgoingText
-from trizap.store import NewEvent, NewMessage, SqlStore, open_store
+from trizap.protocol.errors import Conflict
+from trizap.protocol.media import MediaRef
+from trizap.protocol.outgoing import OutgoingDocument, OutgoingText
+from trizap.store import (
+    InboundMediaRow,
+    MediaRow,
+    NewEvent,
+    NewMessage,
+    SqlStore,
+    open_store,
+)
 from trizap.store import copy as store_copy_module
 from trizap.whatsapp.engine import Engine, EngineEvent, EngineSpec
 from trizap.whatsapp.sim import engine_factory
@@ -428,6 +437,16 @@ async def populate(store: SqlStore[Any], clock: list[datetime]) -> None:
         )
         if i % 3 == 0:
             await store.advance_message(acme.id, "s1", "sent", after={"queued"}, message_id=m.id)
+    # A file, a queued message carrying it (its media_id), and an inbound message's file.
+    pdf = MediaRow("md_1", acme.id, "application/pdf", 10, "ab" * 32, "a.pdf", clock[0])
+    await store.add_media(pdf, quota=None)
+    ref = MediaRef(id="md_1", mimetype="application/pdf", size=10, filename="a.pdf")
+    document = OutgoingDocument("15550001111", ref, caption="the file")
+    await store.add_message(NewMessage(acme.id, "s1", document, "doc"))
+    inbound = InboundMediaRow(
+        acme.id, "s1", "3EB0IN", "1@x", "handle", {"size": 10}, "md_1", None, clock[0]
+    )
+    await store.put_inbound_media(inbound)
     clock[0] += timedelta(seconds=1)
 
 
@@ -444,6 +463,8 @@ async def snapshot(store: SqlStore[Any]) -> dict[str, Any]:
             await store.get_cursor(t.id, "webhook:a"),
             await store.pending_messages(t.id, "s1", 100),
             await store.list_messages(t.id, "s1", limit=100),
+            await store.get_media(t.id, "md_1"),
+            await store.get_inbound_media(t.id, "s1", "3EB0IN"),
         )
     admin = await store.resolve_token(hashlib.sha256(b"admin").digest())
     out["admin"] = admin and (admin.id, admin.tenant_id, admin.label, admin.created_at)
@@ -474,6 +495,9 @@ async def test_store_copy_moves_a_populated_installation_and_back(
                 [NewEvent(before["tenants"][0].id, "x", None, clock[0], {})]
             )
             assert row.seq == 31
+            # The file is still carried by its queued message (the outbox's media_id).
+            with pytest.raises(Conflict):
+                await moved.delete_media(before["tenants"][0].id, "md_1")
         # A copy never merges: a store with anything in it is refused, and left as it was.
         again = await run_cli("store", "copy", "--from", source, "--to", target)
         assert again.exit_code == 1 and "not empty" in again.output

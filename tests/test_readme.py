@@ -87,12 +87,14 @@ SCRIPT = (
     Command("stop-client", ("out",)),  # 8. a message while the client is away
     Command("client", ("client",)),  # 8. resume
     Command("run", ("out", "client")),  # 9. stop, start
+    Command("run", ("out", "client")),  # 10. a photo, uploaded and sent
+    Command("run", ("out",)),  # 10. the file received, fetched
 )
 
 
 def _walkthrough_blocks() -> list[tuple[str, str]]:
     section = _readme().split("## Walkthrough with the sim engine", 1)[1].split("\n## ", 1)[0]
-    section = section.split("**10. A webhook.**", 1)[0]  # its own test: the next one
+    section = section.split("**11. A webhook.**", 1)[0]  # its own test: the next one
     return re.findall(r"^```(\w+)\n(.*?)^```$", section, re.M | re.S)
 
 
@@ -337,7 +339,7 @@ def test_the_readme_and_docs_stand_on_their_own() -> None:
 
 
 async def test_the_webhook_step_of_the_walkthrough(tmp_path: Path) -> None:
-    """Step 10: a webhook created as the README does, and its one-command receiver, which
+    """Step 11: a webhook created as the README does, and its one-command receiver, which
     verifies every delivery and refuses a forged one."""
     import json
     import socket
@@ -345,7 +347,7 @@ async def test_the_webhook_step_of_the_walkthrough(tmp_path: Path) -> None:
 
     from tests.http.conftest import bearer, http_config, running
 
-    walkthrough = _readme().split("**10. A webhook.**", 1)[1].split("\n## ", 1)[0]
+    walkthrough = _readme().split("**11. A webhook.**", 1)[1].split("\n## ", 1)[0]
     create = re.search(r"-d '(\{\"url\".*?\})' \$URL/v1/webhooks", walkthrough)
     command = re.search(r"^(python3 examples/webhook_receiver\.py) hook\.json$", walkthrough, re.M)
     assert create is not None and command is not None

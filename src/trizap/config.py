@@ -45,6 +45,12 @@ class Config:
     event_retention_age: float | None = 30 * 86400.0
     event_retention_count: int | None = 100_000
     retention_interval: float = 600.0
+    # media
+    media_max_bytes: int = 100 * 1024 * 1024  # one file, uploaded, fetched or received
+    media_quota: int | None = 10 * 1024**3  # bytes of files per tenant (None: no limit)
+    media_retention_age: float | None = 30 * 86400.0  # files older than this are removed
+    media_fetch_timeout: float = 60.0  # a media URL must be fetched within this long
+    media_allow_private: bool = False  # fetch media URLs from loopback/private addresses
     # engines
     # None: a new seed each time the server starts. A fixed seed repeats its values (QR
     # codes, keys, message ids) on every start: reproducible, but a restarted server's sim
@@ -102,6 +108,10 @@ class Config:
     def store_target(self) -> str | Path:
         """What `open_store` opens: the `store` setting, else the file in the data dir."""
         return self.store if self.store else self.db_path
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
 
     @property
     def neonize_store(self) -> str | None:
@@ -162,8 +172,13 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     return raw
 
 
-_OPTIONAL_FLOAT = {"idle_timeout", "event_retention_age", "sim_read_delay"}
-_OPTIONAL_INT = {"event_retention_count", "sim_seed"}
+_OPTIONAL_FLOAT = {
+    "idle_timeout",
+    "event_retention_age",
+    "sim_read_delay",
+    "media_retention_age",
+}
+_OPTIONAL_INT = {"event_retention_count", "sim_seed", "media_quota"}
 _OPTIONAL = (
     _OPTIONAL_FLOAT
     | _OPTIONAL_INT

@@ -243,6 +243,13 @@ async def test_the_backup_script_copies_a_running_server_and_the_copy_serves(
                 headers=bearer(token),
             )
             assert r.status_code == 202
+            photo = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+            r = await http.post(
+                "/v1/media",
+                content=photo,
+                headers={**bearer(token), "Content-Type": "image/png"},
+            )
+            media_id = r.json()["id"]
             events_before = await read_log(http, token)
             # While it runs (and writes): the script as the page gives it.
             result = await trio.run_process(
@@ -260,6 +267,7 @@ async def test_the_backup_script_copies_a_running_server_and_the_copy_serves(
         assert (copy / name).is_file(), name
     for name in ("wa.db", "wa.sent.db"):
         assert (copy / "sessions" / tenant / name).is_file(), name
+    assert (copy / "media" / tenant / media_id).read_bytes() == photo
     assert not list(copy.rglob("*-wal")), "a copy is one file per database"
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in copy.rglob("*") if p.is_file())
 
@@ -276,6 +284,8 @@ async def test_the_backup_script_copies_a_running_server_and_the_copy_serves(
             assert not [e for e in after[len(events_before) :] if e["type"] == "session.qr"]
             r = await http.get("/v1/tenants", headers=bearer(admin))  # the same admin token
             assert [t["name"] for t in r.json()["tenants"]] == ["acme"]
+            r = await http.get(f"/v1/media/{media_id}", headers=bearer(token))
+            assert r.content == photo
         assert await trizap.stop() == 0
 
 

@@ -140,3 +140,31 @@ async def test_an_aborting_worker_restarts_only_its_session(world: World) -> Non
         received = await next_event(sub, of_type("message.received", "steady"), within=GUARD_S)
         assert received.data["text"] == "still there?"
     print(f"abort: connected again after {came_back_after:.2f}s")
+
+
+async def test_a_file_crosses_the_worker_pipe_both_ways(world: World) -> None:
+    """A contact's file goes to the worker in pieces (to the sim network it hosts), and
+    back in pieces, against their own credit, into the session's media store: larger than
+    the download window, so the credit has to come back for it to finish."""
+    from tests import media_samples
+    from trizap.protocol.commands import SendDocument
+    from trizap.protocol.media import MediaById
+    from trizap.whatsapp.engine import MEDIA_CHUNK
+
+    rt, tid = world.rt, world.tenant_id
+    data = media_samples.PDF + bytes(range(256)) * (6 * MEDIA_CHUNK // 256)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), 100_000):
+            yield data[i : i + 100_000]
+
+    async with rt.events.subscribe(tid) as sub:
+        await world.paired(sub, "files", "5511900000031")
+        source = await rt.media.upload(tid, chunks(), "application/pdf", "big.pdf")
+        document = SendDocument("5511900000031", MediaById(source.id), filename="big.pdf")
+        await rt.sessions.sim_inbound(tid, "files", "5511900000099", document)
+        ev = await next_event(sub, of_type("message.received", "files"), within=GUARD_S)
+    media = ev.data["media"]
+    assert media["id"] is not None and media["size"] == len(data), media
+    row = await rt.media.get(tid, media["id"])
+    assert b"".join([c async for c in rt.media.chunks(row)]) == data

@@ -86,6 +86,24 @@ CASES = [
         200,
         {"name": "sales", "message_id": "MESSAGE"},
     ),
+    Case(
+        "DELETE",
+        "/v1/sessions/{name}/messages/{message_id}",
+        "tenant",
+        200,
+        {"name": "pairing", "message_id": "QUEUED"},
+    ),
+    # No inbound file has this id: the owner hears 404 too, after the auth checks.
+    Case(
+        "POST",
+        "/v1/sessions/{name}/media/{wa_id}/download",
+        "tenant",
+        404,
+        {"name": "sales", "wa_id": "3EB0NONE"},
+    ),
+    Case("POST", "/v1/media", "tenant", 201, body={"a": "json file"}, other_ok=201),
+    Case("GET", "/v1/media/{media_id}", "tenant", 200, {"media_id": "MEDIA"}),
+    Case("DELETE", "/v1/media/{media_id}", "tenant", 204, {"media_id": "SPARE_MEDIA"}),
     Case("GET", "/v1/events", "tenant", 200, other_ok=200),
     Case(
         "POST",
@@ -194,13 +212,29 @@ async def _setup(server: Server) -> tuple[dict[str, str], dict[str, str]]:
         headers=bearer(acme),
     )
     message = r.json()["id"]
+    r = await http.post(
+        "/v1/sessions/pairing/messages",
+        json={"to": "5511987654321", "text": "waits"},
+        headers=bearer(acme),
+    )
+    queued = r.json()["id"]
+    media = [
+        (await http.post("/v1/media", content=b"a text file", headers=bearer(acme))).json()["id"]
+        for _ in range(2)
+    ]
     hooks = [
         (await http.post("/v1/webhooks", json={"url": LOCAL_HOOK}, headers=bearer(acme))).json()
         for _ in range(2)
     ]
     tokens = {"own": acme, "other": globex, "revoked": revoked["token"]}
-    ids = {"SPARE": spare["id"], "MESSAGE": message}
-    return tokens, {**ids, "WEBHOOK": hooks[0]["id"], "DOOMED_HOOK": hooks[1]["id"]}
+    ids = {"SPARE": spare["id"], "MESSAGE": message, "QUEUED": queued}
+    return tokens, {
+        **ids,
+        "MEDIA": media[0],
+        "SPARE_MEDIA": media[1],
+        "WEBHOOK": hooks[0]["id"],
+        "DOOMED_HOOK": hooks[1]["id"],
+    }
 
 
 async def test_every_route_with_every_kind_of_token(server: Server) -> None:

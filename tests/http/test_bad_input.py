@@ -10,6 +10,7 @@ import attrs
 
 from tests.http.conftest import ADMIN, Server, bearer, store_snapshot
 from trizap.http.app import operations
+from trizap.protocol import SendMessage, SendText
 from trizap.protocol.fields import wire_key
 
 PATHS = {"tenant": "acme", "name": "sales", "webhook_id": "wh_none"}
@@ -22,16 +23,64 @@ SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"name": "-leading-dash"}, "body.name"),
         ({"name": "ok", "engine": "telegram"}, "body.engine"),
     ],
-    "SendText": [
+    "SendMessage": [
         ({"to": "123", "text": "hi"}, "body.to"),
         ({"to": "someone@example.com", "text": "hi"}, "body.to"),
         ({"to": "5511999999999", "text": ""}, "body.text"),
         ({"to": "5511999999999", "text": "x" * 65537}, "body.text"),
         ({"to": "5511999999999", "text": "hi", "idempotency_key": ""}, "body.idempotency_key"),
+        ({"type": "fax", "to": "5511999999999"}, "body.type"),
+        ({"type": "image", "to": "5511999999999", "media": {}}, "body.media"),
+        ({"type": "image", "to": "5511999999999", "media": {"url": "ftp://x/y"}}, "body.media.url"),
+        (
+            {"type": "image", "to": "5511999999999", "media": {"url": "https://u:p@x/y"}},
+            "body.media.url",
+        ),
+        (
+            {"type": "image", "to": "5511999999999", "media": {"base64": "eA==", "mimetype": "?"}},
+            "body.media.mimetype",
+        ),
+        (
+            {
+                "type": "location",
+                "to": "5511999999999",
+                "location": {"latitude": 91, "longitude": 0},
+            },
+            "body.location.latitude",
+        ),
+        (
+            {"type": "contact", "to": "5511999999999", "contact": {"name": "B", "phone": "1"}},
+            "body.contact.phone",
+        ),
+        (
+            {"type": "poll", "to": "5511999999999", "poll": {"question": "?", "options": ["a"]}},
+            "body.poll.options",
+        ),
+        (
+            {
+                "type": "poll",
+                "to": "5511999999999",
+                "poll": {"question": "?", "options": ["a", "a"]},
+            },
+            "body.poll.options",
+        ),
+        (
+            {"type": "reaction", "to": "5511999999999", "target": "3EB0", "emoji": "x" * 33},
+            "body.emoji",
+        ),
+        ({"type": "edit", "to": "5511999999999", "target": "", "text": "x"}, "body.target"),
+        (
+            {"type": "text", "to": "5511999999999", "text": "hi", "mentions": ["nobody"]},
+            "body.mentions[0]",
+        ),
     ],
     "PairingCodeRequest": [({"phone": "call me"}, "body.phone")],
     "SimScan": [({"phone": "12"}, "body.phone")],
-    "SimInbound": [({"from": "x", "text": "hi"}, "body.from")],
+    "SimInbound": [
+        ({"from": "x", "text": "hi"}, "body.from"),
+        ({"from": "5511999999999", "to": "5511999999998", "text": "hi"}, "body.to"),
+        ({"from": "5511999999999", "type": "poll_vote", "target": "3EB0"}, "body.options"),
+    ],
     "SimFault": [({"kind": "explode"}, "body.kind")],
     "CreateWebhook": [
         ({"url": "ftp://hooks.example.test/"}, "body.url"),
@@ -53,8 +102,17 @@ def _body_ops() -> list[Any]:
     return [op for op in operations() if op.body is not None]
 
 
+def _name(body: Any) -> str:
+    return "SendMessage" if body is SendMessage else str(body.__name__)
+
+
+def _fields(body: Any) -> Any:
+    """The fields of a body (of a union: its default member's, `SendText`)."""
+    return attrs.fields(SendText if body is SendMessage else body)
+
+
 def test_every_body_type_has_specific_cases() -> None:
-    assert {op.body.__name__ for op in _body_ops()} == set(SPECIFIC)
+    assert {_name(op.body) for op in _body_ops()} == set(SPECIFIC)
 
 
 async def _setup(server: Server) -> str:
@@ -96,17 +154,17 @@ async def test_bad_bodies_get_the_documented_problem_and_change_nothing(server: 
         # unknown fields: 422 at the field
         await expect(op, b'{"surprise": 1}', 422, "body.surprise")
         # the wrong JSON type for each field: 422 there
-        for field in attrs.fields(op.body):
+        for field in _fields(op.body):
             key = wire_key(field)
             wrong = "12345" if field.type in (int, "int") else 12345
             await expect(op, json.dumps({key: wrong}).encode(), 422, f"body.{key}")
         # what the contract's rules reject
-        for body, loc in SPECIFIC[op.body.__name__]:
+        for body, loc in SPECIFIC[_name(op.body)]:
             await expect(op, json.dumps(body).encode(), 422, loc)
         # over 1 MiB: 413
         await expect(op, b'{"name": "' + b"x" * (1024 * 1024) + b'"}', 413)
 
-    send = next(op for op in _body_ops() if op.body.__name__ == "SendText")
+    send = next(op for op in _body_ops() if op.body is SendMessage)
     body = json.dumps({"to": "5511999999999", "text": "hi", "idempotency_key": "a"}).encode()
     await expect(send, body, 422, "header.Idempotency-Key", **{"Idempotency-Key": "b"})
     await expect(

@@ -62,6 +62,9 @@ async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) 
         ("POST", "/v1/webhooks/{webhook_id}/replay"), ("POST", "/v1/webhooks/{webhook_id}/test"),
         ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
         ("GET", "/"), ("GET", "/dashboard/{asset}"),
+        ("DELETE", "/v1/sessions/{name}/messages/{message_id}"),
+        ("POST", "/v1/sessions/{name}/media/{wa_id}/download"),
+        ("POST", "/v1/media"), ("GET", "/v1/media/{media_id}"), ("DELETE", "/v1/media/{media_id}"),
     }  # fmt: skip
     assert documented == contract
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import attrs
 from hypothesis import strategies as st
 
-from trizap.protocol import fields, names
+from trizap.protocol import commands, content, fields, media, names
 
 names_ = st.from_regex(names.NAME_PATTERN[1:-1], fullmatch=True).filter(lambda s: s.isascii())
 phones = st.text("0123456789", min_size=names.MIN_PHONE_DIGITS, max_size=names.MAX_PHONE_DIGITS)
@@ -38,7 +38,10 @@ _BY_CHECK: dict[Any, st.SearchStrategy[Any]] = {
     names.validate_name: names_,
     names.normalise_phone: phones,
     names.normalise_to: tos,
+    names.normalise_jid: jids,
+    media._url: st.sampled_from(["https://example.com/a.png", "http://cdn.example/x/y.pdf"]),
 }
+options = st.lists(st.text(min_size=1, max_size=20), min_size=2, max_size=12, unique=True)
 
 
 def for_type(t: Any, spec: fields.Spec | None = None) -> st.SearchStrategy[Any]:
@@ -53,6 +56,11 @@ def for_type(t: Any, spec: fields.Spec | None = None) -> st.SearchStrategy[Any]:
         return st.sampled_from(args)
     if spec is not None and spec.check in _BY_CHECK:
         return _BY_CHECK[spec.check]
+    if t is str and spec is not None and spec.pattern is not None:
+        hi = spec.max_length or 200
+        return st.from_regex(spec.pattern[1:-1], fullmatch=True).filter(
+            lambda s: len(s) <= hi and (spec.min_length or 0) <= len(s)
+        )
     if t is str:
         lo = spec.min_length if spec and spec.min_length else 0
         hi = min(spec.max_length, 40) if spec and spec.max_length else 40
@@ -84,8 +92,30 @@ def for_type(t: Any, spec: fields.Spec | None = None) -> st.SearchStrategy[Any]:
 
 def instances(cls: type[Any]) -> st.SearchStrategy[Any]:
     """Valid, already-normalised instances of an attrs wire class."""
+    if cls is content.Poll:
+        return options.flatmap(
+            lambda options: st.builds(
+                content.Poll,
+                question=st.text(min_size=1, max_size=20),
+                options=st.just(options),
+                selectable=st.integers(1, len(options)),
+            )
+        )
+    if cls is commands.SimInbound:
+        # The body's `to` is the sender: structuring sets it so.
+        return st.builds(
+            lambda sender, message: commands.SimInbound(
+                sender, attrs.evolve(message, to=sender, **_no_key(message))
+            ),
+            phones,
+            for_type(commands.SimSend),
+        )
     hints = typing.get_type_hints(cls)
     kwargs = {
         a.name: for_type(hints[a.name], fields.spec_of(a.metadata)) for a in attrs.fields(cls)
     }
     return st.builds(cls, **kwargs)
+
+
+def _no_key(message: Any) -> dict[str, Any]:
+    return {"idempotency_key": None} if hasattr(message, "idempotency_key") else {}

@@ -95,6 +95,7 @@ def test_message_view_shape() -> None:
         "error": None,
         "created_at": "2026-11-28T22:53:25.123Z",
         "updated_at": "2026-11-28T22:53:25.123Z",
+        "type": "text",
     }
 
 

@@ -20,10 +20,13 @@ from trizap.protocol import (
     ValidationError,
     WsMarkRead,
     commands,
+    content,
     decode,
     encode,
     events,
     format_time,
+    media,
+    outgoing,
     parse_time,
     structure,
     unstructure,
@@ -35,7 +38,7 @@ from .strategies import instances, times
 WIRE_TYPES = sorted(
     (
         obj
-        for mod in (commands, events, views)
+        for mod in (commands, events, views, media, content, outgoing)
         for obj in vars(mod).values()
         if attrs.has(obj) and obj.__module__ == mod.__name__
     ),
@@ -53,7 +56,7 @@ def test_every_module_contributes_wire_types() -> None:
 
 
 @pytest.mark.parametrize("cls", WIRE_TYPES, ids=lambda c: c.__name__)
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_round_trip(cls: type[Any], data: st.DataObject) -> None:
     obj = data.draw(instances(cls))

@@ -7,11 +7,13 @@ under it) is sent again with the same key once the server is back, until it answ
 every message the server accepted is known, whenever the kill came. Afterwards `settle`
 waits until no message is `queued` or `sent`, and `report` checks every one: delivered
 exactly once at its peer (`message.received` in the peer tenant's log) and `delivered` or
-`read`, or `failed` with a reason.
+`read`, or `failed` with a reason. Every fifth message is a document: it counts as
+delivered only if its file is in the peer's media store (`media.id` in the event).
 """
 
 from __future__ import annotations
 
+import base64
 import random
 from collections import Counter
 from collections.abc import Mapping
@@ -25,6 +27,9 @@ import trio
 from tests.reliability.proc import bearer, read_log, wait_event
 
 PACE_S = 0.03  # between one sender's messages: a steady flow, not a flood
+FILE_EVERY = 5  # every so many messages is a document: its file goes through the kills too
+# A small PDF (its first bytes say so), base64 for the message body.
+FILE_B64 = base64.b64encode(b"%PDF-1.7\n" + bytes(range(256)) * 8).decode()
 SETTLE_S = 60  # bound on the wait for every message to end its journey
 
 
@@ -100,12 +105,20 @@ class Traffic:
             while not self.stop.is_set():
                 peer = self.parties[self.peers[name][i % len(self.peers[name])]]
                 text = f"{name}->{peer.session} #{i}"
+                body: dict[str, Any] = {"to": peer.phone, "text": text}
+                if i % FILE_EVERY == FILE_EVERY - 1:
+                    body = {
+                        "type": "document",
+                        "to": peer.phone,
+                        "caption": text,
+                        "media": {"base64": FILE_B64, "mimetype": "application/pdf"},
+                    }
                 answer = await self._until_answered(
                     http,
                     me,
                     "POST",
                     f"/v1/sessions/{name}/messages",
-                    json={"to": peer.phone, "text": text},
+                    json=body,
                     headers={"Idempotency-Key": f"{name}-{i}"},
                 )
                 assert answer.status_code in (200, 202), answer.text
@@ -194,7 +207,10 @@ class Traffic:
         for events in logs.values():
             for e in events:
                 if e["type"] == "message.received":
-                    received[(e["session"], e["data"]["text"])] += 1
+                    data = e["data"]
+                    if data["kind"] == "document" and data["media"]["id"] is None:
+                        continue  # its file did not arrive: not delivered whole
+                    received[(e["session"], data["text"] or data["caption"])] += 1
                 elif e["type"] == "message.status":
                     at = datetime.fromisoformat(e["at"].replace("Z", "+00:00"))
                     mid, status = e["data"]["id"], e["data"]["status"]

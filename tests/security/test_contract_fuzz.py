@@ -121,7 +121,7 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
             tenant = await _schemathesis(
                 proc.url,
                 token,
-                *_tags("sessions", "messages", "events", "sim"),
+                *_tags("sessions", "messages", "media", "events", "sim"),
                 f"--exclude-name={FAULT}",
             )
             admin = await _schemathesis(proc.url, ADMIN, *_tags("tenants", "ops", "dashboard"))

@@ -160,6 +160,7 @@ async def test_a_new_database_gets_the_latest_schema(
     assert {"outbox_drain", "outbox_wa_id", "events_at"} <= objects
     assert "cursors" in objects
     assert {"webhooks", "webhook_deliveries", "webhook_deliveries_log"} <= objects
+    assert {"media", "inbound_media", "outbox_media"} <= objects
 
 
 async def test_a_v1_database_is_upgraded_with_its_data(
@@ -256,6 +257,11 @@ async def test_v3_on_a_v2_database_keeps_its_messages_and_adds_cursors(
         new, _ = await store.add_message(
             NewMessage("t_a", "s1", OutgoingText("15550003333@s.whatsapp.net", "third"), None)
         )
+        # v6 rebuilt the outbox with its rows, and a queued one can now be cancelled.
+        gone = await store.advance_message(
+            "t_a", "s1", "cancelled", after={"queued"}, message_id=new.id
+        )
+        assert gone is not None and gone.status == "cancelled"
         # And the tenant can have consumer cursors.
         await store.set_cursor("t_a", "webhook:a", 0)
         assert await store.get_cursor("t_a", "webhook:a") == 0
@@ -272,6 +278,27 @@ async def test_v3_on_a_v2_database_keeps_its_messages_and_adds_cursors(
     assert type_ == "text"
     assert orjson.loads(payload) == wire.unstructure(new.message)
     assert (to, text, reply_to) == ("15550003333@s.whatsapp.net", "third", None)
+
+
+async def test_v6_keeps_the_outbox_in_the_order_it_was_written(
+    backend: BackendUnderTest, store_target: str
+) -> None:
+    """SQLite's v6 rebuilds the outbox: its rows keep their rowids, which order messages
+    queued in the same microsecond (PostgreSQL's `position` stays as it is)."""
+    make_v2_database(backend, store_target)
+    with backend.connect(store_target) as conn:
+        assert backend.migrations.migrate(conn, upto=5) == 5
+        for message_id in ("m_z", "m_a", "m_m"):  # not in id order
+            backend.insert(conn, "outbox", outbox_row(message_id, message_id))
+    async with open_store(store_target) as store:
+        pending = await store.pending_messages("t_a", "s1", 10)
+        assert [m.id for m in pending] == ["m_1", "m_z", "m_a", "m_m"]
+        cancelled = await store.advance_message(
+            "t_a", "s1", "cancelled", after={"queued"}, message_id="m_a"
+        )
+        assert cancelled is not None and cancelled.status == "cancelled"
+    with backend.connect(store_target) as conn:
+        assert "media_id" in backend.columns(conn, "outbox")
 
 
 async def test_both_backends_have_the_same_steps_and_the_same_schema(tmp_path: Path) -> None:

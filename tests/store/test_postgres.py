@@ -195,3 +195,50 @@ async def test_the_password_stays_out_of_statistics_and_logs(
         with psycopg.connect(postgres.run_database(), autocommit=True) as conn:
             conn.execute(f"DROP ROLE {role}")
     assert "s3cret" not in caplog.text
+
+
+async def test_two_processes_recording_files_at_once_check_the_quota_in_turn(
+    target: str,
+) -> None:
+    """A tenant's quota has room for one of two files recorded at once by two processes:
+    the second waits for the first one's transaction (the tenant's row is held), then
+    finds no room, instead of both passing the check before either committed."""
+    from datetime import UTC, datetime
+
+    from trizap.protocol.errors import PayloadTooLarge
+    from trizap.store import MediaRow
+    from trizap.store.postgres import PostgresBackend
+
+    def row(tenant: TenantRow, media_id: str, size: int) -> MediaRow:
+        now = datetime.now(UTC)
+        return MediaRow(media_id, tenant.id, "application/pdf", size, "ab" * 32, None, now)
+
+    async with open_postgres_store(target) as store:
+        tenant = await store.create_tenant("acme")
+        with psycopg.connect(target, autocommit=True) as other:
+            other.execute("BEGIN")  # the other process, in the middle of its batch
+            assert PostgresBackend().insert_media(other, row(tenant, "md_a", 600), 1000)
+            refused: list[Exception] = []
+
+            async def second() -> None:
+                try:
+                    await store.add_media(row(tenant, "md_b", 500), quota=1000)
+                except PayloadTooLarge as exc:
+                    refused.append(exc)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(second)
+                with trio.fail_after(10):
+                    while True:  # the store waits on the row the other transaction holds
+                        (waiting,) = other.execute(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE %s = ANY(pg_blocking_pids(pid))",
+                            (other.info.backend_pid,),
+                        ).fetchone()  # type: ignore[misc]
+                        if waiting:
+                            break
+                        await trio.lowlevel.checkpoint()
+                other.execute("COMMIT")
+        assert len(refused) == 1
+        assert await store.media_usage(tenant.id) == 600
+        assert await store.get_media(tenant.id, "md_b") is None

@@ -111,3 +111,92 @@ async def test_go_lock_start_and_stop_exclude_every_other_call(
     assert sorted(log[:2]) == ["+send1", "+send2"]  # shared calls overlap
     assert log.index("+stop") > log.index("-send2") and log.index("+stop") > log.index("-send1")
     assert log.index("+send3") > log.index("-stop")
+
+
+class FakeClient:
+    """Stands in for neonize's client at the engine's calls, recording them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def upload(self, data: object, media_type: object) -> object:
+        from neonize.proto.Neonize_pb2 import UploadResponse
+
+        self.calls.append(("upload", (data, media_type)))
+        return UploadResponse(url="https://mmg/x", DirectPath="/x", FileLength=7)
+
+    def send_message(self, to: object, message: object) -> object:
+        from neonize.proto.Neonize_pb2 import SendResponse
+
+        self.calls.append(("send_message", (to, message)))
+        return SendResponse(ID=f"REAL{len(self.calls)}")
+
+    def build_reaction(self, chat: object, sender: object, target: str, emoji: str) -> object:
+        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, ReactionMessage
+
+        self.calls.append(("build_reaction", (chat, sender, target, emoji)))
+        return Message(reactionMessage=ReactionMessage(text=emoji))
+
+    def download_any(self, message: object) -> bytes:
+        self.calls.append(("download_any", (message,)))
+        return b"x" * 600_000
+
+
+class Reader:
+    def __init__(self, data: bytes) -> None:
+        self._data, self.size = data, len(data)
+
+    async def read(self, max_bytes: int) -> bytes:
+        await trio.lowlevel.checkpoint()
+        out, self._data = self._data[:max_bytes], self._data[max_bytes:]
+        return out
+
+
+async def test_files_go_to_neonize_as_bytes_never_as_a_path_or_url(tmp_path: Path) -> None:
+    """A file is read from the session and handed to `upload` as bytes (neonize's
+    `build_*_message` would take a string for a path or a URL to fetch); a retried id is
+    not sent twice; a download is handed over in pieces."""
+    import base64
+
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ImageMessage
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
+
+    from trizap.protocol.media import MediaRef
+    from trizap.protocol.outgoing import OutgoingImage, OutgoingReaction
+    from trizap.whatsapp.engine import MEDIA_CHUNK, InboundMedia
+
+    engine = NeonizeEngine(EngineSpec("t1", "s1", None, tmp_path), go_lock=GoLock())
+    client = FakeClient()
+    engine._client = client
+    engine._connected = True
+    engine._sent = SentIds(tmp_path / "sent.db")
+    image = OutgoingImage(
+        "5511999990002",
+        MediaRef(id="https://evil.example/x.png", mimetype="image/png", size=7),
+        caption="/etc/passwd",
+    )
+    await engine.send(image, "3EB0A", Reader(b"\x89PNG..."))
+    await engine.send(image, "3EB0A", Reader(b"\x89PNG..."))  # a retry: sent once
+    (name, (data, _)), (sent, (to, message)) = client.calls
+    assert (name, data) == ("upload", b"\x89PNG...")
+    assert sent == "send_message" and to.User == "5511999990002"  # type: ignore[attr-defined]
+    assert message.imageMessage.caption == "/etc/passwd"  # type: ignore[attr-defined]
+    assert message.imageMessage.URL == "https://mmg/x"  # type: ignore[attr-defined]
+    # A reaction to the session's own message names the session as the sender.
+    engine._own_jid = "5511999990001@s.whatsapp.net"
+    await engine.send(OutgoingReaction("5511999990002", "3EB0A", "👍"), "3EB0R")
+    assert client.calls[2][0] == "build_reaction"
+    assert client.calls[2][1][1].User == "5511999990001"  # type: ignore[union-attr]
+
+    handle = base64.b64encode(
+        WaMessage(imageMessage=ImageMessage(URL="https://mmg/y")).SerializeToString()
+    ).decode()
+    pieces: list[bytes] = []
+
+    async def sink(piece: bytes) -> None:
+        pieces.append(piece)
+
+    await engine.download(InboundMedia(handle, "image/jpeg", 600_000), sink)
+    assert b"".join(pieces) == b"x" * 600_000 and max(map(len, pieces)) <= MEDIA_CHUNK
+    assert client.calls[-1][1][0].imageMessage.URL == "https://mmg/y"  # type: ignore[attr-defined]
+    engine._sent.close()

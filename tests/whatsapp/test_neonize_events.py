@@ -152,21 +152,21 @@ def test_reply_carries_the_quoted_stanza_id() -> None:
 @pytest.mark.parametrize(
     ("content", "kind", "text"),
     [
-        ({"imageMessage": {"caption": "look"}}, "image", "look"),
-        ({"videoMessage": {"caption": "clip"}}, "video", "clip"),
+        ({"imageMessage": {"caption": "look"}}, "image", None),
+        ({"videoMessage": {"caption": "clip"}}, "video", None),
         ({"audioMessage": {"PTT": True}}, "audio", None),
-        ({"documentMessage": {"fileName": "a.pdf", "caption": "doc"}}, "document", "doc"),
+        ({"documentMessage": {"fileName": "a.pdf", "caption": "doc"}}, "document", None),
         ({"stickerMessage": {"isAnimated": False}}, "sticker", None),
         ({"locationMessage": {"degreesLatitude": -23.5}}, "location", None),
         ({"contactMessage": {"displayName": "Bob"}}, "contact", None),
-        ({"reactionMessage": {"text": "+1"}}, "reaction", "+1"),
+        ({"reactionMessage": {"text": "+1"}}, "reaction", None),
         ({"pollCreationMessage": {"name": "lunch?"}}, "poll", None),
-        ({"groupInviteMessage": {"groupName": "g"}}, "other", None),
+        ({"groupInviteMessage": {"groupName": "g"}}, "unknown", None),
         ({"ephemeralMessage": {"message": {"conversation": "psst"}}}, "text", "psst"),
         (
             {"viewOnceMessageV2": {"message": {"imageMessage": {"caption": "once"}}}},
             "image",
-            "once",
+            None,
         ),
     ],
 )

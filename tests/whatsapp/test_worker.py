@@ -329,6 +329,63 @@ async def test_an_engine_whose_worker_is_still_loading_it_says_starting_to_pings
                 await running.done.wait()
 
 
+async def test_a_download_that_fails_or_is_given_up_frees_the_worker(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    """A file the network does not have: `MediaUnavailable`, as it is (the caller tells it
+    apart from other errors); a sink that gives up part way: its error, and the worker
+    still answers."""
+    from trizap.protocol.media import MediaRef
+    from trizap.protocol.outgoing import OutgoingDocument
+    from trizap.whatsapp.engine import MEDIA_CHUNK, InboundMedia, MediaUnavailable
+
+    class Full(Exception):
+        pass
+
+    class Bytes:
+        def __init__(self, data: bytes) -> None:
+            self._data, self.size = data, len(data)
+
+        async def read(self, max_bytes: int) -> bytes:
+            await trio.lowlevel.checkpoint()
+            out, self._data = self._data[:max_bytes], self._data[max_bytes:]
+            return out
+
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config()) as pool:
+            running = start(pool, "s1")
+            await paired(running, "5511999990001")
+            engine = running.engine
+
+            async def sink(_: bytes) -> None:
+                raise AssertionError("nothing to write")
+
+            with pytest.raises(MediaUnavailable):
+                await engine.download(InboundMedia("bl_nothere", "image/png", 10), sink)
+            data = bytes(8 * MEDIA_CHUNK)
+            ref = MediaRef(id="md_x", mimetype="application/pdf", size=len(data))
+            document = OutgoingDocument("5511999990001", ref)
+            await engine.sim_inbound("5511999990009", document, Bytes(data))
+            message = await running.next_of(Message)
+            assert isinstance(message, Message) and message.media is not None
+
+            async def full(_: bytes) -> None:
+                raise Full
+
+            with pytest.raises(Full):
+                await engine.download(message.media, full)
+            pieces: list[bytes] = []
+
+            async def keep(piece: bytes) -> None:
+                pieces.append(piece)
+
+            await engine.download(message.media, keep)
+            assert b"".join(pieces) == data
+            await engine.ping()
+            running.scope.cancel()
+            await running.done.wait()
+
+
 async def test_an_unreachable_engine_is_started_again_with_what_it_paired_and_a_crash_is_not(
     tmp_path: Path,
 ) -> None:

@@ -13,6 +13,7 @@ from ..store import Store
 from ..whatsapp.engine import EngineFactory
 from .directory import Directory
 from .hub import HubClient
+from .media import MediaStore
 from .webhooks.metrics import DeliveryMetrics
 
 
@@ -27,5 +28,6 @@ class Deps:
     engines: Mapping[EngineName, EngineFactory]
     config: Config
     directory: Directory
+    media: MediaStore
     now: Callable[[], datetime] = _utc_now
     webhook_metrics: DeliveryMetrics = attrs.field(init=False, factory=DeliveryMetrics)

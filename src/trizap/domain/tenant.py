@@ -24,7 +24,7 @@ import trio
 from ..actors import ActorRef, ActorStopped, Mailbox, Reply, run_in_thread
 from ..protocol.enums import EngineName
 from ..protocol.errors import Conflict, InvalidState, LimitExceeded, NotFound, ValidationError
-from ..store import SessionRow
+from ..store import MessageRow, SessionRow
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor
 from ..whatsapp.files import remove_files, session_files
 from ..whatsapp.neonize_engine import forget_device
@@ -37,7 +37,7 @@ from .session.actor import (
     expected_crash,
     session_gave_up,
 )
-from .session.outbox import fail_pending
+from .session.outbox import cancel, fail_pending
 from .session.status import move
 from .webhooks.manager import TenantWebhooks, WebhookOp
 
@@ -96,6 +96,17 @@ class WakeSession:
 
 
 @attrs.frozen
+class CancelQueued:
+    """Cancel a queued message of a session that is not running (the tenant is where
+    sessions start, so none starts meanwhile); the session's ref when it runs after all
+    (ask it: its drain knows what it is sending)."""
+
+    name: str
+    message_id: str
+    reply: Reply[MessageRow | ActorRef[SessionMsg]]
+
+
+@attrs.frozen
 class Hibernate:
     """The session has been idle past the limit: stop it, keeping it wanted-running."""
 
@@ -122,6 +133,7 @@ TenantMsg = (
     | LogoutSession
     | DeleteSession
     | WakeSession
+    | CancelQueued
     | Hibernate
     | AbandonPairings
     | Shutdown
@@ -210,6 +222,14 @@ class TenantActor:
                         await self._start(found)
                         ref = self.session_ref(name)
                 reply.send(ref)
+            case CancelQueued(name, message_id, reply):
+                ref = self.session_ref(name)
+                if ref is not None:
+                    reply.send(ref)
+                else:
+                    await self._reply_after(
+                        reply, cancel(self.deps, self.tenant_id, name, message_id)
+                    )
             case Hibernate(name):
                 await self._hibernate(name)
             case AbandonPairings():

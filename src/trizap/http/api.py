@@ -28,7 +28,7 @@ import attrs
 import trio
 from quart import Quart, Response, request
 
-from ..protocol import SendText, encode, parse_query
+from ..protocol import SendMessage, encode, parse_query
 from ..protocol.errors import Unavailable, ValidationError
 from ..protocol.wire import loads, structure
 from ..runtime import Principal, Runtime, TenantPrincipal
@@ -144,11 +144,14 @@ class Operation:
     auth: Auth
     responses: Mapping[int, Any]  # status -> view type, `Media`/list of them, or None
     errors: tuple[int, ...] = ()
-    body: type[Any] | None = None
+    body: Any = None  # a request class, or a union of them (`SendMessage`)
     body_required: bool = True
     query: type[Any] | None = None
     description: str | None = None
     websocket: bool = False
+    #: Served below Quart, straight from ASGI (a streamed upload), with this request
+    #: body for the document (media type -> schema); Quart only answers its 405s.
+    raw_body: Mapping[str, Any] | None = None
 
     @property
     def operation_id(self) -> str:
@@ -179,12 +182,24 @@ class Api:
         for op in self.operations:
             if op.websocket:
                 continue  # registered by http.ws
+            if op.raw_body is not None:
+                app.add_url_rule(
+                    op.quart_path,
+                    endpoint=op.operation_id,
+                    view_func=_unreachable,
+                    methods=[op.method],
+                )
+                continue
             app.add_url_rule(
                 op.quart_path,
                 endpoint=op.operation_id,
                 view_func=_view(op, state),
                 methods=[op.method],
             )
+
+
+async def _unreachable(**params: str) -> Response:
+    raise AssertionError("a raw operation is answered below Quart")
 
 
 def _view(op: Operation, state: AppState) -> Callable[..., Awaitable[Response]]:
@@ -217,16 +232,17 @@ def _view(op: Operation, state: AppState) -> Callable[..., Awaitable[Response]]:
 
 async def _read_body(op: Operation) -> Any:
     assert op.body is not None
+    cls: Any = op.body
     data = await request.get_data(as_text=False)
     obj = {} if not data.strip() else loads(data, "body")
     header_key = request.headers.get("Idempotency-Key")
-    if op.body is SendText and header_key is not None and isinstance(obj, dict):
+    if op.body is SendMessage and header_key is not None and isinstance(obj, dict):
         if obj.get("idempotency_key", header_key) != header_key:
             raise ValidationError([("header.Idempotency-Key", "differs from body.idempotency_key")])
         if "idempotency_key" not in obj:
             obj = {**obj, "idempotency_key": header_key}
             try:
-                return structure(obj, op.body, "body")
+                return structure(obj, cls, "body")
             except ValidationError as exc:
                 raise ValidationError(
                     [
@@ -234,7 +250,7 @@ async def _read_body(op: Operation) -> Any:
                         for loc, m in exc.errors
                     ]
                 ) from None
-    return structure(obj, op.body, "body")
+    return structure(obj, cls, "body")
 
 
 def json_response(answer: Answer) -> Response:

@@ -75,10 +75,12 @@ def _operation(method: str, path: str, operation: Mapping[str, Any], auth: str) 
     for param in operation.get("parameters", []):
         out.append(f"- {_parameter(param)}")
     body = operation.get("requestBody")
-    if body is not None:
+    if body is not None and "application/json" in body["content"]:
         schema = body["content"]["application/json"]["schema"]
         required = "" if body.get("required") else " (optional: an empty body is `{}`)"
         out.append(f"- Body: {_type(schema)}{required}.")
+    elif body is not None:  # not JSON: a file's bytes, as they come
+        out.append("- Body: " + " or ".join(f"`{kind}`" for kind in body["content"]) + ".")
     answers = []
     errors = []
     for status, answer in operation["responses"].items():
@@ -97,7 +99,7 @@ def _operation(method: str, path: str, operation: Mapping[str, Any], auth: str) 
         out.append(f"- Errors (problem+json): {', '.join(errors)}.")
     out.append("")
     if body is not None:
-        example = body["content"]["application/json"].get("example")
+        example = body["content"].get("application/json", {}).get("example")
         if example is not None:
             out += ["Request:", "", "```json", _json(example), "```", ""]
     for status, answer in operation["responses"].items():

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..protocol.errors import TrizapError
 from ..runtime import Runtime
-from . import routes, ws
+from . import routes, upload, ws
 from .api import MAX_BODY, AppState, Operation
 from .auth import ASGI_SEND_KEY, ASGIApp, AuthMiddleware, Receive, Scope, Send
 from .openapi import openapi_document
@@ -87,6 +87,9 @@ def create_app(runtime: Runtime) -> QuartTrio:
 
     async def quart_app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if scope["method"] == "POST" and scope["path"] == upload.PATH:
+                await upload.upload_media(state, scope, receive, send)
+                return
             receive, send = _drained(receive, send)
         elif scope["type"] == "websocket":
             scope[ASGI_SEND_KEY] = send  # the event push skips Quart's per-frame layers

@@ -38,6 +38,7 @@ from ..protocol import (
     TokenView,
     WhoAmI,
 )
+from ..protocol.commands import SendMessage
 from ..protocol.events import (
     MESSAGE_RECEIVED,
     MESSAGE_STATUS,
@@ -49,6 +50,7 @@ from ..protocol.events import (
     SessionStatusData,
     event_data,
 )
+from ..protocol.media import MediaView
 from ..protocol.views import Health
 from ..protocol.webhooks import (
     CreateWebhook,
@@ -153,6 +155,10 @@ _EVENTS: Final = [
     ),
 ]
 
+_SEND_TEXT: Final = SendText(
+    to="5511900000002", text="Your order #42 has shipped", idempotency_key="order-42-shipped"
+)
+
 _HOOK: Final = WebhookView(
     id="wh_2Lp9Xq4Tz7Vb1Nc6",
     url="https://crm.example.com/trizap/events",
@@ -170,7 +176,7 @@ _HOOK: Final = WebhookView(
 )
 
 #: One example per wire type (request bodies and answers).
-EXAMPLES: Final[Mapping[type[Any], object]] = {
+EXAMPLES: Final[Mapping[Any, object]] = {  # by type, or a union that has a schema
     Health: Health(),
     WhoAmI: WhoAmI(role="tenant", tenant=TenantView(id=_TENANT.id, name="acme", created_at=_T0)),
     CreateTenant: CreateTenant(name="acme"),
@@ -227,14 +233,24 @@ EXAMPLES: Final[Mapping[type[Any], object]] = {
     ),
     PairingCodeRequest: PairingCodeRequest(phone="+55 11 90000-0001"),
     PairingCode: PairingCode(code="WZKQ-7R3M"),
-    SendText: SendText(
-        to="5511900000002", text="Your order #42 has shipped", idempotency_key="order-42-shipped"
+    SendText: _SEND_TEXT,
+    # Any kind; the text is the common one (each kind's fields: the schema's members).
+    SendMessage: _SEND_TEXT,
+    MediaView: MediaView(
+        id="md_Qz3kV8pLw2Xn5Rb0Ty7uAg",
+        mimetype="image/png",
+        size=70,
+        sha256="6b7fa434f92a8b80aab02d9bf1a12e49ffcae424e4013a1c4f68b67e3d2bbcd0",
+        filename="dot.png",
+        created_at=_at(110),
     ),
     MessageView: _MESSAGE,
     MessageList: MessageList(messages=[_DELIVERED]),
     EventsPage: EventsPage(events=_EVENTS, last_seq=43),
     SimScan: SimScan(phone="5511900000001"),
-    SimInbound: SimInbound(from_="5511987654321", text="Is this the shop?"),
+    SimInbound: SimInbound(
+        from_="5511987654321", message=SendText(to="5511987654321", text="Is this the shop?")
+    ),
     SimFault: SimFault(kind="disconnect"),
     Hello: Hello(tenant=TenantView(id=_TENANT.id, name="acme", created_at=_T0), last_seq=43),
     CreateWebhook: CreateWebhook(
@@ -354,7 +370,7 @@ BY_OPERATION: Final[Mapping[str, Mapping[int, object]]] = {
             updated_at=_at(300),
         )
     },
-    "send_text": {200: _DELIVERED},
+    "send_message": {200: _DELIVERED},
     "get_message": {200: _DELIVERED},
 }
 
@@ -393,6 +409,7 @@ PROBLEM_EXAMPLES: Final[Mapping[int, dict[str, Any]]] = {
     406: {"detail": "the QR code comes as application/json, image/png or image/svg+xml"},
     409: {"detail": "session 'sales' is connected, not waiting for a scan"},
     413: {"detail": "the request body is over the 1 MiB limit"},
+    416: {"detail": "the file has 70 bytes"},
     422: {
         "detail": "body.to: not a phone number or a JID",
         "errors": [{"loc": "body.to", "msg": "not a phone number or a JID"}],

@@ -25,11 +25,12 @@ from ..protocol import (
     ReplyFrame,
     WsMarkRead,
     WsPing,
+    WsSend,
     WsSendText,
     components,
     query_parameters,
 )
-from ..protocol.commands import ClientFrame
+from ..protocol.commands import ClientFrame, SendMessage
 from ..protocol.errors import (
     Busy,
     Conflict,
@@ -44,10 +45,11 @@ from ..protocol.errors import (
 )
 from ..protocol.fields import spec
 from ..protocol.names import NAME_PATTERN
+from ..protocol.schema import NAMED_UNIONS
 from ..protocol.webhooks import WebhookEvent
 from .api import Media, Operation
 from .examples import MEDIA_EXAMPLES, PROBLEM_EXAMPLES, example_of, from_schema
-from .problems import MethodNotAllowed, NotAcceptable
+from .problems import MethodNotAllowed, NotAcceptable, RangeNotSatisfiable
 
 OPENAPI_VERSION: Final = "3.1.0"
 _PARAM_RE: Final = re.compile(r"{([a-z_]+)}")
@@ -82,11 +84,16 @@ _ERROR_TEXT: Final = {
     405: "Method not allowed",
     406: "None of the accepted media types can be produced",
     409: "Conflict: it exists already, or it is in the wrong state",
-    413: "Body over 1 MiB",
+    413: "Body over 1 MiB (a file: over `media_max_bytes`, or the tenant's media quota)",
+    416: "Range not satisfiable: `Content-Range` says the file's size",
     422: "Validation failed; `errors` lists each location",
     429: "A limit was reached",
     503: "Busy (retry after `Retry-After` seconds) or unavailable",
 }
+
+
+def _name(t: Any) -> str:
+    return NAMED_UNIONS.get(t) or str(t.__name__)
 
 
 # The error class behind each status of `_ERROR_TEXT`, for its problem's type and title.
@@ -99,6 +106,7 @@ _PROBLEM_CLASSES: Final[tuple[type[TrizapError], ...]] = (
     NotAcceptable,
     Conflict,
     PayloadTooLarge,
+    RangeNotSatisfiable,
     ValidationError,
     LimitExceeded,
     Busy,
@@ -120,7 +128,7 @@ def _content(t: Any, examples: _Examples, op: Operation, status: int) -> dict[st
                 content[item.content_type]["example"] = media_example
         else:
             content["application/json"] = {
-                "schema": _ref(item.__name__),
+                "schema": _ref(_name(item)),
                 "example": examples.of(item, op.operation_id, status),
             }
     return content
@@ -135,7 +143,7 @@ class _Examples:
     def of(self, t: type[Any], operation_id: str | None = None, status: int | None = None) -> Any:
         example = example_of(t, operation_id, status)
         if example is None:
-            example = from_schema(self._schemas[t.__name__], self._schemas)
+            example = from_schema(self._schemas[_name(t)], self._schemas)
         return example
 
 
@@ -159,6 +167,8 @@ def _errors_of(op: Operation) -> list[int]:
             codes.add(403)
     if op.body is not None:
         codes |= {400, 413, 422}
+    if op.raw_body is not None:
+        codes |= {413, 422}
     if op.query is not None:
         codes.add(422)
     if op.auth == "tenant":
@@ -199,7 +209,7 @@ def _operation(op: Operation, examples: _Examples) -> dict[str, Any]:
                 "description": "The tenant token, when the Authorization header cannot be set",
             }
         )
-    if op.body is not None and op.body.__name__ == "SendText":
+    if op.body is SendMessage:
         params.append(
             {
                 "name": "Idempotency-Key",
@@ -216,11 +226,13 @@ def _operation(op: Operation, examples: _Examples) -> dict[str, Any]:
             "required": op.body_required,
             "content": {
                 "application/json": {
-                    "schema": _ref(op.body.__name__),
+                    "schema": _ref(_name(op.body)),
                     "example": examples.of(op.body),
                 }
             },
         }
+    elif op.raw_body is not None:
+        out["requestBody"] = {"required": True, "content": dict(op.raw_body)}
     responses: dict[str, Any] = {}
     for status, t in sorted(op.responses.items()):
         answer: dict[str, Any] = {"description": _ok_text(status)}
@@ -248,6 +260,7 @@ def _ok_text(status: int) -> str:
         201: "Created",
         202: "Accepted (queued)",
         204: "No Content",
+        206: "Partial Content: the `Range` asked for",
         304: "Not Modified: the `ETag` in `If-None-Match` is current",
     }.get(status, "OK")
 
@@ -307,6 +320,7 @@ def openapi_document(ops: Sequence[Operation], *, version: str) -> dict[str, Any
         ClientFrame,
         EventData,
         WsSendText,
+        WsSend,
         WsMarkRead,
         WsPing,
     ]

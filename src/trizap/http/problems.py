@@ -39,8 +39,22 @@ class NotAcceptable(TrizapError):
     title = "Not acceptable"
 
 
+class RangeNotSatisfiable(TrizapError):
+    """A `Range` past the end of a file; `size` is the file's, for `Content-Range`."""
+
+    status = 416
+    code = "range_not_satisfiable"
+    title = "Range not satisfiable"
+
+    def __init__(self, detail: str = "", size: int = 0) -> None:
+        super().__init__(detail)
+        self.size = size
+
+
 def problem_headers(error: TrizapError) -> dict[str, str]:
     headers = {"Content-Type": PROBLEM_JSON, "Cache-Control": "no-store"}
+    if isinstance(error, RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{error.size}"
     if isinstance(error, Busy):
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, Unavailable):

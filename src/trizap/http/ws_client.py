@@ -39,6 +39,7 @@ from ..protocol import (
     Hello,
     WsMarkRead,
     WsPing,
+    WsSend,
     WsSendText,
     decode_client_frame,
     encode,
@@ -211,6 +212,11 @@ class WsClientActor:
                         frame.session,
                         frame.message(),
                         idempotency_key=frame.idempotency_key,
+                    )
+                    answer = reply_ok(frame.ref, message_view(row))
+                case WsSend():
+                    row, _ = await self.runtime.messages.send(
+                        tenant_id, frame.session, frame.message
                     )
                     answer = reply_ok(frame.ref, message_view(row))
                 case WsMarkRead():

@@ -12,6 +12,7 @@ from .addresses import literal_refusal as literal_refusal
 from .addresses import refusal as refusal
 from .client import GuardedBackend as GuardedBackend
 from .client import Resolver as Resolver
+from .client import Rule as Rule
 from .client import open_client as open_client
 from .client import read_capped as read_capped
 from .client import resolve as resolve

@@ -24,6 +24,8 @@ from .addresses import AddressRefused, refusal
 
 # (host, port) -> the IP addresses it resolves to, in the order to try them.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+# An IP address -> why it is refused (e.g. "loopback"), or None: the rule (`refusal`).
+Rule = Callable[[str], str | None]
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -35,9 +37,12 @@ async def resolve(host: str, port: int) -> list[str]:
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """httpcore's trio backend behind the address rule."""
 
-    def __init__(self, *, allow_private: bool, resolver: Resolver = resolve) -> None:
+    def __init__(
+        self, *, allow_private: bool, resolver: Resolver = resolve, rule: Rule = refusal
+    ) -> None:
         self.allow_private = allow_private
         self._resolve = resolver
+        self._rule = rule
         self._inner = httpcore.TrioBackend()
 
     async def connect_tcp(
@@ -59,7 +64,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         refused: AddressRefused | None = None
         allowed = []
         for address in addresses:
-            why = None if self.allow_private else refusal(address)
+            why = None if self.allow_private else self._rule(address)
             if why is None:
                 allowed.append(address)
             elif refused is None:
@@ -108,14 +113,17 @@ async def open_client(
     allow_private: bool,
     max_connections: int,
     resolver: Resolver = resolve,
+    rule: Rule = refusal,
     user_agent: str = "trizap",
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client with at most `max_connections` connections, every one of them
-    under the address rule. Timeouts are the caller's (`trio.move_on_after`)."""
+    under the address rule (`rule`: tests may count an address of theirs as public).
+    Timeouts are the caller's (`trio.move_on_after`)."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
-    transport = _Transport(GuardedBackend(allow_private=allow_private, resolver=resolver), limits)
+    backend = GuardedBackend(allow_private=allow_private, resolver=resolver, rule=rule)
+    transport = _Transport(backend, limits)
     async with httpx.AsyncClient(
         transport=transport,
         follow_redirects=False,

@@ -7,6 +7,8 @@
 - `events`: the event log's entries and their typed `data`;
 - `views`: response bodies and WebSocket server frames, built from store records;
 - `schema`: JSON Schema / OpenAPI components generated from all of the above;
+- `outgoing`, `media`, `content`: what a session sends and receives (every kind), the
+  media store's files;
 - `errors`: the error tree.
 
 Plain data and pure functions: no I/O, and nothing else of trizap is imported.
@@ -15,13 +17,16 @@ Plain data and pure functions: no I/O, and nothing else of trizap is imported.
 from .commands import CLIENT_FRAMES as CLIENT_FRAMES
 from .commands import QUERY_TYPES as QUERY_TYPES
 from .commands import REQUEST_TYPES as REQUEST_TYPES
+from .commands import SEND_TYPES as SEND_TYPES
 from .commands import ClientFrame as ClientFrame
 from .commands import CreateSession as CreateSession
 from .commands import CreateTenant as CreateTenant
 from .commands import CreateToken as CreateToken
 from .commands import EventsQuery as EventsQuery
+from .commands import MediaUploadQuery as MediaUploadQuery
 from .commands import MessagesQuery as MessagesQuery
 from .commands import PairingCodeRequest as PairingCodeRequest
+from .commands import SendMessage as SendMessage
 from .commands import SendText as SendText
 from .commands import SimFault as SimFault
 from .commands import SimInbound as SimInbound
@@ -29,6 +34,7 @@ from .commands import SimScan as SimScan
 from .commands import WsMarkRead as WsMarkRead
 from .commands import WsPing as WsPing
 from .commands import WsQuery as WsQuery
+from .commands import WsSend as WsSend
 from .commands import WsSendText as WsSendText
 from .commands import decode_client_frame as decode_client_frame
 from .commands import parse_query as parse_query
@@ -41,6 +47,7 @@ from .enums import EngineName as EngineName
 from .enums import FaultKind as FaultKind
 from .enums import MessageKind as MessageKind
 from .enums import MessageStatus as MessageStatus
+from .enums import MessageType as MessageType
 from .enums import Role as Role
 from .enums import SessionStatus as SessionStatus
 from .errors import Busy as Busy
@@ -58,8 +65,12 @@ from .errors import Unauthorized as Unauthorized
 from .errors import Unavailable as Unavailable
 from .errors import ValidationError as ValidationError
 from .events import EVENT_DATA as EVENT_DATA
+from .events import MESSAGE_EDITED as MESSAGE_EDITED
+from .events import MESSAGE_REACTION as MESSAGE_REACTION
 from .events import MESSAGE_RECEIVED as MESSAGE_RECEIVED
+from .events import MESSAGE_REVOKED as MESSAGE_REVOKED
 from .events import MESSAGE_STATUS as MESSAGE_STATUS
+from .events import POLL_VOTE as POLL_VOTE
 from .events import SESSION_QR as SESSION_QR
 from .events import SESSION_STATUS as SESSION_STATUS
 from .events import Event as Event
@@ -100,6 +111,7 @@ from .views import TokenView as TokenView
 from .views import WhoAmI as WhoAmI
 from .views import error_frame as error_frame
 from .views import me_view as me_view
+from .views import media_view as media_view
 from .views import message_view as message_view
 from .views import reply_error as reply_error
 from .views import reply_ok as reply_ok

@@ -18,9 +18,22 @@ from typing import Any, Final, Literal, TypeVar
 import attrs
 
 from . import fields, names, webhooks
-from .enums import EngineName, FaultKind, MessageStatus
+from .content import Contact, Location, Poll
+from .enums import EngineName, FaultKind, MessageStatus, MessageType
 from .errors import FrameInvalid, MalformedInput, ValidationError
-from .outgoing import OutgoingText
+from .media import FILENAME, MediaSource
+from .outgoing import (
+    CAPTION,
+    EMOJI,
+    MENTIONS,
+    OUTGOING,
+    TARGET,
+    OutgoingMessage,
+    OutgoingPollVote,
+    OutgoingText,
+    SimMessage,
+    tagged,
+)
 from .wire import converter, loads, structure
 
 T = TypeVar("T")
@@ -50,18 +63,222 @@ class CreateSession:
     engine: EngineName | None = None
 
 
+_KEY: Final = fields.IDEMPOTENCY_KEY
+_REPLY: Final = fields.WA_ID
+
+
 @attrs.frozen
 class SendText:
-    """POST /v1/sessions/{name}/messages. `reply_to` is the WhatsApp id of the quoted
-    message; the `Idempotency-Key` header may stand in for `idempotency_key`."""
+    """POST /v1/sessions/{name}/messages with `type` `text` (the default). `reply_to` is
+    the WhatsApp id of the quoted message; the `Idempotency-Key` header may stand in for
+    `idempotency_key`."""
 
     to: str = attrs.field(metadata=fields.TO)
     text: str = attrs.field(metadata=fields.TEXT)
-    reply_to: str | None = attrs.field(default=None, metadata=fields.WA_ID)
-    idempotency_key: str | None = attrs.field(default=None, metadata=fields.IDEMPOTENCY_KEY)
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    mentions: tuple[str, ...] = attrs.field(default=(), kw_only=True, metadata=MENTIONS)
+    type: Literal["text"] = attrs.field(default="text", kw_only=True)
 
     def message(self) -> OutgoingText:
-        return OutgoingText(self.to, self.text, self.reply_to)
+        return OutgoingText(self.to, self.text, self.reply_to, mentions=self.mentions)
+
+
+@attrs.frozen
+class SendImage:
+    """An image (JPEG, PNG or WebP), with an optional caption."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    media: MediaSource
+    caption: str | None = attrs.field(default=None, metadata=CAPTION)
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    mentions: tuple[str, ...] = attrs.field(default=(), metadata=MENTIONS)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["image"] = attrs.field(default="image", kw_only=True)
+
+
+@attrs.frozen
+class SendVideo:
+    """A video (MP4), with an optional caption."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    media: MediaSource
+    caption: str | None = attrs.field(default=None, metadata=CAPTION)
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    mentions: tuple[str, ...] = attrs.field(default=(), metadata=MENTIONS)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["video"] = attrs.field(default="video", kw_only=True)
+
+
+@attrs.frozen
+class SendAudio:
+    """Audio; `ptt: true` sends it as a voice note (OGG/Opus, converted with ffmpeg when
+    the server has it)."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    media: MediaSource
+    ptt: bool = False
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["audio"] = attrs.field(default="audio", kw_only=True)
+
+
+@attrs.frozen
+class SendDocument:
+    """Any file, shown with its `filename` (the uploaded file's name by default)."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    media: MediaSource
+    caption: str | None = attrs.field(default=None, metadata=CAPTION)
+    filename: str | None = attrs.field(default=None, metadata=FILENAME)
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    mentions: tuple[str, ...] = attrs.field(default=(), metadata=MENTIONS)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["document"] = attrs.field(default="document", kw_only=True)
+
+
+@attrs.frozen
+class SendSticker:
+    """A sticker (WebP)."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    media: MediaSource
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["sticker"] = attrs.field(default="sticker", kw_only=True)
+
+
+@attrs.frozen
+class SendLocation:
+    to: str = attrs.field(metadata=fields.TO)
+    location: Location
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["location"] = attrs.field(default="location", kw_only=True)
+
+
+@attrs.frozen
+class SendContact:
+    to: str = attrs.field(metadata=fields.TO)
+    contact: Contact
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["contact"] = attrs.field(default="contact", kw_only=True)
+
+
+@attrs.frozen
+class SendPoll:
+    to: str = attrs.field(metadata=fields.TO)
+    poll: Poll
+    reply_to: str | None = attrs.field(default=None, metadata=_REPLY)
+    mentions: tuple[str, ...] = attrs.field(default=(), metadata=MENTIONS)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["poll"] = attrs.field(default="poll", kw_only=True)
+
+
+@attrs.frozen
+class SendReaction:
+    """A reaction to a message this session sent or received (`target`)."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    target: str = attrs.field(metadata=TARGET)
+    emoji: str = attrs.field(metadata=EMOJI)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["reaction"] = attrs.field(default="reaction", kw_only=True)
+
+
+@attrs.frozen
+class SendEdit:
+    """New text for a message this session sent (`target`): a text, or a file's caption."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    target: str = attrs.field(metadata=TARGET)
+    text: str = attrs.field(metadata=fields.TEXT)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["edit"] = attrs.field(default="edit", kw_only=True)
+
+
+@attrs.frozen
+class SendRevoke:
+    """Deletes a message this session sent (`target`) for everyone."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    target: str = attrs.field(metadata=TARGET)
+    idempotency_key: str | None = attrs.field(default=None, metadata=_KEY)
+    type: Literal["revoke"] = attrs.field(default="revoke", kw_only=True)
+
+
+SendMessage = (
+    SendText
+    | SendImage
+    | SendVideo
+    | SendAudio
+    | SendDocument
+    | SendSticker
+    | SendLocation
+    | SendContact
+    | SendPoll
+    | SendReaction
+    | SendEdit
+    | SendRevoke
+)
+SEND_TYPES: Final[dict[MessageType, type[Any]]] = {
+    "text": SendText,
+    "image": SendImage,
+    "video": SendVideo,
+    "audio": SendAudio,
+    "document": SendDocument,
+    "sticker": SendSticker,
+    "location": SendLocation,
+    "contact": SendContact,
+    "poll": SendPoll,
+    "reaction": SendReaction,
+    "edit": SendEdit,
+    "revoke": SendRevoke,
+}
+converter.register_structure_hook(SendMessage, tagged(SEND_TYPES, "text", "message type"))
+
+
+@attrs.frozen
+class SendPollVote:
+    """Sim only (`sim/inbound`): the contact votes `options` (their names) in the poll
+    `target`; no options takes the vote back."""
+
+    to: str = attrs.field(metadata=fields.TO)
+    target: str = attrs.field(metadata=TARGET)
+    options: tuple[str, ...] = attrs.field(
+        metadata=fields.spec(
+            max_items=names.MAX_POLL_OPTIONS,
+            items=fields.Spec(min_length=1, max_length=names.MAX_POLL_OPTION),
+        )
+    )
+    type: Literal["poll_vote"] = attrs.field(default="poll_vote", kw_only=True)
+
+
+_SIM_TYPES: Final[dict[str, type[Any]]] = {str(k): v for k, v in SEND_TYPES.items()}
+_SIM_TYPES["poll_vote"] = SendPollVote
+SimSend = SendMessage | SendPollVote
+converter.register_structure_hook(SimSend, tagged(_SIM_TYPES, "text", "message type"))
+
+
+def outgoing(send: SendMessage, **replace: Any) -> OutgoingMessage:
+    """The message a request asks to send, its fields as given (`media` must be replaced
+    by the stored file: `outgoing(send, media=ref)`)."""
+    values = {
+        a.name: getattr(send, a.name)
+        for a in attrs.fields(type(send))
+        if a.name not in ("idempotency_key", "type")
+    }
+    values.update(replace)
+    message: OutgoingMessage = OUTGOING[send.type](**values)
+    return message
+
+
+def sim_outgoing(send: SimSend, **replace: Any) -> SimMessage:
+    """`outgoing`, for what a sim contact sends (a vote too)."""
+    if isinstance(send, SendPollVote):
+        return OutgoingPollVote(send.to, send.target, send.options)
+    return outgoing(send, **replace)
 
 
 @attrs.frozen
@@ -80,12 +297,61 @@ class SimScan:
 
 @attrs.frozen
 class SimInbound:
-    """POST /v1/sessions/{name}/sim/inbound: an outside contact sends the session a text."""
+    """POST /v1/sessions/{name}/sim/inbound: an outside contact (`from`) sends the session
+    a message: the fields of `POST .../messages` (`type`, `text`, `media`, ...) without
+    `to` and `idempotency_key`. The request body is structured by its own hook
+    (`message.to` is the sender)."""
 
     from_: str = attrs.field(
         metadata={fields.SPEC_KEY: attrs.evolve(fields.PHONE_SPEC, key="from")}
     )
-    text: str = attrs.field(metadata=fields.TEXT)
+    message: SimSend
+
+    @property
+    def text(self) -> str | None:
+        return getattr(self.message, "text", None)
+
+
+def _structure_sim_inbound(v: Any, _: Any) -> SimInbound:
+    if type(v) is not dict:
+        raise ValidationError([("", "expected an object")])
+    errors = [(k, "unknown field") for k in ("to", "idempotency_key") if k in v]
+    sender = None
+    if "from" not in v:
+        errors.append(("from", "field required"))
+    else:
+        try:
+            sender = structure({"from": v["from"]}, _From, "").from_
+        except ValidationError as exc:
+            errors += [(loc.removeprefix("."), msg) for loc, msg in exc.errors]
+    body = {k: val for k, val in v.items() if k not in ("from", "to", "idempotency_key")}
+    union: Any = SimSend
+    try:
+        # `to` is the session itself: any valid number stands in until it is known.
+        message = structure({**body, "to": sender or "0000000"}, union, "")
+    except ValidationError as exc:
+        errors += [(loc.removeprefix("."), msg) for loc, msg in exc.errors]
+    if errors or sender is None:
+        raise ValidationError(sorted(errors))
+    return SimInbound(sender, message)
+
+
+@attrs.frozen
+class _From:
+    from_: str = attrs.field(
+        metadata={fields.SPEC_KEY: attrs.evolve(fields.PHONE_SPEC, key="from")}
+    )
+
+
+def _unstructure_sim_inbound(body: SimInbound) -> dict[str, Any]:
+    fields_: dict[str, Any] = converter.unstructure(body.message)
+    fields_.pop("to")
+    fields_.pop("idempotency_key", None)
+    return {"from": body.from_, **fields_}
+
+
+converter.register_structure_hook(SimInbound, _structure_sim_inbound)
+converter.register_unstructure_hook(SimInbound, _unstructure_sim_inbound)
 
 
 @attrs.frozen
@@ -114,6 +380,13 @@ class MessagesQuery:
 
     status: MessageStatus | None = None
     limit: int = attrs.field(default=names.DEFAULT_PAGE, metadata=fields.PAGE_LIMIT)
+
+
+@attrs.frozen
+class MediaUploadQuery:
+    """POST /v1/media?filename= (for a raw upload; a multipart part names its own file)."""
+
+    filename: str | None = attrs.field(default=None, metadata=FILENAME)
 
 
 @attrs.frozen
@@ -183,6 +456,59 @@ class WsSendText:
 
 
 @attrs.frozen
+class WsSend:
+    """Send a message of any kind: the fields of `POST .../messages`, with the message's
+    type as `kind` (`type` is the frame's own: `send`); the reply's `data` is the message.
+    Built from a frame by its own hook."""
+
+    ref: str = attrs.field(metadata=fields.REF)
+    session: str = attrs.field(metadata=fields.NAME)
+    message: SendMessage
+    type: Literal["send"] = attrs.field(default="send", kw_only=True)
+
+
+@attrs.frozen
+class _WsHead:
+    ref: str = attrs.field(metadata=fields.REF)
+    session: str = attrs.field(metadata=fields.NAME)
+
+
+def _structure_ws_send(v: Any, _: Any) -> WsSend:
+    if type(v) is not dict:
+        raise ValidationError([("", "expected an object")])
+    head_keys = ("ref", "session")
+    body = {k: val for k, val in v.items() if k not in (*head_keys, "type", "kind")}
+    kind = v.get("kind", "text")
+    errors: list[tuple[str, str]] = []
+    head: _WsHead | None = None
+    try:
+        head = structure({k: v[k] for k in head_keys if k in v}, _WsHead, "")
+    except ValidationError as exc:
+        errors += [(loc.removeprefix("."), msg) for loc, msg in exc.errors]
+    if type(kind) is not str or kind not in SEND_TYPES:
+        errors.append(("kind", f"must be one of {', '.join(repr(k) for k in SEND_TYPES)}"))
+    else:
+        try:
+            union: Any = SendMessage
+            message = structure({**body, "type": kind}, union, "")
+        except ValidationError as exc:
+            errors += [(loc.removeprefix("."), msg) for loc, msg in exc.errors]
+    if errors or head is None:
+        raise ValidationError(errors)
+    return WsSend(head.ref, head.session, message)
+
+
+def _unstructure_ws_send(frame: WsSend) -> dict[str, Any]:
+    body: dict[str, Any] = converter.unstructure(frame.message)
+    kind = body.pop("type")
+    return {"type": "send", "ref": frame.ref, "session": frame.session, "kind": kind, **body}
+
+
+converter.register_structure_hook(WsSend, _structure_ws_send)
+converter.register_unstructure_hook(WsSend, _unstructure_ws_send)
+
+
+@attrs.frozen
 class WsMarkRead:
     """Mark messages of `chat` (WhatsApp ids) as read."""
 
@@ -205,9 +531,10 @@ class WsPing:
     ref: str = attrs.field(metadata=fields.REF)
 
 
-ClientFrame = WsSendText | WsMarkRead | WsPing
+ClientFrame = WsSendText | WsSend | WsMarkRead | WsPing
 CLIENT_FRAMES: Final[Mapping[str, type[ClientFrame]]] = {
     "send_text": WsSendText,
+    "send": WsSend,
     "mark_read": WsMarkRead,
     "ping": WsPing,
 }
@@ -246,16 +573,23 @@ REQUEST_TYPES: Final = (
     CreateTenant,
     CreateToken,
     CreateSession,
-    SendText,
+    *SEND_TYPES.values(),
     PairingCodeRequest,
     SimScan,
     SimInbound,
     SimFault,
     WsSendText,
+    WsSend,
     WsMarkRead,
     WsPing,
     *webhooks.REQUEST_TYPES,
 )
 """Every request body and client frame: closed objects (no unknown keys) in the schema."""
 
-QUERY_TYPES: Final = (EventsQuery, MessagesQuery, WsQuery, *webhooks.QUERY_TYPES)
+QUERY_TYPES: Final = (
+    EventsQuery,
+    MessagesQuery,
+    MediaUploadQuery,
+    WsQuery,
+    *webhooks.QUERY_TYPES,
+)

@@ -21,10 +21,12 @@ SessionStatus = Literal[
 ]
 SESSION_STATUSES: Final[tuple[SessionStatus, ...]] = typing.get_args(SessionStatus)
 
-MessageStatus = Literal["queued", "sent", "delivered", "read", "failed"]
+# `cancelled`: taken out of the outbox while still queued (DELETE .../messages/{id}).
+MessageStatus = Literal["queued", "sent", "delivered", "read", "failed", "cancelled"]
 MESSAGE_STATUSES: Final[tuple[MessageStatus, ...]] = typing.get_args(MessageStatus)
 
-# What an inbound message carries (`message.received`'s `kind`).
+# What an inbound message carries (`message.received`'s `kind`); `unknown`: a kind this
+# version does not read (it is still reported, with no content).
 MessageKind = Literal[
     "text",
     "image",
@@ -34,11 +36,37 @@ MessageKind = Literal[
     "sticker",
     "location",
     "contact",
-    "reaction",
     "poll",
-    "other",
+    "unknown",
 ]
 MESSAGE_KINDS: Final[tuple[MessageKind, ...]] = typing.get_args(MessageKind)
+
+# What an inbound message does to an earlier one instead of carrying content of its own:
+# each becomes an event of its own (`message.reaction`, `message.edited`,
+# `message.revoked`, `poll.vote`).
+UpdateKind = Literal["reaction", "edit", "revoke", "poll_vote"]
+UPDATE_KINDS: Final[tuple[UpdateKind, ...]] = typing.get_args(UpdateKind)
+
+# What a session sends (an outgoing message's `type`).
+MessageType = Literal[
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "contact",
+    "poll",
+    "reaction",
+    "edit",
+    "revoke",
+]
+MESSAGE_TYPES: Final[tuple[MessageType, ...]] = typing.get_args(MessageType)
+
+# The types that carry a file from the media store.
+MediaKind = Literal["image", "video", "audio", "document", "sticker"]
+MEDIA_KINDS: Final[tuple[MediaKind, ...]] = typing.get_args(MediaKind)
 
 FaultKind = Literal["crash", "disconnect", "logout", "ban", "hang", "abort"]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = typing.get_args(FaultKind)

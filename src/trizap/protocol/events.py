@@ -16,16 +16,30 @@ import attrs
 
 from . import fields
 from ._rows import EventRowLike
+from .content import Contact, Location, Poll
 from .enums import MessageKind, MessageStatus, SessionStatus, WebhookState
+from .media import ReceivedMedia
 from .wire import dumps, format_time, structure, unstructure
 
 SESSION_STATUS: Final = "session.status"
 SESSION_QR: Final = "session.qr"
 MESSAGE_RECEIVED: Final = "message.received"
 MESSAGE_STATUS: Final = "message.status"
+MESSAGE_REACTION: Final = "message.reaction"
+MESSAGE_EDITED: Final = "message.edited"
+MESSAGE_REVOKED: Final = "message.revoked"
+POLL_VOTE: Final = "poll.vote"
 WEBHOOK_STATE: Final = "webhook.state"
 EventType = Literal[
-    "session.status", "session.qr", "message.received", "message.status", "webhook.state"
+    "session.status",
+    "session.qr",
+    "message.received",
+    "message.status",
+    "message.reaction",
+    "message.edited",
+    "message.revoked",
+    "poll.vote",
+    "webhook.state",
 ]
 
 
@@ -70,7 +84,10 @@ class SessionQrData:
 @attrs.frozen
 class MessageReceivedData:
     """`message.received`: an inbound message, or one of the session's own sent from
-    another device (`from_me`). `id` and `reply_to` are WhatsApp ids."""
+    another device (`from_me`). `id` and `reply_to` are WhatsApp ids. By `kind`: `text`
+    (text messages; also a link preview's text), `caption` and `media` (files: downloaded
+    into the media store before this event is written), `location`, `contact`, `poll`;
+    `mentions` are the JIDs the text names."""
 
     id: str
     chat: str
@@ -81,6 +98,65 @@ class MessageReceivedData:
     kind: MessageKind
     text: str | None
     reply_to: str | None
+    caption: str | None = None
+    media: ReceivedMedia | None = None
+    location: Location | None = None
+    contact: Contact | None = None
+    poll: Poll | None = None
+    mentions: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen
+class MessageReactionData:
+    """`message.reaction`: `from` reacted to the message `target` with `emoji` (`""`: took
+    the reaction back). `id` is the reaction's own WhatsApp id."""
+
+    chat: str
+    from_: str = attrs.field(metadata=fields.spec(key="from"))
+    target: str
+    emoji: str
+    id: str
+    from_me: bool
+    timestamp: datetime
+
+
+@attrs.frozen
+class MessageEditedData:
+    """`message.edited`: `from` changed the text (or caption) of `target` to `text`."""
+
+    chat: str
+    from_: str = attrs.field(metadata=fields.spec(key="from"))
+    target: str
+    text: str
+    id: str
+    from_me: bool
+    timestamp: datetime
+
+
+@attrs.frozen
+class MessageRevokedData:
+    """`message.revoked`: `from` deleted `target` for everyone."""
+
+    chat: str
+    from_: str = attrs.field(metadata=fields.spec(key="from"))
+    target: str
+    id: str
+    from_me: bool
+    timestamp: datetime
+
+
+@attrs.frozen
+class PollVoteData:
+    """`poll.vote`: `from` chose `options` (their names; empty: took the vote back) in the
+    poll `target`."""
+
+    chat: str
+    from_: str = attrs.field(metadata=fields.spec(key="from"))
+    target: str
+    options: list[str]
+    id: str
+    from_me: bool
+    timestamp: datetime
 
 
 @attrs.frozen
@@ -105,7 +181,15 @@ class WebhookStateData:
 
 
 EventData = (
-    SessionStatusData | SessionQrData | MessageReceivedData | MessageStatusData | WebhookStateData
+    SessionStatusData
+    | SessionQrData
+    | MessageReceivedData
+    | MessageStatusData
+    | MessageReactionData
+    | MessageEditedData
+    | MessageRevokedData
+    | PollVoteData
+    | WebhookStateData
 )
 
 EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
@@ -113,6 +197,10 @@ EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
     SESSION_QR: SessionQrData,
     MESSAGE_RECEIVED: MessageReceivedData,
     MESSAGE_STATUS: MessageStatusData,
+    MESSAGE_REACTION: MessageReactionData,
+    MESSAGE_EDITED: MessageEditedData,
+    MESSAGE_REVOKED: MessageRevokedData,
+    POLL_VOTE: PollVoteData,
     WEBHOOK_STATE: WebhookStateData,
 }
 

@@ -40,6 +40,7 @@ class Spec:
     le: int | float | None = None
     min_items: int | None = None
     max_items: int | None = None
+    unique_items: bool = False
     items: Spec | None = None
     check: Callable[[Any], Any] | None = None
     description: str | None = None
@@ -50,7 +51,7 @@ class Spec:
         """Whether `apply` can reject or change a value (else the spec only renames)."""
         limits = (self.min_length, self.max_length, self.pattern, self.ge, self.le)
         more = (self.min_items, self.max_items, self.items, self.check)
-        return any(v is not None for v in (*limits, *more))
+        return self.unique_items or any(v is not None for v in (*limits, *more))
 
     def apply(self, value: Any) -> Any:
         """`value` (already of the right type) checked and normalised; ValueError if not."""
@@ -79,6 +80,8 @@ class Spec:
                 raise ValueError(f"must have at least {self.min_items} items")
             if self.max_items is not None and len(value) > self.max_items:
                 raise ValueError(f"must have at most {self.max_items} items")
+            if self.unique_items and len(set(value)) != len(value):
+                raise ValueError("items must be different from each other")
         return self.check(value) if self.check is not None else value
 
 

@@ -44,6 +44,24 @@ MAX_MARK_READ_IDS: Final = 1000
 MAX_PAGE: Final = 1000
 DEFAULT_PAGE: Final = 100
 MAX_WAIT_S: Final = 30
+# Messages of every kind (WhatsApp's own limits where it has them).
+MAX_CAPTION: Final = 1024
+MAX_FILENAME: Final = 255
+MAX_URL: Final = 2048
+MAX_MIMETYPE: Final = 255
+MAX_EMOJI: Final = 32  # one emoji may be several code points (skin tones, families)
+MAX_MENTIONS: Final = 256
+MAX_POLL_QUESTION: Final = 255
+MAX_POLL_OPTION: Final = 100
+MIN_POLL_OPTIONS: Final = 2
+MAX_POLL_OPTIONS: Final = 12
+MAX_PLACE: Final = 1000  # a location's name or address
+MAX_CONTACT_NAME: Final = 256
+# `type/subtype` with optional parameters (`audio/ogg; codecs=opus`).
+MIMETYPE_PATTERN: Final = (
+    r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]{0,126}"
+    r"(?: *; *[a-zA-Z0-9_.-]+=[a-zA-Z0-9_.\"/+-]+)*$"
+)
 
 # `$` in Python also matches before a trailing newline; `fullmatch` on the unanchored body
 # does not, and it is the same language as the ECMA pattern in the schema.
@@ -51,6 +69,13 @@ _NAME_RE: Final = re.compile(NAME_PATTERN[1:-1])
 _PHONE_SEPARATORS: Final = str.maketrans("", "", " -()")
 _DIGITS_RE: Final = re.compile(r"[0-9]+")  # not \d: that also matches other scripts' digits
 _GROUP_ID_RE: Final = re.compile(r"[0-9]{1,32}(-[0-9]{1,32})?")
+
+
+def normalise_jid(s: str) -> str:
+    """A person or group addressed by JID (a mention), or by phone number (made a user
+    JID): `5511999999999` -> `5511999999999@s.whatsapp.net`."""
+    to = normalise_to(s)
+    return to if "@" in to else f"{to}@{USER_SERVER}"
 
 
 def validate_name(s: str) -> str:

@@ -14,6 +14,7 @@ OpenAPI parameter objects of a query model.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import types
 import typing
@@ -23,14 +24,34 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from .commands import QUERY_TYPES, REQUEST_TYPES, ClientFrame
+from . import names
+from .commands import (
+    QUERY_TYPES,
+    REQUEST_TYPES,
+    SEND_TYPES,
+    ClientFrame,
+    SendMessage,
+    SendPollVote,
+    SendText,
+    SimInbound,
+    WsSend,
+)
 from .events import EventData
 from .fields import Spec, spec_of, wire_key
+from .media import MediaById, MediaByUrl, MediaInline
+from .outgoing import OutgoingMessage
 
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 COMPONENTS_PREFIX: Final = "#/components/schemas/"
 
-NAMED_UNIONS: Final[Mapping[Any, str]] = {ClientFrame: "ClientFrame", EventData: "EventData"}
+NAMED_UNIONS: Final[Mapping[Any, str]] = {
+    ClientFrame: "ClientFrame",
+    EventData: "EventData",
+    SendMessage: "SendMessage",
+    OutgoingMessage: "OutgoingMessage",
+}
+_CLOSED_PARTS: Final = (MediaById, MediaByUrl, MediaInline, SendPollVote)
+_SENDS: Final = frozenset((*SEND_TYPES.values(), SendPollVote))
 """Unions of classes that get a schema of their own (others are inlined as `oneOf`)."""
 
 _PRIMITIVES: Final[Mapping[Any, dict[str, Any]]] = {
@@ -114,7 +135,9 @@ class _Builder:
         self.schemas[name] = self.class_schema(cls)
 
     def class_schema(self, cls: type[Any]) -> dict[str, Any]:
-        closed = cls in REQUEST_TYPES or cls in QUERY_TYPES
+        if cls is WsSend or cls is SimInbound:
+            return self.flattened(cls)
+        closed = cls in REQUEST_TYPES or cls in QUERY_TYPES or cls in _CLOSED_PARTS
         hints = typing.get_type_hints(cls)
         props: dict[str, Any] = {}
         required: list[str] = []
@@ -130,7 +153,8 @@ class _Builder:
                 prop = _with_spec(prop, s)
             has_default = a.default is not attrs.NOTHING
             if closed and has_default and not isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
-                prop = {**prop, "default": a.default}
+                default = list(a.default) if isinstance(a.default, tuple) else a.default
+                prop = {**prop, "default": default}
             # A request may leave out what has a default; a response always carries every
             # key except those it omits when null.
             if not (has_default if closed else omitted):
@@ -140,12 +164,56 @@ class _Builder:
         doc = cls.__dict__.get("__doc__")
         if doc:
             out["description"] = inspect.cleandoc(doc)
+        if closed and "type" in props and cls in _SENDS and cls is not SendText:
+            # Only a text may leave its type out: the others name theirs.
+            required.append("type")
         out["properties"] = props
         if required:
             out["required"] = required
         if closed:
             out["additionalProperties"] = False
         return out
+
+    def flattened(self, cls: type[Any]) -> dict[str, Any]:
+        """The frame and the body that carry a message's fields beside their own (their
+        structure hooks take them apart): one member per kind, each that kind's request
+        schema with the frame's or body's own fields in place of those it does not take."""
+        members = []
+        sends = list(SEND_TYPES.values()) + ([SendPollVote] if cls is SimInbound else [])
+        for send in sends:
+            self.add(send)
+            schema = copy.deepcopy(self.schemas[send.__name__])
+            props: dict[str, Any] = schema["properties"]
+            required: list[str] = schema.get("required", [])
+            if cls is WsSend:
+                props["kind"] = props.pop("type")
+                required = ["kind" if r == "type" else r for r in required]
+                props = {
+                    "type": {"type": "string", "const": "send"},
+                    "ref": {"type": "string", "maxLength": names.MAX_REF},
+                    "session": {"type": "string", "pattern": names.NAME_PATTERN},
+                    **props,
+                }
+                required = ["type", "ref", "session", *required]
+            else:
+                for key in ("to", "idempotency_key"):
+                    props.pop(key, None)
+                required = [r for r in required if r not in ("to", "idempotency_key")]
+                props = {"from": {"type": "string", "pattern": names.PHONE_INPUT_PATTERN}, **props}
+                required = ["from", *required]
+            schema["properties"], schema["required"] = props, required
+            schema["title"] = f"{cls.__name__}: {send.__name__}"
+            members.append(schema)
+        doc = (
+            "Send a message of any kind, like POST /v1/sessions/{name}/messages: the same "
+            "fields, with the message's type as `kind` (`type` is the frame's own); the "
+            "reply's `data` is the message."
+            if cls is WsSend
+            else "An outside contact (`from`) sends the session a message: the fields of "
+            "POST /v1/sessions/{name}/messages without `to` and `idempotency_key`, or a "
+            "vote in a poll (`poll_vote`, sim only)."
+        )
+        return {"title": cls.__name__, "description": doc, "oneOf": members}
 
 
 def _without_none(t: Any) -> Any:
@@ -204,6 +272,7 @@ def _with_spec(schema: dict[str, Any], s: Spec) -> dict[str, Any]:
         ("maximum", s.le),
         ("minItems", s.min_items),
         ("maxItems", s.max_items),
+        ("uniqueItems", True if s.unique_items else None),
         ("description", s.description),
     ):
         if value is not None:

@@ -15,17 +15,20 @@ import attrs
 
 from . import fields
 from ._rows import MessageRowLike, SessionRowLike, TenantRowLike, TokenRowLike
+from .content import Contact, Location, Poll
 from .enums import (
     ENGINE_NAMES,
     MESSAGE_STATUSES,
     SESSION_STATUSES,
     EngineName,
     MessageStatus,
+    MessageType,
     Role,
     SessionStatus,
 )
 from .errors import TrizapError
 from .events import Event, Me
+from .media import MediaRef, MediaView
 from .wire import unstructure
 
 _OMIT_IF_NONE = fields.spec(omit_if_none=True)
@@ -134,17 +137,31 @@ class PairingCode:
 
 @attrs.frozen
 class MessageView:
-    """An outbox message. `id` is trizap's; `wa_id` is WhatsApp's, once sent."""
+    """An outbox message. `id` is trizap's; `wa_id` is WhatsApp's, once sent. `type` says
+    which of the kind's fields it has (the others are left out); `text` is null for kinds
+    without one."""
 
     id: str
     session: str
     to: str
-    text: str
+    text: str | None
     status: MessageStatus
     wa_id: str | None
     error: str | None
     created_at: datetime
     updated_at: datetime
+    type: MessageType = "text"
+    reply_to: str | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    mentions: list[str] | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    media: MediaRef | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    caption: str | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    filename: str | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    ptt: bool | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    location: Location | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    contact: Contact | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    poll: Poll | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    target: str | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
+    emoji: str | None = attrs.field(default=None, metadata=_OMIT_IF_NONE)
 
 
 @attrs.frozen
@@ -253,14 +270,40 @@ def session_view(row: SessionRowLike) -> SessionView:
 
 
 def message_view(row: MessageRowLike) -> MessageView:
+    m = row.message
+    mentions = getattr(m, "mentions", ())
     return MessageView(
         id=row.id,
         session=row.session,
-        to=row.to,
-        text=row.text,
+        to=m.to,
+        text=getattr(m, "text", None),
         status=_known(row.status, MESSAGE_STATUSES, "message status"),
         wa_id=row.wa_id,
         error=row.error,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        type=m.type,
+        reply_to=getattr(m, "reply_to", None),
+        mentions=list(mentions) if mentions else None,
+        media=getattr(m, "media", None),
+        caption=getattr(m, "caption", None),
+        filename=getattr(m, "filename", None),
+        ptt=getattr(m, "ptt", None),
+        location=getattr(m, "location", None),
+        contact=getattr(m, "contact", None),
+        poll=getattr(m, "poll", None),
+        target=getattr(m, "target", None),
+        emoji=getattr(m, "emoji", None),
+    )
+
+
+def media_view(row: Any) -> MediaView:
+    """A media store record (`MediaRow`) as the API shows it."""
+    return MediaView(
+        id=row.id,
+        mimetype=row.mimetype,
+        size=row.size,
+        sha256=row.sha256,
+        filename=row.filename,
+        created_at=row.created_at,
     )

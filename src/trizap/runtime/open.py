@@ -53,7 +53,7 @@ async def _open(
         open_store(config.store_target, inline=not store_thread) as store,
         open_engines(config, engines, inline=not store_thread) as offered,
     ):
-        tree = Tree(config, store, offered.factories, now)
+        tree = Tree(config, store, offered.factories, now, inline=not store_thread)
         runtime = Runtime(tree, Auth(store, admin_token, generated=generated), offered)
         async with trio.open_nursery() as nursery:
             await nursery.start(tree.root.run)

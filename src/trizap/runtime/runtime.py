@@ -6,9 +6,9 @@
         await rt.messages.send(tenant.id, "sales", OutgoingText("5511999999999", "hi"))
 
 Each service is one concept: `auth` (tokens and principals), `tenants` (tenants and their
-tokens), `sessions` (lifecycle, pairing, sim controls), `messages` (the outbox), `events`
-(the log: pages, long-polls, live streams), `clients` (connected clients' actors) and
-`webhooks` (endpoints, their deliveries).
+tokens), `sessions` (lifecycle, pairing, sim controls), `messages` (the outbox, every
+kind), `media` (the media store), `events` (the log: pages, long-polls, live streams),
+`clients` (connected clients' actors) and `webhooks` (endpoints, their deliveries).
 Every failure they raise is in the error tree of `trizap.protocol.errors`.
 """
 
@@ -24,6 +24,7 @@ from .auth import Auth
 from .clients import Clients
 from .engines import Engines
 from .events import Events
+from .media import Media
 from .messages import Messages
 from .sessions import Sessions
 from .tenants import Tenants
@@ -56,8 +57,9 @@ class Runtime:
         self.deps: Deps = deps
         self.auth = auth
         self.tenants = Tenants(deps, auth, tree.tenants)
-        self.sessions = Sessions(deps, deps.config)
-        self.messages = Messages(deps, self.sessions)
+        self.media = Media(deps)
+        self.sessions = Sessions(deps, deps.config, self.media)
+        self.messages = Messages(deps, self.sessions, self.media)
         self.events = Events(deps.store, deps.hub)
         self.clients = Clients(tree.clients, tree.reaper)
         self.webhooks = Webhooks(deps)

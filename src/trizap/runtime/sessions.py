@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+import trio
+
 from ..actors import ActorRef
 from ..config import Config
 from ..domain.deps import Deps
+from ..domain.media import check_kind
 from ..domain.session.actor import GetQr, PairPhone, SessionMsg, SimCall
 from ..domain.tenant import (
     AddSession,
@@ -24,20 +27,24 @@ from ..domain.tenant import (
     TenantMsg,
     WakeSession,
 )
+from ..protocol.commands import SendText, SimSend, sim_outgoing
 from ..protocol.enums import EngineName, FaultKind
 from ..protocol.errors import InvalidState, NotFound
+from ..protocol.media import MediaRef
 from ..protocol.names import MAX_TEXT
 from ..store import SessionRow
 from ..whatsapp.engine import SimControls
 from .calls import actor_errors
-from .checks import invalid, valid_name, valid_phone
+from .checks import checked, invalid, valid_name, valid_phone
+from .media import Media
 
 
 class Sessions:
-    def __init__(self, deps: Deps, config: Config) -> None:
+    def __init__(self, deps: Deps, config: Config, media: Media) -> None:
         self._deps = deps
         self._store = deps.store
         self._config = config
+        self._media = media
 
     async def create(
         self, tenant_id: str, name: str, engine: EngineName | None = None
@@ -105,16 +112,53 @@ class Sessions:
 
         await self._sim(tenant_id, session, scan)
 
-    async def sim_inbound(self, tenant_id: str, session: str, sender: str, text: str) -> None:
-        """An outside contact writes to the session."""
+    async def sim_inbound(
+        self, tenant_id: str, session: str, sender: str, message: str | SimSend
+    ) -> None:
+        """An outside contact writes to the session: a text, or any message (its file
+        from the media store, a URL or base64, as for sending; a file made for the
+        occasion is not kept once the network has it)."""
         sender = valid_phone(sender, loc="from")
-        if not text or len(text) > MAX_TEXT:
-            raise invalid("text", f"must be 1 to {MAX_TEXT} characters")
+        if isinstance(message, str):
+            if not message or len(message) > MAX_TEXT:
+                raise invalid("text", f"must be 1 to {MAX_TEXT} characters")
+            message = SendText(sender, message)
+        message = checked(message)
+        source = getattr(message, "media", None)
+        await self.get(tenant_id, session)
+        row, made = None, False
+        if source is not None:
+            row, made = await self._media.resolve(tenant_id, source)
+        try:
+            if row is None:
+                sim_message = sim_outgoing(message)
+            else:
+                try:
+                    check_kind(message.type, row)  # type: ignore[arg-type]
+                except ValueError as exc:
+                    raise invalid("media", str(exc)) from None
+                ref = MediaRef(
+                    id=row.id,
+                    mimetype=row.mimetype,
+                    size=row.size,
+                    filename=getattr(message, "filename", None) or row.filename,
+                )
+                sim_message = sim_outgoing(message, media=ref)
+            media = row
 
-        async def inbound(engine: SimControls) -> None:
-            await engine.sim_inbound(sender, text)
+            async def inbound(engine: SimControls) -> None:
+                reader = None if media is None else self._media.store.reader(media)
+                try:
+                    await engine.sim_inbound(sender, sim_message, reader)
+                finally:
+                    if reader is not None:
+                        await reader.aclose()
 
-        await self._sim(tenant_id, session, inbound)
+            await self._sim(tenant_id, session, inbound)
+        finally:
+            if made and row is not None:
+                with trio.CancelScope(shield=True):
+                    await self._media.delete(tenant_id, row.id)
 
     async def sim_fault(self, tenant_id: str, session: str, kind: FaultKind) -> None:
         """Injects a fault into the session's engine."""

@@ -58,6 +58,7 @@ class Tenants:
         self._auth.revoke(tenant.id)
         await self._deps.hub.close_tenant(tenant.id, "tenant deleted")
         await self._store.delete_tenant(tenant.id)
+        await self._deps.media.delete_tenant(tenant.id)
 
     async def create_token(self, id_or_name: str, label: str | None) -> tuple[TokenRow, str]:
         """A new token for the tenant (shown once)."""

@@ -5,7 +5,7 @@
      |- tenants    DynamicSupervisor: one TenantActor per tenant, each with its sessions
      |- reaper     abandons pairings nobody is left to scan
      |- clients    DynamicSupervisor: one actor per WebSocket connection (temporary)
-     '- retention  prunes the event log by age and count
+     '- retention  prunes the event log by age and count, and the media store by age
 
 Children start in this order and stop in the reverse one: clients close their connections
 (and tell the reaper) before the reaper stops, sessions stop before the hub they append to.
@@ -13,8 +13,9 @@ Children start in this order and stop in the reverse one: clients close their co
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -24,13 +25,21 @@ from ..config import Config
 from ..domain.deps import Deps
 from ..domain.directory import Directory
 from ..domain.hub import EventHub, HubClient
+from ..domain.media import MediaStore
 from ..domain.reaper import Reaper, ReaperMsg
 from ..domain.tenant import TenantMsg, start_tenant
 from ..protocol.enums import EngineName
 from ..store import Store, run_retention
+from ..store.blobs import Blobs
 from ..supervisor import BackoffPolicy, ChildSpec, DynamicSupervisor, Supervisor, task_body
 from ..whatsapp.engine import EngineFactory
 
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+log = logging.getLogger("trizap.retention")
 HUB_MAILBOX = 4096  # appends and subscriptions waiting for the hub
 REAPER_MAILBOX = 1024  # clients coming and going
 
@@ -42,6 +51,8 @@ class Tree:
         store: Store,
         engines: Mapping[EngineName, EngineFactory],
         now: Callable[[], datetime] | None,
+        *,
+        inline: bool = False,
     ) -> None:
         directory = Directory()
         backoff = BackoffPolicy(config.backoff_base, config.backoff_cap, config.backoff_reset)
@@ -78,9 +89,9 @@ class Tree:
         hub_client = HubClient(
             self.root.ref_of(hub), store, subscriber_buffer=config.subscriber_buffer
         )
-        self.deps = Deps(
-            store, hub_client, engines, config, directory, **({"now": now} if now else {})
-        )
+        clock = now or _utc_now
+        media = MediaStore(store, Blobs(config.media_dir, inline=inline), config, clock)
+        self.deps = Deps(store, hub_client, engines, config, directory, media, clock)
         self.reaper: ActorRef[ReaperMsg] = self.root.ref_of(reaper)
 
     async def _run_tenants(self, mailbox: Mailbox[Any], task_status: trio.TaskStatus[None]) -> None:
@@ -93,14 +104,27 @@ class Tree:
             await mailbox.stop_event.wait()
             nursery.cancel_scope.cancel()  # the supervisor stops its tenants in order
 
+    async def _prune_media(self) -> None:
+        """The media store's retention, at the event log's interval."""
+        while True:
+            removed = await self.deps.media.prune()
+            if removed:
+                log.info("retention removed %d media files", removed)
+            await trio.sleep(self.deps.config.retention_interval)
+
     async def _run_retention(
         self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         config = self.deps.config
-        await run_retention(
-            self.deps.store,
-            max_age_s=config.event_retention_age,
-            max_per_tenant=config.event_retention_count,
-            interval_s=config.retention_interval,
-            task_status=task_status,
-        )
+        # Before anything is uploaded: what a crash left half-written goes.
+        await self.deps.media.sweep()
+        async with trio.open_nursery() as nursery:
+            if config.media_retention_age is not None:
+                nursery.start_soon(self._prune_media)
+            await run_retention(
+                self.deps.store,
+                max_age_s=config.event_retention_age,
+                max_per_tenant=config.event_retention_count,
+                interval_s=config.retention_interval,
+                task_status=task_status,
+            )

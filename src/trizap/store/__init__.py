@@ -7,8 +7,10 @@ another. Everything else in this package is an implementation detail.
 
 Layout: `base` (the protocol and its rows), `validation` (argument checks), `trizap.dbthread`
 (the store's thread and group commit), `sql` (`SqlStore`, the one implementation, over a
-`Backend` of SQL operations), `sqlite/` and `postgres/` (the backends, one module per
-concept each), `targets` (`open_store`), `retention`, `copy`.
+`Backend` of SQL operations), `queries/` (that SQL, written once, one module per concept),
+`sqlite/` and `postgres/` (what each database does its own way), `tables` (every table,
+for copies), `targets` (`open_store`), `retention`, `copy`, and `blobs` (the media
+store's bytes: files, beside whichever database holds their rows).
 """
 
 from .base import DELIVERIES_KEPT as DELIVERIES_KEPT
@@ -16,6 +18,8 @@ from .base import MESSAGE_STATUSES as MESSAGE_STATUSES
 from .base import DeliveryRow as DeliveryRow
 from .base import DesiredState as DesiredState
 from .base import EventRow as EventRow
+from .base import InboundMediaRow as InboundMediaRow
+from .base import MediaRow as MediaRow
 from .base import MessageRow as MessageRow
 from .base import MessageStatus as MessageStatus
 from .base import NewDelivery as NewDelivery

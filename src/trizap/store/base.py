@@ -28,7 +28,7 @@ from ..protocol.enums import (
     SessionStatus,
     WebhookState,
 )
-from ..protocol.outgoing import OutgoingMessage
+from ..protocol.outgoing import OutgoingMessage, summary
 
 __all__ = [
     "DELIVERIES_KEPT",
@@ -37,6 +37,8 @@ __all__ = [
     "DeliveryRow",
     "DesiredState",
     "EventRow",
+    "InboundMediaRow",
+    "MediaRow",
     "MessageRow",
     "MessageStatus",
     "NewDelivery",
@@ -133,11 +135,13 @@ class MessageRow:
 
     @property
     def text(self) -> str:
-        return self.message.text
+        """The text of a text or an edit, a file's caption, else '' (the `text` column)."""
+        return summary(self.message)
 
     @property
     def reply_to(self) -> str | None:
-        return self.message.reply_to
+        reply_to: str | None = getattr(self.message, "reply_to", None)
+        return reply_to
 
 
 @attrs.frozen
@@ -148,6 +152,36 @@ class NewMessage:
     session: str
     message: OutgoingMessage
     idempotency_key: str | None
+
+
+@attrs.frozen
+class MediaRow:
+    """A file of the media store; its bytes are kept by the blob store under `id`."""
+
+    id: str
+    tenant_id: str
+    mimetype: str
+    size: int
+    sha256: str  # hex
+    filename: str | None
+    created_at: datetime
+
+
+@attrs.frozen
+class InboundMediaRow:
+    """The file of an inbound message: how the engine downloads it (`handle`, opaque and
+    never shown: it may hold the file's keys), what the message said of it (`info`: the
+    `ReceivedMedia` fields), and the stored file (`media_id`) or why the download failed."""
+
+    tenant_id: str
+    session: str
+    wa_id: str
+    sender: str
+    handle: str
+    info: dict[str, Any]
+    media_id: str | None
+    error: str | None
+    created_at: datetime
 
 
 @attrs.frozen
@@ -396,6 +430,49 @@ class Store(Protocol):
     async def fail_pending(self, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
         """Marks every `queued` message of the session `failed` with `reason`; returns them."""
         ...
+
+    async def find_sent(self, tenant_id: str, session: str, wa_id: str) -> MessageRow | None:
+        """The message the session sent under this WhatsApp id, if the outbox has it."""
+        ...
+
+    async def received(self, tenant_id: str, session: str, wa_id: str) -> bool:
+        """Whether the session's log has a message it received under this WhatsApp id
+        (for as long as the log keeps it)."""
+        ...
+
+    # media -------------------------------------------------------------------------------
+    async def add_media(self, row: MediaRow, *, quota: int | None) -> MediaRow:
+        """Records a stored file. `PayloadTooLarge` (nothing written) if the tenant's files
+        would then take more than `quota` bytes; `NotFound` for an unknown tenant."""
+        ...
+
+    async def get_media(self, tenant_id: str, media_id: str) -> MediaRow | None: ...
+
+    async def delete_media(self, tenant_id: str, media_id: str) -> bool:
+        """False if the tenant has no such file; `Conflict` while a queued message carries
+        it."""
+        ...
+
+    async def media_usage(self, tenant_id: str) -> int:
+        """Bytes the tenant's files take."""
+        ...
+
+    async def prune_media(self, *, max_age_s: float) -> list[MediaRow]:
+        """Retention: forgets files older than `max_age_s` that no queued message carries;
+        returns them (their bytes are the caller's to remove)."""
+        ...
+
+    async def known_media(self, tenant_id: str, media_ids: Collection[str]) -> set[str]:
+        """Those of `media_ids` the tenant has."""
+        ...
+
+    async def put_inbound_media(self, row: InboundMediaRow) -> None:
+        """Records (or replaces) the file of an inbound message."""
+        ...
+
+    async def get_inbound_media(
+        self, tenant_id: str, session: str, wa_id: str
+    ) -> InboundMediaRow | None: ...
 
     # webhooks --------------------------------------------------------------------------------
     async def create_webhook(self, new: NewWebhook) -> WebhookRow:

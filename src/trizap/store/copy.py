@@ -1,10 +1,11 @@
 """`copy_store`: everything one store holds, into another (`trizap store copy`).
 
 Tenants, token hashes, sessions (with their engine credentials), each tenant's seq counter
-and event log with its seqs, the outbox with every message's status, and the consumers'
-cursors: row for row, values as stored (`tables`), so the copy is the same installation on
-another backend or in another place. Tables are copied in `COPY_CHUNK`-row pages, each page
-one transaction on the target, in the order their foreign keys need.
+and event log with its seqs, the outbox with every message's status, the consumers' cursors,
+webhooks and the media store's rows (its bytes are files in the data directory, which stay
+where they are): row for row, values as stored (`tables`), so the copy is the same
+installation on another backend or in another place. Tables are copied in `COPY_CHUNK`-row
+pages, each page one transaction on the target, in the order their foreign keys need.
 
 The target must be empty (a copy never merges). The source should not be written to
 meanwhile: stop the server first, or copy from a backup.

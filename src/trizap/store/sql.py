@@ -22,7 +22,7 @@ import attrs
 
 from ..dbthread import Connection, Executor
 from ..protocol.enums import DeliveryOutcome, EngineName, SessionStatus, WebhookState
-from ..protocol.errors import NotFound
+from ..protocol.errors import NotFound, PayloadTooLarge
 from ..protocol.outgoing import OutgoingMessage
 from . import validation as check
 from .base import (
@@ -30,6 +30,8 @@ from .base import (
     DeliveryRow,
     DesiredState,
     EventRow,
+    InboundMediaRow,
+    MediaRow,
     MessageRow,
     MessageStatus,
     NewDelivery,
@@ -183,6 +185,30 @@ class Backend(Protocol[C_contra]):
     ) -> list[MessageRow]:
         """Fails the session's queued messages; returns them as they are now, oldest first."""
         ...
+
+    def find_sent(
+        self, db: C_contra, tenant_id: str, session: str, wa_id: str
+    ) -> MessageRow | None: ...
+    def received(self, db: C_contra, tenant_id: str, session: str, wa_id: str) -> bool: ...
+
+    # media
+    def insert_media(self, db: C_contra, row: MediaRow, quota: int | None) -> bool:
+        """Inserts `row` unless the tenant's files would then take more than `quota` bytes
+        (False, nothing written)."""
+        ...
+
+    def get_media(self, db: C_contra, tenant_id: str, media_id: str) -> MediaRow | None: ...
+    def delete_media(self, db: C_contra, tenant_id: str, media_id: str) -> bool:
+        """Raises `Conflict` while a queued message carries the file."""
+        ...
+
+    def media_usage(self, db: C_contra, tenant_id: str) -> int: ...
+    def prune_media(self, db: C_contra, cutoff: datetime, limit: int) -> list[MediaRow]: ...
+    def known_media(self, db: C_contra, tenant_id: str, media_ids: Sequence[str]) -> set[str]: ...
+    def put_inbound_media(self, db: C_contra, row: InboundMediaRow) -> None: ...
+    def get_inbound_media(
+        self, db: C_contra, tenant_id: str, session: str, wa_id: str
+    ) -> InboundMediaRow | None: ...
 
     # webhooks (each with its cursor in the consumer cursors, and its delivery log)
     def insert_webhook(self, db: C_contra, row: WebhookRow) -> WebhookRow:
@@ -680,6 +706,65 @@ class SqlStore(Generic[C]):
 
     def _fail_pending(self, db: C, tenant_id: str, session: str, reason: str) -> list[MessageRow]:
         return self._backend.fail_pending(db, tenant_id, session, reason, self._now())
+
+    async def find_sent(self, tenant_id: str, session: str, wa_id: str) -> MessageRow | None:
+        """The message the session sent under this WhatsApp id, if the outbox has it."""
+        return await self._run(self._backend.find_sent, tenant_id, session, wa_id)
+
+    async def received(self, tenant_id: str, session: str, wa_id: str) -> bool:
+        """Whether the session's log has a message it received under this WhatsApp id."""
+        return await self._run(self._backend.received, tenant_id, session, wa_id)
+
+    # media -------------------------------------------------------------------------------
+    async def add_media(self, row: MediaRow, *, quota: int | None) -> MediaRow:
+        """Records a stored file. `PayloadTooLarge` (nothing written) if the tenant's files
+        would then take more than `quota` bytes; `NotFound` for an unknown tenant."""
+        check.aware(row.created_at)
+        if not await self._run(self._backend.insert_media, row, quota):
+            raise PayloadTooLarge(
+                f"the tenant's media quota ({quota} bytes) has no room for {row.size} more"
+            )
+        return row
+
+    async def get_media(self, tenant_id: str, media_id: str) -> MediaRow | None:
+        return await self._run(self._backend.get_media, tenant_id, media_id)
+
+    async def delete_media(self, tenant_id: str, media_id: str) -> bool:
+        """False if the tenant has no such file; `Conflict` while a queued message carries
+        it."""
+        return await self._run(self._backend.delete_media, tenant_id, media_id)
+
+    async def media_usage(self, tenant_id: str) -> int:
+        return await self._run(self._backend.media_usage, tenant_id)
+
+    async def prune_media(self, *, max_age_s: float) -> list[MediaRow]:
+        """Retention: forgets files older than `max_age_s` that no queued message carries,
+        in chunks of `PRUNE_CHUNK`; returns them (their bytes are the caller's to remove)."""
+        check.retention(max_age_s, None)
+        try:
+            cutoff = self._now() - timedelta(microseconds=round(max_age_s * 1_000_000))
+        except OverflowError:
+            return []
+        removed: list[MediaRow] = []
+        while True:
+            rows = await self._run(self._backend.prune_media, cutoff, PRUNE_CHUNK)
+            removed += rows
+            if len(rows) < PRUNE_CHUNK:
+                return removed
+
+    async def known_media(self, tenant_id: str, media_ids: Collection[str]) -> set[str]:
+        if not media_ids:
+            return set()
+        return await self._run(self._backend.known_media, tenant_id, tuple(media_ids))
+
+    async def put_inbound_media(self, row: InboundMediaRow) -> None:
+        check.aware(row.created_at)
+        await self._run(self._backend.put_inbound_media, row)
+
+    async def get_inbound_media(
+        self, tenant_id: str, session: str, wa_id: str
+    ) -> InboundMediaRow | None:
+        return await self._run(self._backend.get_inbound_media, tenant_id, session, wa_id)
 
     # webhooks ----------------------------------------------------------------------------
     async def create_webhook(self, new: NewWebhook) -> WebhookRow:

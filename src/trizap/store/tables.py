@@ -79,10 +79,31 @@ TABLES: Final = (
             "updated_at",
             "type",
             "payload",
+            "media_id",
         ),
         None,
     ),
     Table("cursors", ("tenant_id", "consumer", "seq"), ("tenant_id", "consumer")),
+    Table(
+        "media",
+        ("id", "tenant_id", "mimetype", "size", "sha256", "filename", "created_at"),
+        ("id",),
+    ),
+    Table(
+        "inbound_media",
+        (
+            "tenant_id",
+            "session",
+            "wa_id",
+            "sender",
+            "handle",
+            "info",
+            "media_id",
+            "error",
+            "created_at",
+        ),
+        ("tenant_id", "session", "wa_id"),
+    ),
     Table(
         "webhooks",
         (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from ..protocol import wire
 from ..protocol.enums import (
@@ -100,7 +101,9 @@ def outgoing(message: OutgoingMessage) -> OutgoingMessage:
     """The message as the store keeps it: through the wire converter both ways, as it will
     be read back, so a message that could not be read back (`ValidationError`, located
     under `message`) is never queued."""
-    return wire.structure(wire.unstructure(message), OutgoingMessage, "message")
+    union: Any = OutgoingMessage
+    result: OutgoingMessage = wire.structure(wire.unstructure(message), union, "message")
+    return result
 
 
 def cursor(consumer: str, seq: int) -> None:

@@ -25,16 +25,21 @@ process), and `whatsapp.worker.WorkerEngine` (any engine hosted in a worker proc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 import attrs
 import trio
 
-from ..protocol.enums import FaultKind, MessageKind, ReceiptKind
-from ..protocol.outgoing import OutgoingMessage
+from ..protocol.content import Contact, Location, Poll
+from ..protocol.enums import FaultKind, MessageKind, ReceiptKind, UpdateKind
+from ..protocol.outgoing import OutgoingMessage, SimMessage
+
+#: The largest piece of a file an engine moves at once (to a network, across the worker
+#: pipe): frames stay far below their 1 MiB bound even base64-encoded.
+MEDIA_CHUNK: Final = 256 * 1024
 
 JID_USER_SERVER = "s.whatsapp.net"
 
@@ -98,8 +103,30 @@ class PairingTimeout:
 
 
 @attrs.frozen
+class InboundMedia:
+    """The file of an inbound message, as WhatsApp describes it, and how this engine
+    downloads it (`handle`: opaque, engine-specific, kept by the session to try again;
+    it may hold the file's keys, so it is never shown). `sha256` is hex, when known."""
+
+    handle: str
+    mimetype: str
+    size: int
+    sha256: str | None = None
+    filename: str | None = None
+    seconds: int | None = None
+    width: int | None = None
+    height: int | None = None
+    ptt: bool | None = None
+
+
+@attrs.frozen
 class Message:
     """An inbound (or own, from another device: `from_me`) message.
+
+    `kind` is what it carries (`text`, `image`, ... with `text`, `caption`, `media`,
+    `location`, `contact`, `poll`), or what it does to the earlier message `target`: a
+    `reaction` (`emoji`, "" to take it back), an `edit` (new `text`), a `revoke`, a
+    `poll_vote` (`options` chosen).
 
     `persisted`: an engine that must not count a message as handed over before it is
     durable (the sim: its `delivered` receipt and its queue) sends one with a fresh event
@@ -113,9 +140,18 @@ class Message:
     from_me: bool
     push_name: str
     timestamp: datetime
-    kind: MessageKind
+    kind: MessageKind | UpdateKind
     text: str | None
     reply_to: str | None
+    caption: str | None = attrs.field(default=None, kw_only=True)
+    media: InboundMedia | None = attrs.field(default=None, kw_only=True)
+    location: Location | None = attrs.field(default=None, kw_only=True)
+    contact: Contact | None = attrs.field(default=None, kw_only=True)
+    poll: Poll | None = attrs.field(default=None, kw_only=True)
+    mentions: tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    target: str | None = attrs.field(default=None, kw_only=True)
+    emoji: str | None = attrs.field(default=None, kw_only=True)
+    options: tuple[str, ...] = attrs.field(default=(), kw_only=True)
     persisted: trio.Event | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
@@ -174,6 +210,24 @@ class EngineNotReady(Exception):
     """A command reached an engine that is not connected (yet)."""
 
 
+class MediaUnavailable(Exception):
+    """A file could not be downloaded (gone from WhatsApp's servers, bad keys, ...): the
+    message is reported without it, and the download can be tried again later."""
+
+
+class MediaReader(Protocol):
+    """The bytes of a file an engine sends, read in pieces (`b""` at the end)."""
+
+    @property
+    def size(self) -> int: ...
+
+    async def read(self, max_bytes: int) -> bytes: ...
+
+
+#: Where an engine writes a downloaded file, piece by piece.
+MediaSink = Callable[[bytes], Awaitable[None]]
+
+
 # --- the protocol --------------------------------------------------------------------------
 
 
@@ -197,8 +251,16 @@ class Engine(Protocol):
         """A fresh WhatsApp message id; stored before the first send attempt."""
         ...
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
-        """Sends `message` under `wa_id`; sending the same `wa_id` again is delivered once."""
+    async def send(
+        self, message: OutgoingMessage, wa_id: str, media: MediaReader | None = None
+    ) -> None:
+        """Sends `message` under `wa_id`; sending the same `wa_id` again is delivered once.
+        A message with a file (`media_of(message)`) comes with its bytes in `media`."""
+        ...
+
+    async def download(self, media: InboundMedia, sink: MediaSink) -> None:
+        """Writes the file of an inbound message to `sink`, piece by piece.
+        `MediaUnavailable` when it cannot be had."""
         ...
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None: ...
@@ -229,6 +291,11 @@ class SimControls(Protocol):
 
     async def sim_scan(self, phone: str) -> None: ...
 
-    async def sim_inbound(self, sender: str, text: str) -> None: ...
+    async def sim_inbound(
+        self, sender: str, message: SimMessage | str, media: MediaReader | None = None
+    ) -> None:
+        """An outside contact (`sender`) sends this number `message` (a text, or any
+        message: its `to` is ignored), with its file's bytes in `media`."""
+        ...
 
     async def sim_fault(self, kind: FaultKind) -> None: ...

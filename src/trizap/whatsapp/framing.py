@@ -20,6 +20,8 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 
+from ..protocol import wire
+from ..protocol.outgoing import OutgoingMessage, SimMessage
 from .engine import EngineEvent, Message, Receipt
 
 #: The largest frame either side accepts (message texts are bounded far below this).
@@ -34,8 +36,19 @@ class ProtocolError(Exception):
     """A peer sent something that is not a frame of this protocol."""
 
 
+def _is_message(t: Any) -> bool:
+    return bool(t in (OutgoingMessage, SimMessage))
+
+
+def _structure_message(v: Any, t: Any) -> Any:
+    return wire.structure(v, t, "message")
+
+
 def _make_converter() -> OrjsonConverter:
     conv = make_converter()
+    # Outgoing messages in frames are in their wire form, checked as on the API.
+    conv.register_structure_hook_func(_is_message, _structure_message)
+    conv.register_unstructure_hook_func(_is_message, wire.unstructure)
     for cls in (Message, Receipt):
         conv.register_unstructure_hook(
             cls, make_dict_unstructure_fn(cls, conv, persisted=override(omit=True))

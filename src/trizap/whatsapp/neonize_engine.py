@@ -34,7 +34,9 @@ sticks to the file) or a configured `postgres://` URL, with a fresh `uuid` per e
 
 from __future__ import annotations
 
+import base64
 import collections
+import hashlib
 import logging
 import math
 import os
@@ -53,9 +55,11 @@ from typing import Any, Final, TypeVar
 import attrs
 import outcome
 import trio
+from google.protobuf.message import DecodeError
 
-from ..protocol.outgoing import OutgoingMessage, OutgoingText
+from ..protocol.outgoing import OutgoingMessage, OutgoingPoll, OutgoingReaction
 from .engine import (
+    MEDIA_CHUNK,
     Banned,
     Connected,
     Disconnected,
@@ -64,7 +68,11 @@ from .engine import (
     EngineNotReady,
     EngineSpec,
     EngineUnreachable,
+    InboundMedia,
     LoggedOut,
+    MediaReader,
+    MediaSink,
+    MediaUnavailable,
     Message,
     Paired,
     PairingTimeout,
@@ -72,6 +80,7 @@ from .engine import (
     phone_jid,
 )
 from .neonize_events import SUBSCRIBED, Fatal, map_connected, map_event, map_qr
+from .neonize_messages import add_context, build_content, jid, media_type
 
 T = TypeVar("T")
 
@@ -299,19 +308,22 @@ def new_wa_message_id() -> str:
     return "3EB0" + secrets.token_hex(9).upper()
 
 
-def _jid(address: str) -> Any:
-    from neonize.proto.Neonize_pb2 import JID
+_jid = jid
 
-    user, _, server = phone_jid(address).partition("@")
-    user, _, device = user.partition(":")
-    return JID(
-        User=user,
-        Server=server,
-        Device=int(device or 0),
-        RawAgent=0,
-        Integrator=0,
-        IsEmpty=False,
-    )
+
+def vote_options(selected: Sequence[bytes], names: Sequence[str]) -> tuple[str, ...]:
+    """Chosen options, by name: a vote carries the SHA-256 of each chosen name; one that
+    names no option this engine knows is given as its hex digest."""
+    by_hash = {hashlib.sha256(name.encode()).digest(): name for name in names}
+    return tuple(by_hash.get(bytes(h), bytes(h).hex()) for h in selected)
+
+
+async def _read_all(media: MediaReader) -> bytes:
+    """A file whole: neonize encrypts and uploads it from memory (in the worker)."""
+    data = bytearray()
+    while chunk := await media.read(MEDIA_CHUNK):
+        data += chunk
+    return bytes(data)
 
 
 # --- the engine ----------------------------------------------------------------------------
@@ -339,6 +351,8 @@ class NeonizeEngine:
         self._connect_done = trio.Event()
         self._sent: SentIds | None = None
         self._recent: collections.OrderedDict[str, tuple[str, Any]] = collections.OrderedDict()
+        self._senders: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._polls: collections.OrderedDict[str, list[str]] = collections.OrderedDict()
         self._started = False
         self._connected = False
         self._qr_seen = False
@@ -485,6 +499,8 @@ class NeonizeEngine:
                 self._connected = False
             case LoggedOut() | Banned():
                 self._connected = False
+            case Message(kind="poll_vote"):
+                mapped = await self._votes(mapped, native)
             case Message():
                 self._remember(mapped, native)
             case Receipt():
@@ -495,8 +511,22 @@ class NeonizeEngine:
 
     def _remember(self, message: Message, native: Any) -> None:
         self._recent[message.id] = (message.sender, native.Message)
-        while len(self._recent) > RECENT_MESSAGES:
-            self._recent.popitem(last=False)
+        self._senders[message.id] = message.sender
+        if message.poll is not None:
+            self._polls[message.id] = list(message.poll.options)
+        for table in (self._recent, self._senders, self._polls):
+            while len(table) > RECENT_MESSAGES:
+                table.popitem(last=False)
+
+    async def _votes(self, vote: Message, native: Any) -> Message:
+        """A poll vote's options are encrypted: neonize decrypts them (the hashes of the
+        chosen names); names come from the poll, when this engine saw it."""
+        try:
+            decrypted = await self._call(self._client.decrypt_poll_vote, native)
+        except EngineFailure:
+            return vote  # no options: reported as a vote that could not be read
+        names = self._polls.get(vote.target or "", [])
+        return attrs.evolve(vote, options=vote_options(decrypted.selectedOptions, names))
 
     async def _shut_down(self) -> None:
         self._inbox_recv.close()  # releases a Go thread blocked handing us an event
@@ -527,34 +557,58 @@ class NeonizeEngine:
     def new_message_id(self) -> str:
         return new_wa_message_id()
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
+    async def download(self, media: InboundMedia, sink: MediaSink) -> None:
+        """neonize downloads and decrypts the whole file (in this worker's memory), then
+        it goes to `sink` in pieces."""
+        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
+
+        self._require_connected()
+        try:
+            content = WaMessage.FromString(base64.b64decode(media.handle))
+        except (ValueError, DecodeError) as exc:
+            raise MediaUnavailable(f"not a neonize file handle: {exc}") from None
+        try:
+            data = await self._call(self._client.download_any, content)
+        except EngineFailure as exc:
+            raise MediaUnavailable(str(exc)) from None
+        view = memoryview(bytes(data))
+        for start in range(0, len(view), MEDIA_CHUNK):
+            await sink(bytes(view[start : start + MEDIA_CHUNK]))
+
+    async def send(
+        self, message: OutgoingMessage, wa_id: str, media: MediaReader | None = None
+    ) -> None:
         self._require_connected()
         assert self._sent is not None
         if await trio.to_thread.run_sync(self._sent.sent_as, wa_id) is not None:
             return  # sent before, under this wa_id: a retry must not send it again
+        reply_to = getattr(message, "reply_to", None)
+        quoted = None if reply_to is None else self._recent.get(reply_to)
         match message:
-            case OutgoingText(to=to, text=text, reply_to=reply_to):
-                native = self._text(to, text, reply_to)
+            case OutgoingPoll(poll=poll):
+                from neonize.utils.enum import VoteType
+
+                vote = VoteType.SINGLE if poll.selectable == 1 else VoteType.MULTIPLE
+                native = await self._call(
+                    self._client.build_poll_vote_creation, poll.question, poll.options, vote
+                )
+                native.pollCreationMessage.selectableOptionsCount = poll.selectable
+                native = add_context(native, message, quoted)
+                self._polls[wa_id] = list(poll.options)
+            case OutgoingReaction(to=to, target=target, emoji=emoji):
+                # The reacted-to message's sender: this session for its own messages.
+                sender = self._senders.get(target) or self._own_jid or phone_jid(to)
+                native = await self._call(
+                    self._client.build_reaction, _jid(to), _jid(sender), target, emoji
+                )
+            case _:
+                upload = None
+                if media is not None:
+                    data = await _read_all(media)
+                    upload = await self._call(self._client.upload, data, media_type(message))
+                native = build_content(message, upload=upload, quoted=quoted)
         response = await self._call(self._client.send_message, _jid(message.to), native)
         await trio.to_thread.run_sync(self._sent.record, wa_id, str(response.ID))
-
-    def _text(self, to: str, text: str, reply_to: str | None) -> Any:
-        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
-            ContextInfo,
-            ExtendedTextMessage,
-        )
-        from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
-
-        if reply_to is None:
-            return WaMessage(conversation=text)
-        context = ContextInfo(stanzaID=reply_to)
-        quoted = self._recent.get(reply_to)
-        if quoted is not None:
-            context.participant = quoted[0]
-            context.quotedMessage.CopyFrom(quoted[1])
-        else:  # not seen by this engine: in a 1:1 chat the other party wrote it, most likely
-            context.participant = phone_jid(to)
-        return WaMessage(extendedTextMessage=ExtendedTextMessage(text=text, contextInfo=context))
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         from neonize.utils.enum import ReceiptType

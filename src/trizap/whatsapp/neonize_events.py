@@ -18,19 +18,23 @@ None for native events that mean nothing to a session (history sync, presence, .
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
-from ..protocol.enums import MessageKind
+from ..protocol.content import Contact, Location, Poll
+from ..protocol.enums import MessageKind, UpdateKind
 from .engine import (
     Banned,
     Connected,
     Disconnected,
     EngineEvent,
     EngineNotice,
+    InboundMedia,
     LoggedOut,
     Message,
     Paired,
@@ -180,28 +184,23 @@ _WRAPPERS: Final = (
     "editedMessage",
 )
 
-# A message normally carries one content field; the first match wins otherwise.
-_KINDS: Final[tuple[tuple[str, MessageKind], ...]] = (
-    ("conversation", "text"),
-    ("extendedTextMessage", "text"),
+# Parts that carry a file, and their kind.
+_MEDIA: Final[tuple[tuple[str, MessageKind], ...]] = (
     ("imageMessage", "image"),
     ("videoMessage", "video"),
     ("ptvMessage", "video"),
     ("audioMessage", "audio"),
     ("documentMessage", "document"),
     ("stickerMessage", "sticker"),
-    ("lottieStickerMessage", "sticker"),
-    ("locationMessage", "location"),
-    ("liveLocationMessage", "location"),
-    ("contactMessage", "contact"),
-    ("contactsArrayMessage", "contact"),
-    ("reactionMessage", "reaction"),
-    ("encReactionMessage", "reaction"),
-    ("pollCreationMessage", "poll"),
-    ("pollCreationMessageV2", "poll"),
-    ("pollCreationMessageV3", "poll"),
-    ("pollUpdateMessage", "poll"),
 )
+_DEFAULT_TYPES: Final[dict[str, str]] = {
+    "image": "image/jpeg",
+    "video": "video/mp4",
+    "audio": "audio/ogg; codecs=opus",
+    "document": "application/octet-stream",
+    "sticker": "image/webp",
+}
+_POLLS: Final = ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3")
 
 # Content that is plumbing between devices, never something a person sent.
 _PLUMBING: Final = frozenset(
@@ -212,6 +211,8 @@ _PLUMBING: Final = frozenset(
         "messageContextInfo",
     }
 )
+_WAID: Final = re.compile(r"waid=([0-9]{7,15})")
+_TEL: Final = re.compile(r"TEL[^:\n]*:([+0-9 ()-]{7,30})")
 
 
 def _unwrap(content: Any) -> Any:
@@ -225,35 +226,127 @@ def _unwrap(content: Any) -> Any:
     return content
 
 
-def message_kind(content: Any) -> MessageKind | None:
+def message_kind(content: Any) -> MessageKind | UpdateKind | None:
     """The kind of a `waE2E.Message`, or None when it carries only device plumbing."""
-    if content.conversation:
+    if content.conversation or _has(content, "extendedTextMessage"):
         return "text"
-    for field, kind in _KINDS[1:]:
+    for field, kind in _MEDIA:
         if _has(content, field):
             return kind
+    if _has(content, "locationMessage") or _has(content, "liveLocationMessage"):
+        return "location"
+    if _has(content, "contactMessage") or _has(content, "contactsArrayMessage"):
+        return "contact"
+    if any(_has(content, p) for p in _POLLS):
+        return "poll"
+    if _has(content, "reactionMessage") or _has(content, "encReactionMessage"):
+        return "reaction"
+    if _has(content, "pollUpdateMessage"):
+        return "poll_vote"
+    if _has(content, "protocolMessage"):
+        what = _enum_name(content.protocolMessage, "type")
+        if what == "REVOKE":
+            return "revoke"
+        if what == "MESSAGE_EDIT":
+            return "edit"
     present = {fd.name for fd, _ in content.ListFields()}
     if not present or present <= _PLUMBING:
         return None
-    return "other"
+    return "unknown"
 
 
-def reply_context(content: Any) -> str | None:
-    """The stanza id of the quoted message, from the `contextInfo` of whatever part has one."""
+def _context(content: Any) -> Any | None:
     for _, part in content.ListFields():
         if (
             hasattr(part, "DESCRIPTOR")
             and "contextInfo" in part.DESCRIPTOR.fields_by_name
             and part.HasField("contextInfo")
-            and part.contextInfo.stanzaID
         ):
-            return str(part.contextInfo.stanzaID)
+            return part.contextInfo
     return None
 
 
+def reply_context(content: Any) -> str | None:
+    """The stanza id of the quoted message, from the `contextInfo` of whatever part has one."""
+    context = _context(content)
+    return str(context.stanzaID) if context is not None and context.stanzaID else None
+
+
+def mentions_of(content: Any) -> tuple[str, ...]:
+    context = _context(content)
+    return () if context is None else tuple(str(j) for j in context.mentionedJID)
+
+
+def media_of(content: Any, field: str, kind: str) -> tuple[InboundMedia, str | None]:
+    """A file part as `InboundMedia` (its handle: the part alone, in a serialized
+    `waE2E.Message`, what `download_any` takes), and its caption."""
+    part = getattr(content, field)
+    alone = type(content)()
+    getattr(alone, field).CopyFrom(part)
+    names = part.DESCRIPTOR.fields_by_name
+
+    def number(name: str) -> int | None:
+        return int(getattr(part, name)) or None if name in names else None
+
+    media = InboundMedia(
+        handle=base64.b64encode(alone.SerializeToString()).decode(),
+        mimetype=str(part.mimetype) or _DEFAULT_TYPES[kind],
+        size=int(part.fileLength),
+        sha256=bytes(part.fileSHA256).hex() or None,
+        filename=(str(part.fileName) or None) if "fileName" in names else None,
+        seconds=number("seconds"),
+        width=number("width"),
+        height=number("height"),
+        ptt=bool(part.PTT) if "PTT" in names else None,
+    )
+    caption = (str(part.caption) or None) if "caption" in names else None
+    return media, caption
+
+
+def _location(content: Any) -> Location:
+    part = content.locationMessage if _has(content, "locationMessage") else None
+    if part is None:
+        part = content.liveLocationMessage
+    names = part.DESCRIPTOR.fields_by_name
+    return Location(
+        latitude=max(-90.0, min(90.0, float(part.degreesLatitude))),
+        longitude=max(-180.0, min(180.0, float(part.degreesLongitude))),
+        name=(str(part.name) or None) if "name" in names else None,
+        address=(str(part.address) or None) if "address" in names else None,
+    )
+
+
+def _contact(content: Any) -> Contact | None:
+    if _has(content, "contactMessage"):
+        part = content.contactMessage
+    elif content.contactsArrayMessage.contacts:
+        part = content.contactsArrayMessage.contacts[0]  # the API's contact is one card
+    else:
+        return None
+    vcard = str(part.vcard)
+    found = _WAID.search(vcard) or _TEL.search(vcard)
+    if found is None:
+        return None
+    digits = "".join(c for c in found.group(1) if c.isdigit())
+    if not 7 <= len(digits) <= 15:
+        return None
+    return Contact(name=str(part.displayName) or digits, phone=digits)
+
+
+def _poll(content: Any) -> Poll:
+    part = next(getattr(content, p) for p in _POLLS if _has(content, p))
+    options = [str(o.optionName) for o in part.options]
+    count = int(part.selectableOptionsCount)
+    # 0 is WhatsApp's "as many as there are".
+    selectable = len(options) if count <= 0 or count > len(options) else count
+    return Poll(question=str(part.name), options=options, selectable=max(1, selectable))
+
+
 def map_message(ev: Any) -> Message | None:
-    """`Message`: text through neonize's own `extract_text`; `Info.Timestamp` is in
-    milliseconds. Pure key-distribution/protocol messages map to None."""
+    """`Message`: what it carries by kind (text through neonize's own `extract_text`), or
+    what it does to an earlier message (reaction, edit, revoke, poll vote: `target`);
+    `Info.Timestamp` is in milliseconds. Pure key-distribution/protocol messages map to
+    None. A poll vote's options are encrypted: the adapter decrypts them."""
     from neonize.utils.message import extract_text
 
     content = _unwrap(ev.Message)
@@ -268,9 +361,42 @@ def map_message(ev: Any) -> Message | None:
         chat = _prefer_phone_jid(
             source.Chat, source.RecipientAlt if source.IsFromMe else source.SenderAlt
         )
-    text = str(extract_text(content)) or None
-    if text is None and kind == "reaction" and _has(content, "reactionMessage"):
-        text = str(content.reactionMessage.text) or None
+    fields: dict[str, Any] = {}
+    text: str | None = None
+    match kind:
+        case "text":
+            text = str(extract_text(content)) or None
+            fields["mentions"] = mentions_of(content)
+        case "image" | "video" | "audio" | "document" | "sticker":
+            field = next(f for f, k in _MEDIA if k == kind and _has(content, f))
+            fields["media"], fields["caption"] = media_of(content, field, kind)
+            fields["mentions"] = mentions_of(content)
+        case "location":
+            fields["location"] = _location(content)
+        case "contact":
+            fields["contact"] = _contact(content)
+        case "poll":
+            fields["poll"] = _poll(content)
+        case "reaction":
+            part = content.reactionMessage
+            fields["target"] = str(part.key.ID)
+            fields["emoji"] = str(part.text)
+        case "poll_vote":
+            fields["target"] = str(content.pollUpdateMessage.pollCreationMessageKey.ID)
+        case "revoke":
+            fields["target"] = str(content.protocolMessage.key.ID)
+        case "edit":
+            part = content.protocolMessage
+            fields["target"] = str(part.key.ID)
+            edited = part.editedMessage
+            text = str(extract_text(edited)) or None
+            if text is None:
+                for field, _ in _MEDIA:
+                    if (
+                        _has(edited, field)
+                        and "caption" in getattr(edited, field).DESCRIPTOR.fields_by_name
+                    ):
+                        text = str(getattr(edited, field).caption) or None
     return Message(
         id=str(info.ID),
         chat=chat,
@@ -281,6 +407,7 @@ def map_message(ev: Any) -> Message | None:
         kind=kind,
         text=text,
         reply_to=reply_context(content),
+        **fields,
     )
 
 

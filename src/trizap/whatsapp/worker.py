@@ -42,11 +42,15 @@ from .engine import (
     EngineNotReady,
     EngineSpec,
     EngineUnreachable,
+    MediaUnavailable,
 )
 from .framing import send_frames
 from .worker_protocol import (
     WORKER_CODEC,
+    ChunkCreditFrame,
+    ChunkFrame,
     CreditFrame,
+    DownloadFrame,
     EndedFrame,
     ErrFrame,
     EventFrame,
@@ -67,6 +71,8 @@ from .worker_protocol import (
     SimScanFrame,
     StartFrame,
     StopFrame,
+    UploadChunkFrame,
+    UploadDropFrame,
     decode_to_worker,
 )
 
@@ -86,6 +92,32 @@ ABORT_STATUS: Final = 134
 
 class _NoEngine(Exception):
     pass
+
+
+class BytesReader:
+    """A file the parent sent, whole in the worker's memory (neonize uploads bytes)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self.size = len(data)
+
+    async def read(self, max_bytes: int) -> bytes:
+        await trio.lowlevel.checkpoint()
+        out, self._data = self._data[:max_bytes], self._data[max_bytes:]
+        return bytes(out)
+
+
+@attrs.define(eq=False)
+class _Credit:
+    """A download's chunk credit, granted by the parent."""
+
+    n: int
+    changed: trio.Event = attrs.Factory(trio.Event)
+
+    def grant(self, n: int) -> None:
+        self.n += n
+        self.changed.set()
+        self.changed = trio.Event()
 
 
 class _Unsupported(Exception):
@@ -140,6 +172,8 @@ class Worker:
         self._out_send, self._out_recv = trio.open_memory_channel[FromWorker](OUT_FRAMES)
         self._engines: dict[int, _Hosted] = {}
         self._slots = trio.Semaphore(MAX_REQUESTS)
+        self._uploads: dict[tuple[int, int], bytearray] = {}
+        self._downloads: dict[int, _Credit] = {}
         self._go_lock: Any = None
         self._sim_network: Any = None
         self._sim_network_lock = trio.Lock()
@@ -171,6 +205,16 @@ class Worker:
                     self._grant(frame)
                 elif isinstance(frame, PersistedFrame):
                     self._persisted(frame)
+                elif isinstance(frame, UploadChunkFrame):
+                    self._uploads.setdefault((frame.sid, frame.xfer), bytearray()).extend(
+                        frame.data
+                    )
+                elif isinstance(frame, UploadDropFrame):
+                    self._uploads.pop((frame.sid, frame.xfer), None)
+                elif isinstance(frame, ChunkCreditFrame):
+                    credit = self._downloads.get(frame.xfer)
+                    if credit is not None:
+                        credit.grant(frame.n)
                 else:
                     await self._slots.acquire()
                     nursery.start_soon(self._handle, frame)
@@ -205,6 +249,10 @@ class Worker:
             reply = ErrFrame(request.rid, "no_engine", str(exc))
         except _Unsupported as exc:
             reply = ErrFrame(request.rid, "unsupported", str(exc))
+        except MediaUnavailable as exc:
+            reply = ErrFrame(request.rid, "media_unavailable", str(exc))
+        except ValueError as exc:
+            reply = ErrFrame(request.rid, "invalid", str(exc))
         except Exception as exc:
             log.exception("request %s failed", type(request).__name__)
             reply = ErrFrame(request.rid, "error", f"{type(exc).__name__}: {exc}")
@@ -239,8 +287,10 @@ class Worker:
                     await self._hosted(sid).engine.ping()
             case NewMessageIdFrame(sid=sid):
                 return self._hosted(sid).engine.new_message_id()
-            case SendFrame(sid=sid, message=message, wa_id=wa_id):
-                await self._hosted(sid).engine.send(message, wa_id)
+            case SendFrame(sid=sid, message=message, wa_id=wa_id, upload=upload):
+                await self._hosted(sid).engine.send(message, wa_id, self._upload(sid, upload))
+            case DownloadFrame(sid=sid, media=media, xfer=xfer, window=window):
+                await self._download(self._hosted(sid).engine, media, xfer, window)
             case MarkReadFrame(sid=sid, chat=chat, ids=ids, sender=sender):
                 await self._hosted(sid).engine.mark_read(chat, ids, sender)
             case PairPhoneFrame(sid=sid, phone=phone):
@@ -249,11 +299,30 @@ class Worker:
                 await self._hosted(sid).engine.logout()
             case SimScanFrame(sid=sid, phone=phone):
                 await self._control(sid, "sim_scan")(phone)
-            case SimInboundFrame(sid=sid, sender=sender, text=text):
-                await self._control(sid, "sim_inbound")(sender, text)
+            case SimInboundFrame(sid=sid, sender=sender, message=message, upload=upload):
+                await self._control(sid, "sim_inbound")(sender, message, self._upload(sid, upload))
             case SimFaultFrame(sid=sid, kind=kind):
                 await self._control(sid, "sim_fault")(kind)
         return None
+
+    def _upload(self, sid: int, xfer: int | None) -> BytesReader | None:
+        if xfer is None:
+            return None
+        return BytesReader(bytes(self._uploads.pop((sid, xfer), b"")))
+
+    async def _download(self, engine: Engine, media: Any, xfer: int, window: int) -> None:
+        credit = self._downloads[xfer] = _Credit(window)
+
+        async def sink(data: bytes) -> None:
+            while credit.n <= 0:
+                await credit.changed.wait()
+            credit.n -= 1
+            await self._out_send.send(ChunkFrame(xfer, data))
+
+        try:
+            await engine.download(media, sink)
+        finally:
+            del self._downloads[xfer]
 
     # --- engines ---------------------------------------------------------------------------
 

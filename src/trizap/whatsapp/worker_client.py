@@ -43,14 +43,19 @@ import attrs
 import trio
 
 from ..protocol.enums import FaultKind
-from ..protocol.outgoing import OutgoingMessage
+from ..protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage
 from .engine import (
+    MEDIA_CHUNK,
     Connected,
     Disconnected,
     EngineEvent,
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    InboundMedia,
+    MediaReader,
+    MediaSink,
+    MediaUnavailable,
     Message,
     Paired,
     Qr,
@@ -59,7 +64,10 @@ from .engine import (
 from .framing import send_frames
 from .worker_protocol import (
     PARENT_CODEC,
+    ChunkCreditFrame,
+    ChunkFrame,
     CreditFrame,
+    DownloadFrame,
     EndedFrame,
     ErrFrame,
     EventFrame,
@@ -80,6 +88,8 @@ from .worker_protocol import (
     StartFrame,
     StopFrame,
     ToWorker,
+    UploadChunkFrame,
+    UploadDropFrame,
     decode_from_worker,
 )
 
@@ -91,6 +101,8 @@ OUT_FRAMES: Final = 64
 LOG_LINE_MAX: Final = 4096
 #: How long a worker whose connection broke may take to exit before it is killed.
 EXIT_WAIT_S: Final = 1.0
+#: Pieces of a download the worker may send ahead of the parent writing them.
+DOWNLOAD_WINDOW: Final = 4
 
 
 @attrs.frozen
@@ -161,7 +173,9 @@ class _Worker:
         self._kill_reason: str | None = None
         self._sids = itertools.count(1)
         self._rids = itertools.count(1)
+        self.xfers = itertools.count(1)
         self._pending: dict[int, trio.MemorySendChannel[OkFrame | ErrFrame | _Dead]] = {}
+        self.downloads: dict[int, trio.MemorySendChannel[bytes]] = {}
         self._out_send, self._out_recv = trio.open_memory_channel[ToWorker](OUT_FRAMES)
 
     @property
@@ -299,6 +313,14 @@ class _Worker:
                 self._to_session(sid, event)
             case EndedFrame(sid=sid, failure=failure, unreachable=unreachable):
                 self._to_session(sid, _End(failure, unreachable))
+            case ChunkFrame(xfer=xfer, data=data):
+                download = self.downloads.get(xfer)
+                if download is None:
+                    return  # its reader gave up
+                try:
+                    download.send_nowait(data)
+                except trio.WouldBlock:
+                    self.kill("worker sent a download beyond its credit")
 
     def _to_session(self, sid: int, item: _Item) -> None:
         entry = self.sessions.get(sid)
@@ -366,6 +388,10 @@ class _Worker:
                 return value
             case ErrFrame(kind="not_ready", message=message):
                 raise EngineNotReady(message)
+            case ErrFrame(kind="media_unavailable", message=message):
+                raise MediaUnavailable(message)
+            case ErrFrame(kind="invalid", message=message):
+                raise ValueError(message)
             case ErrFrame(kind=kind, message=message):
                 raise EngineFailure(message if kind == "failure" else f"{kind}: {message}")
             case _Dead(reason=reason):
@@ -681,9 +707,73 @@ class WorkerEngine:
 
         return new_wa_message_id()
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
+    async def send(
+        self, message: OutgoingMessage, wa_id: str, media: MediaReader | None = None
+    ) -> None:
         sid = self._sid
-        await self._request(lambda rid: SendFrame(rid, sid, message, wa_id))
+        async with self._upload(media) as xfer:
+            await self._request(lambda rid: SendFrame(rid, sid, message, wa_id, xfer))
+
+    @asynccontextmanager
+    async def _upload(self, media: MediaReader | None) -> AsyncIterator[int | None]:
+        """The bytes of `media` sent to the worker as a transfer (its id), in pieces; the
+        worker drops it if the block ends without the request that names it."""
+        worker = self._worker
+        if media is None or worker is None:
+            yield None
+            return
+        sid, xfer = self._sid, next(worker.xfers)
+        try:
+            while data := await media.read(MEDIA_CHUNK):
+                await worker.post(UploadChunkFrame(sid, xfer, data))
+            yield xfer
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await worker.post(UploadDropFrame(sid, xfer))
+            raise
+
+    async def download(self, media: InboundMedia, sink: MediaSink) -> None:
+        worker = self._worker
+        if worker is None:
+            raise EngineNotReady("engine is not running")
+        sid, xfer = self._sid, next(worker.xfers)
+        send, recv = trio.open_memory_channel[bytes](DOWNLOAD_WINDOW)
+        worker.downloads[xfer] = send
+        # Errors are kept and raised bare after the nursery: the caller tells a failed
+        # download (`MediaUnavailable`, ...) and a full store (the sink's) by their type.
+        failure: BaseException | None = None
+        done = False
+
+        async def ask() -> None:
+            nonlocal failure
+            with send:
+                try:
+                    await worker.request(
+                        lambda rid: DownloadFrame(rid, sid, media, xfer, DOWNLOAD_WINDOW)
+                    )
+                except (MediaUnavailable, EngineNotReady, EngineFailure, ValueError) as exc:
+                    failure = exc
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ask)
+                try:
+                    async for data in recv:
+                        await sink(data)
+                        await worker.post(ChunkCreditFrame(xfer, 1))
+                except Exception as exc:  # the sink's own error, raised as it is below
+                    failure = exc
+                    nursery.cancel_scope.cancel()
+            done = failure is None
+        finally:
+            worker.downloads.pop(xfer, None)
+            if not done:
+                # Let the worker send the rest (dropped here) and free what it holds,
+                # rather than wait for credit that will never come.
+                with trio.CancelScope(shield=True):
+                    await worker.post(ChunkCreditFrame(xfer, 1 << 30))
+        if failure is not None:
+            raise failure
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         sid = self._sid
@@ -716,9 +806,14 @@ class SimWorkerEngine(WorkerEngine):
         sid = self._sid
         await self._request(lambda rid: SimScanFrame(rid, sid, phone))
 
-    async def sim_inbound(self, sender: str, text: str) -> None:
+    async def sim_inbound(
+        self, sender: str, message: SimMessage | str, media: MediaReader | None = None
+    ) -> None:
         sid = self._sid
-        await self._request(lambda rid: SimInboundFrame(rid, sid, sender, text))
+        if isinstance(message, str):
+            message = OutgoingText(sender, message)
+        async with self._upload(media) as xfer:
+            await self._request(lambda rid: SimInboundFrame(rid, sid, sender, message, xfer))
 
     async def sim_fault(self, kind: FaultKind) -> None:
         sid = self._sid

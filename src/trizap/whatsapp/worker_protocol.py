@@ -6,10 +6,20 @@ the frames of `framing` (a length prefix, a JSON object tagged by its class name
 
     parent -> worker   requests, each with a request id `rid`, about one hosted engine `sid`:
                        StartFrame StopFrame SendFrame MarkReadFrame PairPhoneFrame LogoutFrame
-                       PingFrame NewMessageIdFrame SimScanFrame SimInboundFrame SimFaultFrame;
-                       and CreditFrame, PersistedFrame (no reply)
+                       PingFrame NewMessageIdFrame DownloadFrame SimScanFrame SimInboundFrame
+                       SimFaultFrame; and CreditFrame, PersistedFrame, UploadChunkFrame,
+                       UploadDropFrame, ChunkCreditFrame (no reply)
     worker -> parent   OkFrame / ErrFrame (the reply to request `rid`), EventFrame (an engine
-                       event), EndedFrame (the engine's `run()` returned or failed)
+                       event), EndedFrame (the engine's `run()` returned or failed),
+                       ChunkFrame (a piece of a file being downloaded)
+
+Files cross in pieces of at most `MEDIA_CHUNK` bytes. Going to the worker (a message's
+file), `UploadChunkFrame`s under a transfer id come before the `SendFrame` that names it
+(the socket keeps them in order; `UploadDropFrame` frees a transfer whose send was given
+up). Coming back (`DownloadFrame`), the worker sends a transfer's `ChunkFrame`s only
+against credit of their own (`ChunkCreditFrame`, `window` to begin with): the parent's
+buffer per download is bounded, and a download never waits for event credit, which the
+session it is made for may be holding.
 
 Events are flow-controlled per engine with credits: the worker sends an engine's events
 only while it holds credit for it, and the parent grants credit as the session consumes
@@ -28,8 +38,8 @@ from typing import Final, Literal
 import attrs
 
 from ..protocol.enums import FaultKind
-from ..protocol.outgoing import OutgoingMessage
-from .engine import EngineEvent
+from ..protocol.outgoing import OutgoingMessage, SimMessage
+from .engine import EngineEvent, InboundMedia
 from .framing import MAX_FRAME as MAX_FRAME
 from .framing import Codec
 from .framing import FrameBuffer as FrameBuffer
@@ -63,10 +73,46 @@ class StopFrame:
 
 @attrs.frozen
 class SendFrame:
+    """Send `message`; with a file, its bytes came before as transfer `upload`."""
+
     rid: int
     sid: int
     message: OutgoingMessage
     wa_id: str
+    upload: int | None = None
+
+
+@attrs.frozen
+class UploadChunkFrame:
+    sid: int
+    xfer: int
+    data: bytes
+
+
+@attrs.frozen
+class UploadDropFrame:
+    """Transfer `xfer` will not be sent: free what the worker holds of it."""
+
+    sid: int
+    xfer: int
+
+
+@attrs.frozen
+class DownloadFrame:
+    """Download `media` of engine `sid` as transfer `xfer`; answered once it is all sent
+    (`ChunkFrame`s, at most `window` ahead of the parent's credit)."""
+
+    rid: int
+    sid: int
+    media: InboundMedia
+    xfer: int
+    window: int
+
+
+@attrs.frozen
+class ChunkCreditFrame:
+    xfer: int
+    n: int
 
 
 @attrs.frozen
@@ -117,7 +163,8 @@ class SimInboundFrame:
     rid: int
     sid: int
     sender: str
-    text: str
+    message: SimMessage
+    upload: int | None = None
 
 
 @attrs.frozen
@@ -152,11 +199,14 @@ Request = (
     | LogoutFrame
     | PingFrame
     | NewMessageIdFrame
+    | DownloadFrame
     | SimScanFrame
     | SimInboundFrame
     | SimFaultFrame
 )
-ToWorker = Request | CreditFrame | PersistedFrame
+ToWorker = (
+    Request | CreditFrame | PersistedFrame | UploadChunkFrame | UploadDropFrame | ChunkCreditFrame
+)
 
 
 # --- worker -> parent ----------------------------------------------------------------------
@@ -168,12 +218,15 @@ class OkFrame:
     value: str | None = None
 
 
-ErrorKind = Literal["not_ready", "failure", "no_engine", "unsupported", "error"]
+ErrorKind = Literal[
+    "not_ready", "failure", "no_engine", "unsupported", "media_unavailable", "invalid", "error"
+]
 
 
 @attrs.frozen
 class ErrFrame:
-    """`not_ready` -> `EngineNotReady`, `failure` -> `EngineFailure`; `no_engine`: the sid is
+    """`not_ready` -> `EngineNotReady`, `failure` -> `EngineFailure`, `media_unavailable` ->
+    `MediaUnavailable`, `invalid` -> `ValueError` (the caller's); `no_engine`: the sid is
     unknown or has ended; `unsupported`: e.g. a sim control sent to a neonize engine."""
 
     rid: int
@@ -201,7 +254,15 @@ class EndedFrame:
     unreachable: bool = False
 
 
-FromWorker = OkFrame | ErrFrame | EventFrame | EndedFrame
+@attrs.frozen
+class ChunkFrame:
+    """A piece of transfer `xfer` (a download)."""
+
+    xfer: int
+    data: bytes
+
+
+FromWorker = OkFrame | ErrFrame | EventFrame | EndedFrame | ChunkFrame
 
 
 # --- codec ---------------------------------------------------------------------------------

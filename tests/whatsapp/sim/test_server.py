@@ -4,6 +4,7 @@ reconnect and nothing it had accepted is lost; a silent connection counts as los
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -119,4 +120,56 @@ async def test_a_silent_network_is_taken_for_gone(monkeypatch: pytest.MonkeyPatc
             down = await silent.next()
             assert isinstance(down, Disconnected) and "no heartbeat" in down.reason, down
             assert accepted  # it did connect: the silence, not a refusal, ended it
+            nursery.cancel_scope.cancel()
+
+
+class _Bytes:
+    def __init__(self, data: bytes) -> None:
+        self._data, self.size = data, len(data)
+
+    async def read(self, max_bytes: int) -> bytes:
+        await trio.lowlevel.checkpoint()
+        out, self._data = self._data[:max_bytes], self._data[max_bytes:]
+        return out
+
+
+async def test_a_file_travels_over_tcp_in_chunks_and_survives_a_restart(tmp_path: Path) -> None:
+    """A file larger than a frame goes up and down in chunks; the network keeps it in its
+    own file, so after a restart of the network the recipient can still download it."""
+    from trizap.protocol.media import MediaRef
+    from trizap.protocol.outgoing import OutgoingDocument
+    from trizap.whatsapp.engine import MEDIA_CHUNK
+
+    data = bytes(range(256)) * (3 * 1024 * 1024 // 256 + 7)  # > 3 MiB: > 3 frames' bound
+    message = OutgoingDocument(
+        BOB, MediaRef(id="md_x", mimetype="application/pdf", size=len(data)), filename="a.pdf"
+    )
+    with trio.fail_after(GUARD_S):
+        async with served(tmp_path / "net.db") as url, trio.open_nursery() as nursery:
+            alice = start(nursery, remote(url, session="alice"))
+            bob = start(nursery, remote(url, session="bob"))
+            await pair(alice, ALICE)
+            bob_creds = await pair(bob, BOB)
+            await alice.engine.send(message, alice.engine.new_message_id(), _Bytes(data))
+            got = await bob.next()
+            assert isinstance(got, Message) and got.media is not None
+            assert (got.kind, got.media.size, got.media.filename) == (
+                "document",
+                len(data),
+                "a.pdf",
+            )
+            assert got.media.sha256 == hashlib.sha256(data).hexdigest()
+            nursery.cancel_scope.cancel()
+        port = int(url.rsplit(":", 1)[1])
+        async with served(tmp_path / "net.db", port) as url, trio.open_nursery() as nursery:
+            bob = start(nursery, remote(url, bob_creds, session="bob"))
+            assert isinstance(await bob.next(), Connected)
+            pieces: list[bytes] = []
+
+            async def sink(piece: bytes) -> None:
+                assert len(piece) <= MEDIA_CHUNK
+                pieces.append(piece)
+
+            await bob.engine.download(got.media, sink)
+            assert b"".join(pieces) == data
             nursery.cancel_scope.cancel()

@@ -8,7 +8,8 @@ its restart intensity the supervisor gives up on it and `session_gave_up` marks 
 - the engine itself (`Engine.run`), whose failure crashes the run;
 - the engine-event consumer: status changes through the transition table (`state`),
   inbound messages and receipts persisted through the event hub before the next engine
-  event is taken;
+  event is taken (an inbound file is downloaded into the media store first, so the event
+  carries its id; a failed download is written as such and can be retried);
 - the outbox drain (`outbox.Drain`): queued messages sent in order while connected;
 - the liveness probe: an engine that does not answer `ping()` within `probe_timeout`, in
   any status it runs in (starting, qr, connected, disconnected), is declared hung and the
@@ -35,19 +36,46 @@ import attrs
 import trio
 
 from ...actors import Mailbox, Reply
-from ...protocol.enums import SessionStatus
-from ...protocol.errors import Busy, InvalidState, TrizapError, Unavailable
+from ...protocol.enums import MEDIA_KINDS, SessionStatus
+from ...protocol.errors import (
+    Busy,
+    InvalidState,
+    NotFound,
+    PayloadTooLarge,
+    TrizapError,
+    Unavailable,
+    ValidationError,
+)
 from ...protocol.events import (
+    MESSAGE_EDITED,
+    MESSAGE_REACTION,
     MESSAGE_RECEIVED,
+    MESSAGE_REVOKED,
+    POLL_VOTE,
     SESSION_QR,
+    EventType,
     Me,
+    MessageEditedData,
+    MessageReactionData,
     MessageReceivedData,
+    MessageRevokedData,
+    PollVoteData,
     SessionQrData,
     event_data,
 )
-from ...store import NewEvent, SessionRow
+from ...protocol.media import ReceivedMedia
+from ...protocol.wire import unstructure
+from ...store import InboundMediaRow, MediaRow, MessageRow, NewEvent, SessionRow
 from ...whatsapp import engine as eng
-from ...whatsapp.engine import Engine, EngineEvent, EngineFailure, EngineNotReady, EngineSpec
+from ...whatsapp.engine import (
+    Engine,
+    EngineEvent,
+    EngineFailure,
+    EngineNotReady,
+    EngineSpec,
+    InboundMedia,
+    MediaUnavailable,
+)
 from ..deps import Deps
 from .outbox import Drain, advance, fail_pending
 from .state import RUNNING, STATUSES, Trigger, next_status
@@ -109,7 +137,25 @@ class SimCall:
     reply: Reply[None]
 
 
-SessionMsg = GetQr | PairPhone | MarkRead | Logout | Stop | Wake | SimCall
+@attrs.frozen
+class CancelMessage:
+    """Take a queued message out of the outbox (not while the drain is sending it)."""
+
+    message_id: str
+    reply: Reply[MessageRow]
+
+
+@attrs.frozen
+class DownloadMedia:
+    """Download (again) the file of the inbound message `wa_id`."""
+
+    wa_id: str
+    reply: Reply[MediaRow]
+
+
+SessionMsg = (
+    GetQr | PairPhone | MarkRead | Logout | Stop | Wake | SimCall | CancelMessage | DownloadMedia
+)
 
 
 class _EndRun(Exception):
@@ -243,6 +289,11 @@ class SessionActor:
                     self._engine_call(nursery, reply, self._logout)
                 case SimCall(action, reply):
                     self._engine_call(nursery, reply, self._sim, action)
+                case CancelMessage(message_id, reply):
+                    nursery.start_soon(self._cancel, message_id, reply)
+                case DownloadMedia(wa_id, reply):
+                    self._touch()
+                    self._engine_call(nursery, reply, self._download_again, wa_id)
 
     def _engine_call(
         self,
@@ -288,6 +339,12 @@ class SessionActor:
                 self._engine_calls -= 1
 
         nursery.start_soon(call)
+
+    async def _cancel(self, message_id: str, reply: Reply[MessageRow]) -> None:
+        try:
+            reply.send(await self._drain.cancel(message_id))
+        except TrizapError as exc:
+            reply.fail(exc)
 
     def _gave_up(self) -> Unavailable:
         """The answer to a call whose caller went away: nobody reads it, but answering
@@ -409,40 +466,143 @@ class SessionActor:
                 log.info("session %s: %s", self.key, detail)
 
     async def _received(self, messages: Sequence[eng.Message]) -> None:
-        """Inbound messages into the log, in one append."""
+        """Inbound messages into the log, in one append (their files downloaded first)."""
         self._touch()
         now = self.deps.now()
-        await self.deps.hub.append(
-            [
+        events = []
+        for m in messages:
+            type_, data = await self._inbound(m)
+            events.append(
                 NewEvent(
                     self.tenant_id,
-                    MESSAGE_RECEIVED,
+                    type_,
                     self.name,
                     now,
-                    event_data(
-                        MESSAGE_RECEIVED,
-                        MessageReceivedData(
-                            id=m.id,
-                            chat=m.chat,
-                            from_=m.sender,
-                            from_me=m.from_me,
-                            push_name=m.push_name,
-                            timestamp=m.timestamp,
-                            kind=m.kind,
-                            text=m.text,
-                            reply_to=m.reply_to,
-                        ),
-                    ),
+                    data,
                     # An engine hands a message over again if it never heard that the
                     # session had it (a crash in between): it is in the log once.
                     dedupe=f"received/{self.name}/{m.sender}/{m.id}",
                 )
-                for m in messages
-            ]
-        )
+            )
+        await self.deps.hub.append(events)
         for m in messages:
             if m.persisted is not None:
                 m.persisted.set()  # now the engine may count it as handed over
+
+    async def _inbound(self, m: eng.Message) -> tuple[EventType, dict[str, Any]]:
+        """The event an inbound message makes: what it carries, or what it does."""
+        common: dict[str, Any] = {
+            "chat": m.chat,
+            "from_": m.sender,
+            "id": m.id,
+            "from_me": m.from_me,
+        }
+        target = m.target or ""
+        match m.kind:
+            case "reaction":
+                data: Any = MessageReactionData(
+                    **common, target=target, emoji=m.emoji or "", timestamp=m.timestamp
+                )
+                return MESSAGE_REACTION, event_data(MESSAGE_REACTION, data)
+            case "edit":
+                data = MessageEditedData(
+                    **common, target=target, text=m.text or "", timestamp=m.timestamp
+                )
+                return MESSAGE_EDITED, event_data(MESSAGE_EDITED, data)
+            case "revoke":
+                data = MessageRevokedData(**common, target=target, timestamp=m.timestamp)
+                return MESSAGE_REVOKED, event_data(MESSAGE_REVOKED, data)
+            case "poll_vote":
+                data = PollVoteData(
+                    **common, target=target, options=list(m.options), timestamp=m.timestamp
+                )
+                return POLL_VOTE, event_data(POLL_VOTE, data)
+        media = None
+        if m.media is not None and m.kind in MEDIA_KINDS:
+            media = await self._download(m.id, m.sender, m.media)
+        data = MessageReceivedData(
+            id=m.id,
+            chat=m.chat,
+            from_=m.sender,
+            from_me=m.from_me,
+            push_name=m.push_name,
+            timestamp=m.timestamp,
+            kind=m.kind,
+            text=m.text,
+            reply_to=m.reply_to,
+            caption=m.caption,
+            media=media,
+            location=m.location,
+            contact=m.contact,
+            poll=m.poll,
+            mentions=list(m.mentions),
+        )
+        return MESSAGE_RECEIVED, event_data(MESSAGE_RECEIVED, data)
+
+    async def _download(self, wa_id: str, sender: str, media: InboundMedia) -> ReceivedMedia:
+        """An inbound file into the media store, at most once per message (a message
+        handed over again after a crash finds it there); what went wrong, if it did, in
+        `error` (the event is written all the same)."""
+        store = self.deps.store
+        known = await store.get_inbound_media(self.tenant_id, self.name, wa_id)
+        row = None
+        if known is not None and known.media_id is not None:
+            row = await store.get_media(self.tenant_id, known.media_id)
+        error = None
+        if row is None:
+            row, error = await self._fetch(media)
+            await store.put_inbound_media(
+                InboundMediaRow(
+                    tenant_id=self.tenant_id,
+                    session=self.name,
+                    wa_id=wa_id,
+                    sender=sender,
+                    handle=media.handle,
+                    info=unstructure(attrs.evolve(media, handle="")),
+                    media_id=None if row is None else row.id,
+                    error=error,
+                    created_at=self.deps.now(),
+                )
+            )
+        return _received_media(media, row, error)
+
+    async def _fetch(self, media: InboundMedia) -> tuple[MediaRow | None, str | None]:
+        engine = self._engine
+        if engine is None:
+            return None, "the session stopped before the file was downloaded"
+        name = media.filename
+        try:
+            with trio.fail_after(self.deps.config.media_fetch_timeout):
+                async with self.deps.media.writer(self.tenant_id) as writer:
+                    await engine.download(media, writer.write)
+                    return await writer.commit(media.mimetype, name, sniffed=False), None
+        except trio.TooSlowError:
+            error = f"the download took longer than {self.deps.config.media_fetch_timeout:g}s"
+        except (MediaUnavailable, EngineNotReady, EngineFailure) as exc:
+            error = f"the download failed: {exc}"
+        except (PayloadTooLarge, ValidationError) as exc:
+            error = f"the file was not kept: {exc.detail}"
+        log.warning("session %s: inbound file not downloaded: %s", self.key, error)
+        return None, error
+
+    async def _download_again(self, engine: Engine, wa_id: str) -> MediaRow:
+        del engine  # `_fetch` uses the run's own
+        store = self.deps.store
+        known = await store.get_inbound_media(self.tenant_id, self.name, wa_id)
+        if known is None:
+            raise NotFound(f"no inbound file for message {wa_id!r}")
+        if known.media_id is not None:
+            row = await store.get_media(self.tenant_id, known.media_id)
+            if row is not None:
+                return row
+        media = InboundMedia(**{**known.info, "handle": known.handle})
+        row, error = await self._fetch(media)
+        await store.put_inbound_media(
+            attrs.evolve(known, media_id=None if row is None else row.id, error=error)
+        )
+        if row is None:
+            raise InvalidState(error or "the download failed")
+        return row
 
     async def _logged_out(self, reason: str) -> None:
         self.me = None
@@ -598,3 +758,18 @@ async def session_gave_up(deps: Deps, tenant_id: str, name: str, error: BaseExce
     row = await deps.store.update_session(tenant_id, name, desired="stopped")
     await move(deps, row, "gave_up", f"gave up restarting: {describe(error)}")
     await fail_pending(deps, tenant_id, name, f"session {name} failed")
+
+
+def _received_media(media: InboundMedia, row: MediaRow | None, error: str | None) -> ReceivedMedia:
+    return ReceivedMedia(
+        id=None if row is None else row.id,
+        mimetype=media.mimetype,
+        size=media.size if row is None else row.size,
+        sha256=media.sha256 if row is None else row.sha256,
+        filename=media.filename,
+        seconds=media.seconds,
+        width=media.width,
+        height=media.height,
+        ptt=media.ptt,
+        error=error,
+    )

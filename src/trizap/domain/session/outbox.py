@@ -9,7 +9,9 @@
   and `failed` past `send_retries`.
 - `advance` moves a message's status forward only (a receipt may race the send's own
   bookkeeping) and says so in a `message.status` event; `fail_pending` fails every queued
-  message of a session with a reason.
+  message of a session with a reason; `cancel` takes a queued one out (`cancelled`).
+- A message with a file is handed to the engine with the file's bytes, read from the
+  media store piece by piece on each attempt.
 """
 
 from __future__ import annotations
@@ -17,18 +19,19 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import trio
 
 from ...protocol.enums import MessageStatus
-from ...protocol.errors import IdempotencyKeyReused, NotFound, TrizapError
+from ...protocol.errors import IdempotencyKeyReused, InvalidState, NotFound, TrizapError
 from ...protocol.events import MESSAGE_STATUS, MessageStatusData, event_data
-from ...protocol.outgoing import OutgoingMessage
+from ...protocol.outgoing import OutgoingMessage, media_of
 from ...store import MessageRow, NewEvent, NewMessage
 from ...whatsapp.engine import Engine, EngineFailure, EngineNotReady, phone_jid
 from ..deps import Deps
+from ..media import StoredReader
 from .state import AFTER
 
 log = logging.getLogger("trizap.session")
@@ -70,7 +73,7 @@ async def accept(
     if not created:
         # The same key is the same request, or a mistake worth saying (sending the first
         # message back would hide that the second was never sent).
-        if msg.message != message:
+        if not await _same_request(deps, tenant_id, msg.message, message):
             raise IdempotencyKeyReused()
         return msg, False
     if status in ("logged_out", "failed"):
@@ -88,6 +91,28 @@ async def accept(
     return msg, True
 
 
+async def _same_request(
+    deps: Deps, tenant_id: str, before: OutgoingMessage, now: OutgoingMessage
+) -> bool:
+    """Whether `now` asks for what `before` did. A file given by URL or base64, or made a
+    voice note, is stored again by each request under an id of its own: it is the same
+    file when its bytes are (sha256 and size). When the first one's file is gone (deleted,
+    or past retention) nothing tells them apart but the rest of the reference."""
+    if before == now:
+        return True
+    first, second = media_of(before), media_of(now)
+    if first is None or second is None:
+        return False
+    carrier: Any = now  # a kind with a file: it has `media`
+    if attrs.evolve(carrier, media=first) != before:
+        return False
+    was = await deps.store.get_media(tenant_id, first.id)
+    if was is None:
+        return True
+    new = await deps.store.get_media(tenant_id, second.id)
+    return new is not None and (was.sha256, was.size) == (new.sha256, new.size)
+
+
 async def advance(
     deps: Deps,
     tenant_id: str,
@@ -98,8 +123,9 @@ async def advance(
     wa_id: str | None = None,
     error: str | None = None,
     attempts: int | None = None,
-) -> None:
-    """Move a message on, if that is forward, and say so in an event."""
+) -> MessageRow | None:
+    """Move a message on, if that is forward, and say so in an event; the row as it is
+    now, or None when the move was not forward (nothing written)."""
     row = await deps.store.advance_message(
         tenant_id,
         session,
@@ -111,10 +137,26 @@ async def advance(
         attempts=attempts,
     )
     if row is None:
-        return
+        return None
     data = MessageStatusData(id=row.id, wa_id=row.wa_id, status=status, error=error)
     await deps.hub.append(
         [NewEvent(tenant_id, MESSAGE_STATUS, session, deps.now(), event_data(MESSAGE_STATUS, data))]
+    )
+    return row
+
+
+async def cancel(deps: Deps, tenant_id: str, session: str, message_id: str) -> MessageRow:
+    """`cancelled` (with an event) if the message is still queued; `Conflict` once it left
+    (sent, failed or cancelled), `NotFound` if there is no such message. Callers make sure
+    no drain is about to send it (the session's own drain, or no session running)."""
+    row = await advance(deps, tenant_id, session, "cancelled", message_id=message_id)
+    if row is not None:
+        return row
+    found = await deps.store.get_message(tenant_id, session, message_id)
+    if found is None:
+        raise NotFound(f"no message {message_id!r}")
+    raise InvalidState(
+        f"message {message_id!r} is {found.status}: only a queued one can be cancelled"
     )
 
 
@@ -159,10 +201,24 @@ class Drain:
         self._connected = connected
         self._on_sent = on_sent
         self._wake = trio.Event()
+        self._sending: str | None = None  # the message being handed to the engine now
+        self._cancelled: set[str] = set()  # taken out while in a page read already
 
     def wake(self) -> None:
         """Something new is queued, or the session connected: look again."""
         self._wake.set()
+
+    async def cancel(self, message_id: str) -> MessageRow:
+        """Takes a queued message out (`outbox.cancel`), unless it is being sent this
+        moment: `InvalidState` then, as for one that left already."""
+        if self._sending == message_id:
+            raise InvalidState(f"message {message_id!r} is being sent")
+        self._cancelled.add(message_id)  # before any await: the drain skips it from now on
+        try:
+            return await cancel(self._deps, self._tenant_id, self._session, message_id)
+        except TrizapError:
+            self._cancelled.discard(message_id)
+            raise
 
     async def run(self, engine: Engine) -> None:
         store = self._deps.store
@@ -179,6 +235,9 @@ class Drain:
                 await store.assign_wa_ids(self._tenant_id, self._session, new)
                 rows = [attrs.evolve(r, wa_id=new[r.id]) if r.id in new else r for r in rows]
                 for row in rows:
+                    if row.id in self._cancelled:
+                        self._cancelled.discard(row.id)
+                        continue
                     if not self._connected() or not await self._send_one(engine, row):
                         break
 
@@ -190,15 +249,29 @@ class Drain:
         delay = 0.5
         message = attrs.evolve(row.message, to=phone_jid(row.message.to))
         while True:
+            if row.id in self._cancelled:  # while it waited to be tried again
+                self._cancelled.discard(row.id)
+                return True
             attempts += 1
+            # Until the store says `sent`: a cancel meanwhile would undo nothing.
+            self._sending = row.id
             try:
-                await engine.send(message, row.wa_id)
+                media = await self._media(row)
+                if media is None:
+                    await engine.send(message, row.wa_id)
+                else:
+                    try:
+                        await engine.send(message, row.wa_id, media)
+                    finally:
+                        await media.aclose()
             except EngineNotReady:
+                self._sending = None
                 return False
-            except (ValueError, TrizapError, EngineFailure) as exc:
+            except (ValueError, TrizapError, EngineFailure, OSError) as exc:
+                self._sending = None
                 # An EngineFailure from a command is that command failing; if the engine
                 # itself died, its run() says so and ends this run with the right reason.
-                if attempts >= deps.config.send_retries:
+                if attempts >= deps.config.send_retries or isinstance(exc, _Gone):
                     await advance(
                         deps,
                         self._tenant_id,
@@ -221,7 +294,29 @@ class Drain:
                 delay = min(delay * 2, RETRY_CAP)
                 continue
             self._on_sent()
-            await advance(
-                deps, self._tenant_id, self._session, "sent", message_id=row.id, attempts=attempts
-            )
+            try:
+                await advance(
+                    deps,
+                    self._tenant_id,
+                    self._session,
+                    "sent",
+                    message_id=row.id,
+                    attempts=attempts,
+                )
+            finally:
+                self._sending = None
             return True
+
+    async def _media(self, row: MessageRow) -> StoredReader | None:
+        """The bytes of the message's file, from the start (one reader per attempt)."""
+        ref = media_of(row.message)
+        if ref is None:
+            return None
+        stored = await self._deps.store.get_media(self._tenant_id, ref.id)
+        if stored is None:
+            raise _Gone(f"its file {ref.id} is no longer in the media store")
+        return self._deps.media.reader(stored)
+
+
+class _Gone(ValueError):
+    """What a message needs is gone: trying again cannot help."""

@@ -79,18 +79,22 @@ def next_status(current: SessionStatus, trigger: Trigger) -> SessionStatus | Non
 _RANK: Final[dict[MessageStatus, int]] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 
 
+_ENDS: Final[tuple[MessageStatus, ...]] = ("failed", "cancelled")
+
+
 def advances(current: MessageStatus, new: MessageStatus) -> bool:
     """Whether an outbox message may move from `current` to `new`: statuses only move
-    forward (a late `sent` never undoes `delivered`), and `failed` only from `queued`."""
-    if current == "failed":
+    forward (a late `sent` never undoes `delivered`); `failed` and `cancelled` only from
+    `queued`, and nothing leaves them."""
+    if current in _ENDS:
         return False
-    if new == "failed":
+    if new in _ENDS:
         return current == "queued"
     return _RANK[new] > _RANK[current]
 
 
 # For each status, the statuses a message may move to it from (`advances`, as a set).
 AFTER: Final[dict[MessageStatus, frozenset[MessageStatus]]] = {
-    new: frozenset(old for old in (*_RANK, "failed") if advances(old, new))
-    for new in (*_RANK, "failed")
+    new: frozenset(old for old in (*_RANK, *_ENDS) if advances(old, new))
+    for new in (*_RANK, *_ENDS)
 }

@@ -44,7 +44,7 @@ async def sim_inbound(ctx: Ctx) -> Answer:
     """Sim sessions only: an outside contact (a number no sim session holds)
     writes to the session; it arrives as a `message.received` event."""
     body: SimInbound = ctx.body
-    await ctx.rt.sessions.sim_inbound(ctx.tenant.id, ctx.params["name"], body.from_, body.text)
+    await ctx.rt.sessions.sim_inbound(ctx.tenant.id, ctx.params["name"], body.from_, body.message)
     return Answer(status=204)
 
 

@@ -25,6 +25,7 @@ from ...dbthread import Executor
 from ..queries import (
     CursorQueries,
     EventQueries,
+    MediaQueries,
     OutboxQueries,
     RowQueries,
     SessionQueries,
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 
 # The shared queries on PostgreSQL: psycopg's parameter marks, text sorted by code point
 # as SQLite sorts it (COLLATE "C", whatever the database's locale), an identity column
-# `position` where SQLite has its rowid, no NUL in text, and a token's use recorded only if
-# no other transaction holds its row.
+# `position` where SQLite has its rowid, no NUL in text, a token's use recorded only if no
+# other transaction holds its row, and row locks where writers run side by side.
 SQL: Final = SqlDialect(
     take_seqs=take_seqs,
     executor=PLAIN,
@@ -58,6 +59,7 @@ SQL: Final = SqlDialect(
     collate=' COLLATE "C"',
     insertion_order="position",
     skip_locked=" FOR UPDATE SKIP LOCKED",
+    row_lock=" FOR NO KEY UPDATE",
     any_of="= ANY(?)",
     listed=list,
 )
@@ -69,6 +71,7 @@ class PostgresBackend(
     EventQueries,
     CursorQueries,
     OutboxQueries,
+    MediaQueries,
     WebhookQueries,
     RowQueries,
 ):

@@ -183,12 +183,53 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, id);
 """
 
+# As SQLite's v6: messages of every kind and the media store. The outbox takes the status
+# `cancelled` (PostgreSQL changes the CHECK in place; SQLite rebuilds the table) and the
+# `media_id` a queued message carries; `media` lists the stored files (their bytes are
+# files under the data directory, `store.blobs`), `inbound_media` how to download an
+# inbound message's file again.
+V6_MEDIA: Final = """
+ALTER TABLE outbox DROP CONSTRAINT outbox_status_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_status_check
+    CHECK (status IN ('queued', 'sent', 'delivered', 'read', 'failed', 'cancelled'));
+ALTER TABLE outbox ADD COLUMN media_id TEXT;
+CREATE INDEX outbox_media ON outbox (tenant_id, media_id) WHERE media_id IS NOT NULL;
+
+CREATE TABLE media (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    mimetype    TEXT NOT NULL,
+    size        BIGINT NOT NULL CHECK (size > 0),
+    sha256      TEXT NOT NULL,
+    filename    TEXT,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX media_tenant ON media (tenant_id, created_at);
+CREATE INDEX media_created ON media (created_at);
+
+CREATE TABLE inbound_media (
+    tenant_id   TEXT NOT NULL,
+    session     TEXT NOT NULL,
+    wa_id       TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    handle      TEXT NOT NULL,   -- the engine's, to download it again; may hold media keys
+    info        TEXT NOT NULL,   -- what the message said of the file (JSON)
+    media_id    TEXT REFERENCES media(id) ON DELETE SET NULL,
+    error       TEXT,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, session, wa_id),
+    FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
+);
+CREATE INDEX inbound_media_created ON inbound_media (created_at);
+"""
+
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
     (3, V3_OUTBOX_PAYLOAD_AND_CURSORS),
     (4, V4_EVENT_DEDUPE),
     (5, V5_WEBHOOKS),
+    (6, V6_MEDIA),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -28,6 +28,8 @@ from ..base import (
     DeliveryRow,
     DesiredState,
     EventRow,
+    InboundMediaRow,
+    MediaRow,
     MessageRow,
     MessageStatus,
     SessionRow,
@@ -63,6 +65,12 @@ WEBHOOK_COLS: Final = (
 )
 DELIVERY_COLS: Final = (
     "id, webhook_id, seq, attempt, outcome, status_code, error, response, duration_ms, at"
+)
+
+
+MEDIA_COLS: Final = "id, tenant_id, mimetype, size, sha256, filename, created_at"
+INBOUND_MEDIA_COLS: Final = (
+    "tenant_id, session, wa_id, sender, handle, info, media_id, error, created_at"
 )
 
 
@@ -185,7 +193,9 @@ def payload(message: OutgoingMessage) -> str:
 def outgoing(payload: str | None, to: str, text: str, reply_to: str | None) -> OutgoingMessage:
     if payload is None:  # written before v3: a text message, in the v1 columns
         return OutgoingText(to=to, text=text, reply_to=reply_to)
-    return wire.structure(loads(payload), OutgoingMessage, "payload")
+    union: Any = OutgoingMessage
+    result: OutgoingMessage = wire.structure(loads(payload), union, "payload")
+    return result
 
 
 def message(r: Any) -> MessageRow:
@@ -218,3 +228,29 @@ def changes(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             encoded[field] = value
     return encoded
+
+
+def media(r: Any) -> MediaRow:
+    return MediaRow(
+        id=r[0],
+        tenant_id=r[1],
+        mimetype=r[2],
+        size=r[3],
+        sha256=r[4],
+        filename=r[5],
+        created_at=from_us(r[6]),
+    )
+
+
+def inbound_media(r: Any) -> InboundMediaRow:
+    return InboundMediaRow(
+        tenant_id=r[0],
+        session=r[1],
+        wa_id=r[2],
+        sender=r[3],
+        handle=r[4],
+        info=loads(r[5]),
+        media_id=r[6],
+        error=r[7],
+        created_at=from_us(r[8]),
+    )

@@ -110,6 +110,10 @@ class SqlDialect:
     insertion_order: str = "rowid"
     # After a row's subquery: skip a row another transaction holds instead of waiting.
     skip_locked: str = ""
+    # After a row's SELECT: hold the row until commit, so transactions that read it first
+    # take turns (SQLite's writers take turns already). PostgreSQL's "no key" lock leaves
+    # the foreign keys that name the row free.
+    row_lock: str = ""
     # After a column: "is one of the list given as one parameter" (`listed(values)`), so a
     # list of any length is one parameter. SQLite: a JSON array read by json_each.
     any_of: str = "IN (SELECT value FROM json_each(?))"

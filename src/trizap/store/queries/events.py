@@ -120,3 +120,23 @@ class EventQueries:
             {"t": tenant_id, "keep": keep, "limit": limit},
         )
         return cur.rowcount
+
+    def received(self, db: Db, tenant_id: str, session: str, wa_id: str) -> bool:
+        # A received message's dedupe key is `received/<session>/<sender>/<id>`
+        # (`domain.session`). The session's keys are a range of the (tenant_id, dedupe)
+        # index (by code point: `collate`); LIKE picks the id among them, and is checked
+        # again here, since SQLite's LIKE ignores case.
+        q = self.dialect
+        prefix, suffix = f"received/{session}/", f"/{wa_id}"
+        cur = q.run(
+            db,
+            f"SELECT dedupe FROM events WHERE tenant_id = ? AND dedupe{q.collate} >= ? "
+            f"AND dedupe{q.collate} < ? AND dedupe LIKE ? ESCAPE '\\'",
+            (tenant_id, prefix, f"received/{session}0", f"{_like(prefix)}%{_like(suffix)}"),
+        )
+        return any(key.startswith(prefix) and key.endswith(suffix) for (key,) in cur)
+
+
+def _like(text: str) -> str:
+    """`text` as a LIKE pattern that matches it alone (escaped with a backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from ...protocol.errors import Conflict, NotFound
+from ...protocol.outgoing import media_of, summary
 from ..base import MessageRow, MessageStatus
 from . import codecs
 from .codecs import MESSAGE_COLS, to_us
@@ -22,23 +23,25 @@ class OutboxQueries:
 
     def insert_message(self, db: Db, row: MessageRow) -> MessageRow | None:
         q = self.dialect
+        media = media_of(row.message)
         try:
             # ON CONFLICT: a second insert of the same idempotency key writes nothing (with
             # several processes, it waits for the first one's commit first).
             inserted = q.run(
                 db,
-                f"INSERT INTO outbox ({MESSAGE_COLS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO outbox ({MESSAGE_COLS}, media_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id, session, idempotency_key) DO NOTHING RETURNING id",
                 (
                     row.id,
                     row.tenant_id,
                     row.session,
-                    # The v1 columns stay filled (a SQL shell and indexes read them); the
-                    # payload keeps the exact message.
+                    # The v1 columns stay filled (a SQL shell and indexes read them): the
+                    # text of a text or an edit, a file's caption, else ''. The payload
+                    # keeps the exact message.
                     q.text(row.message.to),
-                    q.text(row.message.text),
-                    q.text(row.message.reply_to),
+                    q.text(summary(row.message)),
+                    q.text(row.reply_to),
                     row.status,
                     row.wa_id,
                     q.text(row.error),
@@ -48,6 +51,8 @@ class OutboxQueries:
                     to_us(row.updated_at),
                     row.message.type,
                     codecs.payload(row.message),
+                    # The stored file it carries: deleting or pruning that file waits for it.
+                    None if media is None else media.id,
                 ),
             ).fetchone()
         except q.integrity_error as exc:
@@ -186,3 +191,12 @@ class OutboxQueries:
         ).fetchall()
         rows.sort(key=lambda r: (r[11], r[-1]))  # created_at, then insertion order
         return [codecs.message(r) for r in rows]
+
+    def find_sent(self, db: Db, tenant_id: str, session: str, wa_id: str) -> MessageRow | None:
+        r = self.dialect.run(
+            db,
+            f"SELECT {MESSAGE_COLS} FROM outbox WHERE tenant_id = ? AND session = ? "
+            "AND wa_id = ? AND status IN ('sent', 'delivered', 'read') LIMIT 1",
+            (tenant_id, session, wa_id),
+        ).fetchone()
+        return None if r is None else codecs.message(r)

@@ -25,6 +25,7 @@ from ..base import Synchronous
 from ..queries import (
     CursorQueries,
     EventQueries,
+    MediaQueries,
     OutboxQueries,
     RowQueries,
     SessionQueries,
@@ -60,6 +61,7 @@ class SqliteBackend(
     EventQueries,
     CursorQueries,
     OutboxQueries,
+    MediaQueries,
     WebhookQueries,
     RowQueries,
 ):

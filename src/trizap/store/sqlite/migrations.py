@@ -165,12 +165,83 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, id);
 """
 
+# v6: messages of every kind and the media store.
+# - The outbox gets the status `cancelled` (SQLite cannot change a CHECK in place: the
+#   table is rebuilt, rows with their rowids, the insertion order, and indexes as they
+#   were) and a `media_id` column: the stored file a queued message carries, so that
+#   deleting or pruning a file can tell it is still wanted. `text` stays NOT NULL: a
+#   message without text keeps its caption there, or ''.
+# - `media`: one row per file of the media store (the bytes are files under the data
+#   directory, named by id); `inbound_media`: how to download an inbound message's file
+#   again (the engine's opaque handle) and whether that worked.
+V6_MEDIA: Final = """
+CREATE TABLE outbox_v6 (
+    id               TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL,
+    session          TEXT NOT NULL,
+    "to"             TEXT NOT NULL,
+    text             TEXT NOT NULL,
+    reply_to         TEXT,
+    status           TEXT NOT NULL CHECK (
+                         status IN ('queued', 'sent', 'delivered', 'read', 'failed', 'cancelled')
+                     ),
+    wa_id            TEXT,
+    error            TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    type             TEXT NOT NULL DEFAULT 'text',
+    payload          TEXT,
+    media_id         TEXT,
+    UNIQUE (tenant_id, session, idempotency_key),
+    FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
+);
+INSERT INTO outbox_v6 (rowid, id, tenant_id, session, "to", text, reply_to, status, wa_id,
+                       error, attempts, idempotency_key, created_at, updated_at, type, payload)
+    SELECT rowid, id, tenant_id, session, "to", text, reply_to, status, wa_id,
+           error, attempts, idempotency_key, created_at, updated_at, type, payload FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v6 RENAME TO outbox;
+CREATE INDEX outbox_drain ON outbox (tenant_id, session, status, created_at);
+CREATE INDEX outbox_wa_id ON outbox (tenant_id, session, wa_id) WHERE wa_id IS NOT NULL;
+CREATE INDEX outbox_media ON outbox (tenant_id, media_id) WHERE media_id IS NOT NULL;
+
+CREATE TABLE media (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    mimetype    TEXT NOT NULL,
+    size        INTEGER NOT NULL CHECK (size > 0),
+    sha256      TEXT NOT NULL,
+    filename    TEXT,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX media_tenant ON media (tenant_id, created_at);
+CREATE INDEX media_created ON media (created_at);
+
+CREATE TABLE inbound_media (
+    tenant_id   TEXT NOT NULL,
+    session     TEXT NOT NULL,
+    wa_id       TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    handle      TEXT NOT NULL,   -- the engine's, to download it again; may hold media keys
+    info        TEXT NOT NULL,   -- what the message said of the file (JSON)
+    media_id    TEXT REFERENCES media(id) ON DELETE SET NULL,
+    error       TEXT,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, session, wa_id),
+    FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
+);
+CREATE INDEX inbound_media_created ON inbound_media (created_at);
+"""
+
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
     (3, V3_OUTBOX_PAYLOAD_AND_CURSORS),
     (4, V4_EVENT_DEDUPE),
     (5, V5_WEBHOOKS),
+    (6, V6_MEDIA),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ...protocol.outgoing import OutgoingMessage
+from ...protocol.outgoing import OutgoingMessage, SimMessage
 from ..engine import Banned, LoggedOut, Message, Receipt
 from ..framing import FrameBuffer, ProtocolError, send_frames
 from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
-from .model import Life, Resumed, SimNetworkStatistics
+from .model import Blob, Life, Resumed, SimNetworkStatistics
 from .network import PUSH_BUFFER
 from .wire import (
     ENGINE_CODEC,
@@ -33,6 +33,12 @@ from .wire import (
     BanFor,
     BanFrame,
     BeginFrame,
+    BlobCloseFrame,
+    BlobData,
+    BlobId,
+    BlobOpenFrame,
+    BlobReadFrame,
+    BlobWriteFrame,
     CheckOwnerFrame,
     DeliveryFrame,
     DoneFrame,
@@ -203,8 +209,26 @@ class TcpLink:
     async def attach(self, number: str, device: int) -> None:
         await self._request(lambda rid: AttachFrame(rid, number, device))
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
-        await self._request(lambda rid: SubmitFrame(rid, message, wa_id))
+    async def send(self, message: OutgoingMessage, wa_id: str, blob: str | None = None) -> None:
+        await self._request(lambda rid: SubmitFrame(rid, message, wa_id, blob))
+
+    async def blob_open(self) -> str:
+        result = await self._request(BlobOpenFrame)
+        assert isinstance(result, BlobId)
+        return result.blob
+
+    async def blob_write(self, blob: str, n: int, data: bytes) -> None:
+        await self._request(lambda rid: BlobWriteFrame(rid, blob, n, data))
+
+    async def blob_close(self, blob: str) -> Blob:
+        result = await self._request(lambda rid: BlobCloseFrame(rid, blob))
+        assert isinstance(result, Blob)
+        return result
+
+    async def blob_read(self, blob: str, n: int) -> bytes:
+        result = await self._request(lambda rid: BlobReadFrame(rid, blob, n))
+        assert isinstance(result, BlobData)
+        return result.data
 
     async def ack(self, envelope_id: int) -> None:
         if self._lost is not None:
@@ -217,8 +241,8 @@ class TcpLink:
     async def mark_read(self, chat: str, ids: list[str], sender: str | None) -> None:
         await self._request(lambda rid: ReadFrame(rid, chat, ids, sender))
 
-    async def inbound(self, sender: str, text: str) -> None:
-        await self._request(lambda rid: InboundFrame(rid, sender, text))
+    async def inbound(self, sender: str, message: SimMessage, blob: str | None = None) -> None:
+        await self._request(lambda rid: InboundFrame(rid, sender, message, blob))
 
     async def unlink(self, number: str, device: int) -> None:
         await self._request(lambda rid: UnlinkFrame(rid, number, device))

@@ -2,11 +2,13 @@
 
 It keeps what WhatsApp's servers keep: the numbers and their linked (and unlinked)
 devices, who owns each number, bans, the envelopes waiting for each number, the window of
-ids each number sent, what each number has not read yet, and the counters that make every
+ids each number sent, what each number has not read yet, the counters that make every
 id the network hands out unique for as long as the file lives (engine lives, outside
-contacts' messages, envelopes). The network changes its memory first and then writes the
-change here through a group-commit thread (`dbthread`), and answers the engine only once
-it is committed: an acknowledgement means it is on disk.
+contacts' messages, envelopes), and the files messages carry (`blobs`, in chunks of
+at most `MEDIA_CHUNK` bytes: never read or written whole). The network changes its
+memory first and then writes the change here through a group-commit thread
+(`dbthread`), and answers the engine only once it is committed: an acknowledgement
+means it is on disk.
 
 The file is created 0600 (it holds the pairings) in WAL mode with `synchronous=NORMAL`:
 it survives the process being killed, like trizap's own store.
@@ -29,7 +31,8 @@ from ..framing import dump_event, load_event
 from .model import Envelope, Phone
 
 MEMORY: Final = ":memory:"
-VERSION: Final = 1
+# 2: the files messages carry (blobs and their chunks).
+VERSION: Final = 2
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -61,6 +64,19 @@ CREATE TABLE IF NOT EXISTS sent_ids (
     wa_id   TEXT NOT NULL,
     n       INTEGER NOT NULL,  -- order of sending, to drop the oldest past the window
     PRIMARY KEY (number, wa_id)
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    id        TEXT PRIMARY KEY,
+    number    TEXT NOT NULL,     -- who uploaded it
+    size      INTEGER NOT NULL,
+    sha256    TEXT,              -- NULL until the upload is complete
+    created   REAL NOT NULL      -- the network's clock
+);
+CREATE TABLE IF NOT EXISTS blob_chunks (
+    blob  TEXT NOT NULL,
+    n     INTEGER NOT NULL,
+    data  BLOB NOT NULL,
+    PRIMARY KEY (blob, n)
 );
 CREATE TABLE IF NOT EXISTS unread (
     number   TEXT NOT NULL,
@@ -241,3 +257,52 @@ def apply(db: Db, change: Change) -> None:
             )
         for key, value in change.counters:
             set_counter(db, key, value)
+
+
+# --- files (blobs) -----------------------------------------------------------------------
+
+
+def blob_begin(db: Db, blob: str, number: str, created: float) -> None:
+    db.execute(
+        "INSERT INTO blobs (id, number, size, sha256, created) VALUES (?, ?, 0, NULL, ?)",
+        (blob, number, created),
+    )
+
+
+def blob_write(db: Db, blob: str, n: int, data: bytes) -> None:
+    with tx(db):
+        db.execute(
+            "INSERT OR REPLACE INTO blob_chunks (blob, n, data) VALUES (?, ?, ?)", (blob, n, data)
+        )
+        db.execute("UPDATE blobs SET size = size + ? WHERE id = ?", (len(data), blob))
+
+
+def blob_finish(db: Db, blob: str, sha256: str) -> None:
+    db.execute("UPDATE blobs SET sha256 = ? WHERE id = ?", (sha256, blob))
+
+
+def blob_info(db: Db, blob: str) -> tuple[int, str | None] | None:
+    """(size, sha256: None while incomplete), or None if there is no such blob."""
+    row = db.execute("SELECT size, sha256 FROM blobs WHERE id = ?", (blob,)).fetchone()
+    return None if row is None else (int(row[0]), row[1])
+
+
+def blob_chunk(db: Db, blob: str, n: int) -> bytes | None:
+    row = db.execute("SELECT data FROM blob_chunks WHERE blob = ? AND n = ?", (blob, n)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def prune_blobs(db: Db, before: float, incomplete_before: float) -> int:
+    """Forgets blobs created before `before`, and unfinished uploads begun before
+    `incomplete_before` (a crash in the middle)."""
+    with tx(db):
+        gone = [
+            r[0]
+            for r in db.execute(
+                "SELECT id FROM blobs WHERE created < ? OR (sha256 IS NULL AND created < ?)",
+                (before, incomplete_before),
+            )
+        ]
+        db.executemany("DELETE FROM blob_chunks WHERE blob = ?", [(b,) for b in gone])
+        db.executemany("DELETE FROM blobs WHERE id = ?", [(b,) for b in gone])
+    return len(gone)

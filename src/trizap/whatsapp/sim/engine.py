@@ -50,7 +50,7 @@ import attrs
 import trio
 
 from ...protocol.enums import FaultKind
-from ...protocol.outgoing import OutgoingMessage
+from ...protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage, media_of
 from ..engine import (
     Banned,
     Connected,
@@ -60,7 +60,11 @@ from ..engine import (
     EngineNotice,
     EngineNotReady,
     EngineSpec,
+    InboundMedia,
     LoggedOut,
+    MediaReader,
+    MediaSink,
+    MediaUnavailable,
     Message,
     Paired,
     PairingTimeout,
@@ -68,7 +72,17 @@ from ..engine import (
     Receipt,
     phone_jid,
 )
-from .link import Delivery, Link, LinkLost, NotAttached, NumberTaken, Push, Replaced
+from .link import (
+    Delivery,
+    Link,
+    LinkLost,
+    NotAttached,
+    NumberTaken,
+    Push,
+    Replaced,
+    download,
+    upload,
+)
 from .model import Life, Resumed, digits, message_id, parse_recipient, push_name
 
 PAIRING_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"  # WhatsApp's: no 0, I, O, U
@@ -421,14 +435,31 @@ class SimEngine:
         self._ids += 1
         return message_id(self._life.serial, self._ids)
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
+    async def send(
+        self, message: OutgoingMessage, wa_id: str, media: MediaReader | None = None
+    ) -> None:
         parse_recipient(message.to)  # a bad recipient is the caller's error, in any state
+        if (media is None) != (media_of(message) is None):
+            raise ValueError("a message with a file is sent with its bytes, and only then")
         await self._responsive()
         link = self._connected_link()
         try:
-            await link.send(message, wa_id)
+            blob = None if media is None else (await upload(link, media)).id
+            await link.send(message, wa_id, blob)
         except (LinkLost, NotAttached) as exc:
             raise EngineNotReady(f"not connected: {exc}") from None
+
+    async def download(self, media: InboundMedia, sink: MediaSink) -> None:
+        await self._responsive()
+        link = self._link
+        if link is None:
+            raise EngineNotReady(f"not connected ({self._state.value})")
+        try:
+            await download(link, media.handle, sink)
+        except LinkLost as exc:
+            raise EngineNotReady(f"not connected: {exc}") from None
+        except ValueError as exc:
+            raise MediaUnavailable(str(exc)) from None
 
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         await self._responsive()
@@ -500,14 +531,20 @@ class SimEngine:
         self._scan = number
         self._poke()
 
-    async def sim_inbound(self, sender: str, text: str) -> None:
+    async def sim_inbound(
+        self, sender: str, message: SimMessage | str, media: MediaReader | None = None
+    ) -> None:
         digits(sender)
+        if isinstance(message, str):
+            message = OutgoingText(sender, message)
         await trio.lowlevel.checkpoint()
         link = self._link
         if self._number is None or link is None:
             raise EngineNotReady(f"not connected ({self._state.value})")
         try:
-            await link.inbound(sender, text)
+            # The contact's phone uploads its file the way a device does.
+            blob = None if media is None else (await upload(link, media)).id
+            await link.inbound(sender, message, blob)
         except (LinkLost, NotAttached) as exc:
             raise EngineNotReady(f"not connected: {exc}") from None
 

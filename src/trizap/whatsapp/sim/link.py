@@ -7,8 +7,10 @@ Asks: `begin` (a new engine life: a serial for unique ids), `check_owner` / `lin
 phone pairs a number, owned by the tenant that paired it first), `resume` (reconnect with
 creds), `attach` (become the number's device: the network pushes its envelopes from now
 on), `send`, `ack` (an envelope handed over: it leaves the queue), `mark_read`,
-`inbound` (an outside contact writes); and what the phone does whether its device is
-connected or not: `unlink` a device, `ban` (WhatsApp bans the number).
+`inbound` (an outside contact writes); files, in chunks of at most `MEDIA_CHUNK` bytes
+(`blob_open`, `blob_write`, `blob_close`, `blob_read`; `upload` and `download` below do
+a whole file with them); and what the phone does whether its device is connected or not:
+`unlink` a device, `ban` (WhatsApp bans the number).
 
 Pushes: `Delivery(envelope_id, event)` — a message for the number, or a receipt for one
 it sent — and `Replaced` when another device of the number attached.
@@ -25,9 +27,17 @@ from typing import Protocol
 import attrs
 import trio
 
-from ...protocol.outgoing import OutgoingMessage
-from ..engine import Banned, LoggedOut, Message, Receipt
-from .model import Life, Resumed
+from ...protocol.outgoing import OutgoingMessage, SimMessage
+from ..engine import (
+    MEDIA_CHUNK,
+    Banned,
+    LoggedOut,
+    MediaReader,
+    MediaSink,
+    Message,
+    Receipt,
+)
+from .model import Blob, Life, Resumed
 
 
 class LinkLost(Exception):
@@ -69,16 +79,42 @@ class Link(Protocol):
 
     async def attach(self, number: str, device: int) -> None: ...
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None: ...
+    async def send(self, message: OutgoingMessage, wa_id: str, blob: str | None = None) -> None: ...
+
+    async def blob_open(self) -> str: ...
+
+    async def blob_write(self, blob: str, n: int, data: bytes) -> None: ...
+
+    async def blob_close(self, blob: str) -> Blob: ...
+
+    async def blob_read(self, blob: str, n: int) -> bytes: ...
 
     async def ack(self, envelope_id: int) -> None: ...
 
     async def mark_read(self, chat: str, ids: list[str], sender: str | None) -> None: ...
 
-    async def inbound(self, sender: str, text: str) -> None: ...
+    async def inbound(self, sender: str, message: SimMessage, blob: str | None = None) -> None: ...
 
     async def unlink(self, number: str, device: int) -> None: ...
 
     async def ban(self, number: str) -> float: ...
 
     async def aclose(self) -> None: ...
+
+
+async def upload(link: Link, reader: MediaReader) -> Blob:
+    """The whole file `reader` has, stored by the network, chunk by chunk."""
+    blob = await link.blob_open()
+    n = 0
+    while data := await reader.read(MEDIA_CHUNK):
+        await link.blob_write(blob, n, data)
+        n += 1
+    return await link.blob_close(blob)
+
+
+async def download(link: Link, blob: str, sink: MediaSink) -> None:
+    """The whole file `blob`, chunk by chunk, into `sink`."""
+    n = 0
+    while data := await link.blob_read(blob, n):
+        await sink(data)
+        n += 1

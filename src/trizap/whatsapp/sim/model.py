@@ -25,7 +25,23 @@ from typing import Any, Final
 import attrs
 import trio
 
-from ..engine import Banned, LoggedOut, Message, Receipt, phone_jid
+from ...protocol.outgoing import (
+    OutgoingAudio,
+    OutgoingContact,
+    OutgoingDocument,
+    OutgoingEdit,
+    OutgoingImage,
+    OutgoingLocation,
+    OutgoingMessage,
+    OutgoingPoll,
+    OutgoingPollVote,
+    OutgoingReaction,
+    OutgoingRevoke,
+    OutgoingSticker,
+    OutgoingText,
+    OutgoingVideo,
+)
+from ..engine import Banned, InboundMedia, LoggedOut, Message, Receipt, phone_jid
 
 # Envelopes waiting for one number (offline delivery). Past it the oldest is dropped and
 # counted (`dropped` in the statistics, a warning in the log): the network's memory bound.
@@ -40,6 +56,10 @@ SENT_IDS_PER_NUMBER: Final = 4096
 UNREAD_PER_NUMBER: Final = 4096
 # Unlinked devices remembered per number, so their creds stay void.
 REMOVED_DEVICES_PER_NUMBER: Final = 256
+# How long the network keeps a file (WhatsApp's servers keep media for weeks), and how long
+# an upload may stay unfinished before it is taken for abandoned.
+BLOB_RETENTION_S: Final = 30 * 86400.0
+BLOB_UPLOAD_S: Final = 3600.0
 
 CREDS_VERSION: Final = 1
 
@@ -184,6 +204,76 @@ def read_at(now: float, read_delay_s: float | None) -> float:
 def receipt(number: str, ids: tuple[str, ...], kind: str, at: Any) -> Receipt:
     jid = phone_jid(number)
     return Receipt(ids, jid, jid, kind, at)  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class Blob:
+    """A file the network keeps: its id and what it learnt storing it."""
+
+    id: str
+    size: int
+    sha256: str
+
+
+def delivered_message(
+    message: OutgoingMessage | OutgoingPollVote,
+    wa_id: str,
+    sender: str,
+    *,
+    push_name: str,
+    timestamp: Any,
+    from_me: bool,
+    blob: Blob | None,
+) -> Message:
+    """What the recipient of `message` gets: the engine event its device is handed."""
+    jid = phone_jid(sender)
+    base: dict[str, Any] = {
+        "id": wa_id,
+        "chat": jid,
+        "sender": jid,
+        "from_me": from_me,
+        "push_name": push_name,
+        "timestamp": timestamp,
+        "reply_to": getattr(message, "reply_to", None),
+        "mentions": tuple(getattr(message, "mentions", ())),
+    }
+    match message:
+        case OutgoingText(text=text):
+            return Message(kind="text", text=text, **base)
+        case (
+            OutgoingImage()
+            | OutgoingVideo()
+            | OutgoingAudio()
+            | OutgoingDocument()
+            | (OutgoingSticker())
+        ):
+            if blob is None:
+                raise ValueError(f"a {message.type} message needs its file")
+            media = InboundMedia(
+                handle=blob.id,
+                mimetype=message.media.mimetype,
+                size=blob.size,
+                sha256=blob.sha256,
+                filename=getattr(message, "filename", None) or message.media.filename,
+                ptt=message.ptt if isinstance(message, OutgoingAudio) else None,
+            )
+            caption = getattr(message, "caption", None)
+            return Message(kind=message.type, text=None, caption=caption, media=media, **base)
+        case OutgoingLocation(location=location):
+            return Message(kind="location", text=None, location=location, **base)
+        case OutgoingContact(contact=contact):
+            return Message(kind="contact", text=None, contact=contact, **base)
+        case OutgoingPoll(poll=poll):
+            return Message(kind="poll", text=None, poll=poll, **base)
+        case OutgoingReaction(target=target, emoji=emoji):
+            return Message(kind="reaction", text=None, target=target, emoji=emoji, **base)
+        case OutgoingEdit(target=target, text=text):
+            return Message(kind="edit", text=text, target=target, **base)
+        case OutgoingRevoke(target=target):
+            return Message(kind="revoke", text=None, target=target, **base)
+        case OutgoingPollVote(target=target, options=options):
+            return Message(kind="poll_vote", text=None, target=target, options=options, **base)
+    raise ValueError(f"unknown message {message!r}")
 
 
 def trim(mapping: OrderedDict[Any, Any], bound: int) -> None:

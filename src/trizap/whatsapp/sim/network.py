@@ -23,6 +23,7 @@ told `Replaced` (WhatsApp's "stream replaced").
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import math
@@ -32,20 +33,24 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from ...dbthread import Executor
-from ...protocol.outgoing import OutgoingMessage
-from ..engine import Banned, LoggedOut, Message, Receipt, phone_jid
+from ...protocol.outgoing import OutgoingMessage, SimMessage
+from ..engine import MEDIA_CHUNK, Banned, LoggedOut, Message, Receipt
 from . import db
 from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
 from .model import (
+    BLOB_RETENTION_S,
+    BLOB_UPLOAD_S,
     IN_FLIGHT,
     QUEUE_PER_NUMBER,
     REMOVED_DEVICES_PER_NUMBER,
     SENT_IDS_PER_NUMBER,
     UNREAD_PER_NUMBER,
+    Blob,
     Envelope,
     Life,
     NetworkClock,
@@ -54,6 +59,7 @@ from .model import (
     SimNetworkStatistics,
     contact_name,
     creds_of,
+    delivered_message,
     digits,
     inbound_id,
     parse_creds,
@@ -86,6 +92,8 @@ class LocalLink:
         self.wake = trio.Event()
         self.pump: trio.CancelScope | None = None
         self.closed = False
+        # Files this link is uploading: (chunks so far, size, their hash).
+        self.uploads: dict[str, tuple[int, int, Any]] = {}
 
     async def begin(self) -> Life:
         return await self._net.begin()
@@ -108,8 +116,40 @@ class LocalLink:
         await trio.lowlevel.checkpoint()
         self._net.attach(self, number, device)
 
-    async def send(self, message: OutgoingMessage, wa_id: str) -> None:
-        await self._net.send(self._attached(), message, wa_id)
+    async def send(self, message: OutgoingMessage, wa_id: str, blob: str | None = None) -> None:
+        await self._net.send(self._attached(), message, wa_id, blob)
+
+    async def blob_open(self) -> str:
+        number = self._attached().number
+        assert number is not None
+        blob = await self._net.blob_open(number)
+        self.uploads[blob] = (0, 0, hashlib.sha256())
+        return blob
+
+    async def blob_write(self, blob: str, n: int, data: bytes) -> None:
+        self._open()
+        count, size, digest = self._upload(blob)
+        if n != count or len(data) > MEDIA_CHUNK:
+            raise ValueError(f"chunk {n} of {blob} is out of order or too large")
+        await self._net.blob_write(blob, n, data)
+        digest.update(data)
+        self.uploads[blob] = (count + 1, size + len(data), digest)
+
+    async def blob_close(self, blob: str) -> Blob:
+        self._open()
+        _, size, digest = self._upload(blob)
+        del self.uploads[blob]
+        return await self._net.blob_close(blob, size, digest.hexdigest())
+
+    async def blob_read(self, blob: str, n: int) -> bytes:
+        self._open()
+        return await self._net.blob_read(blob, n)
+
+    def _upload(self, blob: str) -> tuple[int, int, Any]:
+        found = self.uploads.get(blob)
+        if found is None:
+            raise ValueError(f"no upload {blob!r} on this link")
+        return found
 
     async def ack(self, envelope_id: int) -> None:
         self._open()
@@ -118,10 +158,10 @@ class LocalLink:
     async def mark_read(self, chat: str, ids: list[str], sender: str | None) -> None:
         await self._net.mark_read(self._attached(), chat, ids, sender)
 
-    async def inbound(self, sender: str, text: str) -> None:
+    async def inbound(self, sender: str, message: SimMessage, blob: str | None = None) -> None:
         number = self._attached().number
         assert number is not None
-        await self._net.inbound(number, sender, text)
+        await self._net.inbound(number, sender, message, blob)
 
     async def unlink(self, number: str, device: int) -> None:
         self._open()
@@ -366,8 +406,11 @@ class SimNetwork:
 
     # -- messages ------------------------------------------------------------------------------
 
-    async def send(self, link: LocalLink, message: OutgoingMessage, wa_id: str) -> None:
-        """The holder of its number sends `message`: on disk when this returns."""
+    async def send(
+        self, link: LocalLink, message: OutgoingMessage, wa_id: str, blob: str | None = None
+    ) -> None:
+        """The holder of its number sends `message` (its file uploaded as `blob`): on disk
+        when this returns."""
         assert link.number is not None
         number = link.number
         to_digits, to_jid = parse_recipient(message.to)
@@ -376,6 +419,7 @@ class SimNetwork:
             self._duplicates += 1  # a resend (after a crash): the network has it already
             await trio.lowlevel.checkpoint()
             return
+        stored = await self._blob(blob)
         n = self._count("sent")
         phone.sent_ids[wa_id] = None
         forgotten = []
@@ -385,17 +429,14 @@ class SimNetwork:
         due = self._clock.now() + self.delivery_delay_s
         recipient = self._phones.get(to_digits) if to_digits is not None else None
         if recipient is not None and recipient.linked:
-            own = phone_jid(number)
-            event: Message | Receipt = Message(
-                id=wa_id,
-                chat=own,
-                sender=own,
-                from_me=to_digits == number,
+            event: Message | Receipt = delivered_message(
+                message,
+                wa_id,
+                number,
                 push_name=push_name(number),
                 timestamp=self._now(),
-                kind="text",
-                text=message.text,
-                reply_to=message.reply_to,
+                from_me=to_digits == number,
+                blob=stored,
             )
             self._routed += 1
             added, dropped = self._enqueue(recipient.number, event, number, due)
@@ -414,28 +455,67 @@ class SimNetwork:
             ),
         )
 
-    async def inbound(self, number: str, sender: str, text: str) -> None:
-        """An outside contact (`sender`) writes to `number`, a sim number."""
+    async def inbound(
+        self, number: str, sender: str, message: SimMessage, blob: str | None = None
+    ) -> None:
+        """An outside contact (`sender`) sends `number`, a sim number, `message`."""
         sender = digits(sender)
-        jid = phone_jid(sender)
+        stored = await self._blob(blob)
         n = self._count("inbound")
-        message = Message(
-            id=inbound_id(n),
-            chat=jid,
-            sender=jid,
-            from_me=False,
+        event = delivered_message(
+            message,
+            inbound_id(n),
+            sender,
             push_name=contact_name(sender),
             timestamp=self._now(),
-            kind="text",
-            text=text,
-            reply_to=None,
+            from_me=False,
+            blob=stored,
         )
         due = self._clock.now() + self.delivery_delay_s
-        added, dropped = self._enqueue(number, message, None, due)
+        added, dropped = self._enqueue(number, event, None, due)
         await self._db.run(
             db.apply,
             db.Change(enqueued=added, removed=dropped, counters=self._counter_changes("inbound")),
         )
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def blob_open(self, number: str) -> str:
+        blob = "bl_" + secrets.token_urlsafe(16)
+        await self._db.run(db.blob_begin, blob, number, self._clock.now())
+        return blob
+
+    async def blob_write(self, blob: str, n: int, data: bytes) -> None:
+        await self._db.run(db.blob_write, blob, n, data)
+
+    async def blob_close(self, blob: str, size: int, sha256: str) -> Blob:
+        await self._db.run(db.blob_finish, blob, sha256)
+        return Blob(blob, size, sha256)
+
+    async def blob_read(self, blob: str, n: int) -> bytes:
+        """Chunk `n` of a complete file (`b""` past its end); ValueError when the network
+        does not have it (never uploaded, or past its retention)."""
+        info = await self._db.run(db.blob_info, blob)
+        if info is None or info[1] is None:
+            raise ValueError(f"the network has no file {blob!r}")
+        return await self._db.run(db.blob_chunk, blob, n) or b""
+
+    async def _blob(self, blob: str | None) -> Blob | None:
+        if blob is None:
+            return None
+        info = await self._db.run(db.blob_info, blob)
+        if info is None or info[1] is None:
+            raise ValueError(f"the file {blob!r} was not uploaded completely")
+        return Blob(blob, info[0], info[1])
+
+    async def _pruner(self) -> None:
+        while True:
+            await self.prune_blobs()
+            await trio.sleep(BLOB_UPLOAD_S)
+
+    async def prune_blobs(self) -> int:
+        now = self._clock.now()
+        return await self._db.run(db.prune_blobs, now - BLOB_RETENTION_S, now - BLOB_UPLOAD_S)
 
     async def ack(self, link: LocalLink, envelope_id: int) -> None:
         """The holder has what it was given: it leaves the queue, and its sender hears
@@ -646,6 +726,7 @@ async def open_sim_network(
                 now=now,
             )
             nursery.start_soon(network._reader)
+            nursery.start_soon(network._pruner)
             try:
                 yield network
             finally:

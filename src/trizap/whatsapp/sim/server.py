@@ -26,6 +26,12 @@ from .wire import (
     BanFor,
     BanFrame,
     BeginFrame,
+    BlobCloseFrame,
+    BlobData,
+    BlobId,
+    BlobOpenFrame,
+    BlobReadFrame,
+    BlobWriteFrame,
     CheckOwnerFrame,
     DeliveryFrame,
     DoneFrame,
@@ -157,12 +163,20 @@ async def _call(link: LocalLink, request: Request) -> Result:
             return await link.resume(tenant, creds)
         case AttachFrame(number=number, device=device):
             await link.attach(number, device)
-        case SubmitFrame(message=message, wa_id=wa_id):
-            await link.send(message, wa_id)
+        case SubmitFrame(message=message, wa_id=wa_id, blob=blob):
+            await link.send(message, wa_id, blob)
+        case BlobOpenFrame():
+            return BlobId(await link.blob_open())
+        case BlobWriteFrame(blob=blob, n=n, data=data):
+            await link.blob_write(blob, n, data)
+        case BlobCloseFrame(blob=blob):
+            return await link.blob_close(blob)
+        case BlobReadFrame(blob=blob, n=n):
+            return BlobData(await link.blob_read(blob, n))
         case ReadFrame(chat=chat, ids=ids, sender=sender):
             await link.mark_read(chat, ids, sender)
-        case InboundFrame(sender=sender, text=text):
-            await link.inbound(sender, text)
+        case InboundFrame(sender=sender, message=message, blob=blob):
+            await link.inbound(sender, message, blob)
         case UnlinkFrame(number=number, device=device):
             await link.unlink(number, device)
         case BanFrame(number=number):

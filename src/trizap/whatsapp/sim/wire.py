@@ -1,7 +1,9 @@
 """The sim network's wire: a `Link` over TCP, in the frames of `framing`.
 
 One TCP connection is one engine's link. The engine sends requests, each with a request
-id `rid`, and gets one `DoneFrame` (with its result) or `FailFrame` per request; the
+id `rid`, and gets one `DoneFrame` (with its result) or `FailFrame` per request; files
+go up and down one chunk (at most `MEDIA_CHUNK` bytes) per request, so every frame stays
+far below `MAX_FRAME`; the
 network pushes `DeliveryFrame`s and `ReplacedFrame` on its own. `AckFrame` needs no answer.
 Both sides send a `HeartbeatFrame` every `HEARTBEAT_S`; a side that hears nothing for
 `SILENCE_S` takes the connection for dead (the engine reconnects; the network detaches it,
@@ -14,10 +16,10 @@ from typing import Final, Literal
 
 import attrs
 
-from ...protocol.outgoing import OutgoingMessage
+from ...protocol.outgoing import OutgoingMessage, SimMessage
 from ..engine import Banned, EngineEvent, LoggedOut
 from ..framing import Codec
-from .model import Life, Resumed, SimNetworkStatistics
+from .model import Blob, Life, Resumed, SimNetworkStatistics
 
 HEARTBEAT_S: Final = 2.0
 SILENCE_S: Final = 3 * HEARTBEAT_S
@@ -66,6 +68,33 @@ class SubmitFrame:
     rid: int
     message: OutgoingMessage
     wa_id: str
+    blob: str | None = None
+
+
+@attrs.frozen
+class BlobOpenFrame:
+    rid: int
+
+
+@attrs.frozen
+class BlobWriteFrame:
+    rid: int
+    blob: str
+    n: int
+    data: bytes
+
+
+@attrs.frozen
+class BlobCloseFrame:
+    rid: int
+    blob: str
+
+
+@attrs.frozen
+class BlobReadFrame:
+    rid: int
+    blob: str
+    n: int
 
 
 @attrs.frozen
@@ -80,7 +109,8 @@ class ReadFrame:
 class InboundFrame:
     rid: int
     sender: str
-    text: str
+    message: SimMessage
+    blob: str | None = None
 
 
 @attrs.frozen
@@ -120,6 +150,10 @@ Request = (
     | ResumeFrame
     | AttachFrame
     | SubmitFrame
+    | BlobOpenFrame
+    | BlobWriteFrame
+    | BlobCloseFrame
+    | BlobReadFrame
     | ReadFrame
     | InboundFrame
     | UnlinkFrame
@@ -148,7 +182,29 @@ class Nothing:
     pass
 
 
-Result = Life | Linked | Resumed | LoggedOut | Banned | BanFor | SimNetworkStatistics | Nothing
+@attrs.frozen
+class BlobId:
+    blob: str
+
+
+@attrs.frozen
+class BlobData:
+    data: bytes
+
+
+Result = (
+    Life
+    | Linked
+    | Resumed
+    | LoggedOut
+    | Banned
+    | BanFor
+    | SimNetworkStatistics
+    | Nothing
+    | Blob
+    | BlobId
+    | BlobData
+)
 
 
 @attrs.frozen
