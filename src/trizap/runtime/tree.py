@@ -90,7 +90,7 @@ class Tree:
             self.root.ref_of(hub), store, subscriber_buffer=config.subscriber_buffer
         )
         clock = now or _utc_now
-        media = MediaStore(store, Blobs(config.media_dir, inline=inline), config, clock)
+        media = MediaStore(store, Blobs(store, config.media_dir, inline=inline), config, clock)
         self.deps = Deps(store, hub_client, engines, config, directory, media, clock)
         self.reaper: ActorRef[ReaperMsg] = self.root.ref_of(reaper)
 

@@ -25,6 +25,7 @@ from ...dbthread import Executor
 from ..queries import (
     CursorQueries,
     EventQueries,
+    MediaBytesQueries,
     MediaQueries,
     OutboxQueries,
     RowQueries,
@@ -72,6 +73,7 @@ class PostgresBackend(
     CursorQueries,
     OutboxQueries,
     MediaQueries,
+    MediaBytesQueries,
     WebhookQueries,
     RowQueries,
 ):
