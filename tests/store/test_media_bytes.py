@@ -113,8 +113,8 @@ async def test_an_upload_given_up_or_over_quota_leaves_nothing(
 
     with pytest.raises(Boom):
         async with blobs.writer(tenant.id, "md_a", 1 << 30) as w:
-            await w.write(DATA)  # two pieces stored already
-            assert await chunks(store) == 2
+            await w.write(DATA)
+            assert await chunks(store) >= 1  # stored already (the next may be on its way)
             raise Boom
     assert await chunks(store) == 0
     # Complete bytes, but the row does not fit the quota: nothing stays.

@@ -20,10 +20,11 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Final, Generic, TypeVar, TypeVarTuple
 
+import outcome
 import trio
 
 if TYPE_CHECKING:
@@ -68,6 +69,28 @@ def _check(tenant_id: str, blob_id: str) -> None:
         raise ValueError("not a media store name")
 
 
+class _Later(Generic[T]):
+    """An operation started now and awaited later, so that the next piece is taken from
+    (or handed to) the client while this one is stored (or read). It runs as a system task:
+    a store operation cannot be abandoned once queued anyway, and its outcome is kept for
+    `wait`, which is the only way anything hears of it."""
+
+    def __init__(self, fn: Callable[[], Awaitable[T]]) -> None:
+        self._done = trio.Event()
+        self._result: outcome.Outcome[T] | None = None
+        trio.lowlevel.spawn_system_task(self._run, fn, name="trizap-media-io")
+
+    async def _run(self, fn: Callable[[], Awaitable[T]]) -> None:
+        self._result = await outcome.acapture(fn)
+        self._done.set()
+
+    async def wait(self, *, shield: bool = False) -> T:
+        with trio.CancelScope(shield=shield):
+            await self._done.wait()
+        assert self._result is not None
+        return self._result.unwrap()
+
+
 class BlobWriter:
     """One file being written: `write` pieces, then `commit`. Made by `Blobs.writer`, which
     drops what it wrote on any error."""
@@ -80,6 +103,7 @@ class BlobWriter:
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
         self._pieces = 0
+        self._pending: _Later[None] | None = None  # the previous piece, being stored
         self.size = 0
         self.head = b""
         self.done = False
@@ -102,9 +126,25 @@ class BlobWriter:
             await self._store(piece)
 
     async def _store(self, piece: bytes) -> None:
-        await _run(self._blobs.inline, self._hash.update, piece)
-        await self._blobs.store.put_media_chunk(self._tenant_id, self._id, self._pieces, piece)
+        """Hands the piece on (hashed on a thread, then stored) once the previous one is
+        stored, and returns: a writer holds its buffer and at most one piece besides."""
+        await self.settle()
+        n = self._pieces
         self._pieces += 1
+        blobs = self._blobs
+
+        async def store() -> None:
+            await _run(blobs.inline, self._hash.update, piece)
+            await blobs.store.put_media_chunk(self._tenant_id, self._id, n, piece)
+
+        self._pending = _Later(store)
+
+    async def settle(self) -> None:
+        """Until the piece being stored is; its error, if that failed. Shielded: what
+        follows (the row, or dropping the pieces) must come after it."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending.wait(shield=True)
 
     @property
     def sha256(self) -> str:
@@ -116,6 +156,7 @@ class BlobWriter:
         if self._buffer or not self._pieces:
             piece, self._buffer = bytes(self._buffer), bytearray()
             await self._store(piece)
+        await self.settle()
         self.done = True
 
 
@@ -138,13 +179,17 @@ class Blobs:
         try:
             yield writer
         except BaseException:
-            if writer.written:
-                with trio.CancelScope(shield=True):
-                    await self.store.drop_media_bytes(tenant_id, blob_id)
+            await self._give_up(writer)
             raise
-        if not writer.done and writer.written:
-            with trio.CancelScope(shield=True):
-                await self.store.drop_media_bytes(tenant_id, blob_id)
+        if not writer.done:
+            await self._give_up(writer)
+
+    async def _give_up(self, writer: BlobWriter) -> None:
+        with trio.CancelScope(shield=True):
+            with contextlib.suppress(Exception):
+                await writer.settle()  # the last piece first, then what it was part of
+            if writer.written:
+                await self.store.drop_media_bytes(writer._tenant_id, writer._id)
 
     async def read(
         self, tenant_id: str, blob_id: str, start: int = 0, end: int | None = None
@@ -152,21 +197,31 @@ class Blobs:
         """The bytes `start` to `end` (exclusive; None: to the end) in pieces of at most
         `CHUNK`, each read from the store when asked for. `MissingBytes` if the file has
         none there."""
+        store = self.store
         n, offset = divmod(start, CHUNK)
+
+        def want(n: int, offset: int) -> int:
+            return CHUNK - offset if end is None else min(CHUNK - offset, end - n * CHUNK - offset)
+
+        def fetch(n: int, offset: int) -> _Later[bytes | None]:
+            length = want(n, offset)
+            return _Later(lambda: store.read_media_chunk(tenant_id, blob_id, n, offset, length))
+
+        # One piece read ahead: the next comes from the store while this one is sent.
+        pending: _Later[bytes | None] | None = fetch(n, offset) if want(n, offset) > 0 else None
         first = True
-        while end is None or n * CHUNK + offset < end:
-            want = CHUNK - offset if end is None else min(CHUNK - offset, end - n * CHUNK - offset)
-            data = await self.store.read_media_chunk(tenant_id, blob_id, n, offset, want)
+        while pending is not None:
+            data = await pending.wait()
             if data is None:
                 if first:
                     raise MissingBytes(f"no bytes stored for media {blob_id!r}")
                 return  # past the last piece (the file is a whole number of pieces)
             first = False
+            full = len(data) == want(n, offset)
+            n, offset = n + 1, 0
+            pending = fetch(n, 0) if full and want(n, 0) > 0 else None
             if data:
                 yield data
-            if len(data) < want:
-                return  # the file's last piece
-            n, offset = n + 1, 0
 
     async def sweep(self) -> int:
         """Drops what crashed writers left (uploads untouched for `STALE_UPLOAD_S`); how

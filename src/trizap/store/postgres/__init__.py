@@ -63,6 +63,7 @@ SQL: Final = SqlDialect(
     row_lock=" FOR NO KEY UPDATE",
     any_of="= ANY(?)",
     listed=list,
+    binary_results=True,
 )
 
 

@@ -48,12 +48,12 @@ class MediaBytesQueries:
     ) -> bytes | None:
         """`length` bytes of piece `n` from `offset` (fewer at its end); None if there is
         no such piece."""
-        r = self.dialect.run(
+        r = self.dialect.fetch_binary(
             db,
             "SELECT substr(data, CAST(? AS INTEGER), CAST(? AS INTEGER)) FROM media_chunks "
             "WHERE tenant_id = ? AND media_id = ? AND n = ?",
             (offset + 1, length, tenant_id, media_id, n),
-        ).fetchone()
+        )
         return None if r is None else bytes(r[0])
 
     def media_bytes(self, db: Db, tenant_id: str, media_id: str) -> int:
