@@ -126,16 +126,17 @@ class BlobWriter:
             await self._store(piece)
 
     async def _store(self, piece: bytes) -> None:
-        """Hands the piece on (hashed on a thread, then stored) once the previous one is
-        stored, and returns: a writer holds its buffer and at most one piece besides."""
+        """Hands the piece on (hashed on a thread while it is stored) once the previous one
+        is, and returns: a writer holds its buffer and at most one piece besides."""
         await self.settle()
         n = self._pieces
         self._pieces += 1
         blobs = self._blobs
 
         async def store() -> None:
-            await _run(blobs.inline, self._hash.update, piece)
+            hashed = _Later(lambda: _run(blobs.inline, self._hash.update, piece))
             await blobs.store.put_media_chunk(self._tenant_id, self._id, n, piece)
+            await hashed.wait(shield=True)
 
         self._pending = _Later(store)
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from ...protocol.errors import NotFound
+from ..blobs import CHUNK
 from .codecs import to_us
 from .dialect import Db, SqlDialect
 
@@ -48,12 +49,16 @@ class MediaBytesQueries:
     ) -> bytes | None:
         """`length` bytes of piece `n` from `offset` (fewer at its end); None if there is
         no such piece."""
-        r = self.dialect.fetch_binary(
-            db,
-            "SELECT substr(data, CAST(? AS INTEGER), CAST(? AS INTEGER)) FROM media_chunks "
-            "WHERE tenant_id = ? AND media_id = ? AND n = ?",
-            (offset + 1, length, tenant_id, media_id, n),
-        )
+        q = self.dialect
+        where = "FROM media_chunks WHERE tenant_id = ? AND media_id = ? AND n = ?"
+        if offset == 0 and length >= CHUNK:  # the whole piece: substr would cost more
+            r = q.fetch_binary(db, f"SELECT data {where}", (tenant_id, media_id, n))
+        else:
+            r = q.fetch_binary(
+                db,
+                f"SELECT substr(data, CAST(? AS INTEGER), CAST(? AS INTEGER)) {where}",
+                (offset + 1, length, tenant_id, media_id, n),
+            )
         return None if r is None else bytes(r[0])
 
     def media_bytes(self, db: Db, tenant_id: str, media_id: str) -> int:
