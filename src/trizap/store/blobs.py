@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -42,6 +43,7 @@ HEAD: Final = 8192
 #: An unfinished upload untouched this long is a crashed writer's (a live one touches it
 #: with every piece: one per MiB).
 STALE_UPLOAD_S: Final = 3600.0
+log = logging.getLogger("trizap.media")
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
@@ -190,7 +192,10 @@ class Blobs:
             with contextlib.suppress(Exception):
                 await writer.settle()  # the last piece first, then what it was part of
             if writer.written:
-                await self.store.drop_media_bytes(writer._tenant_id, writer._id)
+                try:
+                    await self.store.drop_media_bytes(writer._tenant_id, writer._id)
+                except Exception:  # the store is closing: `sweep` drops them later
+                    log.warning("could not drop an unfinished upload's bytes", exc_info=True)
 
     async def read(
         self, tenant_id: str, blob_id: str, start: int = 0, end: int | None = None
