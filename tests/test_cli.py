@@ -39,6 +39,7 @@ from trizap.store import (
     open_store,
 )
 from trizap.store import copy as store_copy_module
+from trizap.store.blobs import CHUNK, Blobs
 from trizap.whatsapp.engine import Engine, EngineEvent, EngineSpec
 from trizap.whatsapp.sim import engine_factory
 
@@ -447,7 +448,23 @@ async def populate(store: SqlStore[Any], clock: list[datetime]) -> None:
         acme.id, "s1", "3EB0IN", "1@x", "handle", {"size": 10}, "md_1", None, clock[0]
     )
     await store.put_inbound_media(inbound)
+    # A file of 2.5 pieces, its bytes in the store (v7).
+    for n, piece in enumerate(_pieces(BIG)):
+        await store.put_media_chunk(acme.id, "md_2", n, piece)
+    big = MediaRow("md_2", acme.id, "application/pdf", len(BIG), "cd" * 32, None, clock[0])
+    await store.add_media(big, quota=None)
     clock[0] += timedelta(seconds=1)
+
+
+BIG = bytes(range(256)) * (10 * 1024) + b"tail"  # 2.5 MiB and a bit
+
+
+def _pieces(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
+
+
+async def file_bytes(store: SqlStore[Any], tenant_id: str, media_id: str) -> bytes:
+    return b"".join([c async for c in Blobs(store, Path("unused")).read(tenant_id, media_id)])
 
 
 async def snapshot(store: SqlStore[Any]) -> dict[str, Any]:
@@ -465,7 +482,10 @@ async def snapshot(store: SqlStore[Any]) -> dict[str, Any]:
             await store.list_messages(t.id, "s1", limit=100),
             await store.get_media(t.id, "md_1"),
             await store.get_inbound_media(t.id, "s1", "3EB0IN"),
+            await store.get_media(t.id, "md_2"),
         )
+        if out[t.id][-1] is not None:
+            out[f"{t.id} md_2 bytes"] = await file_bytes(store, t.id, "md_2")
     admin = await store.resolve_token(hashlib.sha256(b"admin").digest())
     out["admin"] = admin and (admin.id, admin.tenant_id, admin.label, admin.created_at)
     return out
@@ -482,6 +502,12 @@ async def test_store_copy_moves_a_populated_installation_and_back(
         await populate(store, clock)
         before = await snapshot(store)
     assert len(before["tenants"]) == 2 and before[before["tenants"][0].id][3] == 30
+    acme = before["tenants"][0].id
+    assert before[f"{acme} md_2 bytes"] == BIG
+    # md_1's bytes are a file beside the store, where v6 kept them: the copy moves them in.
+    v6_file = tmp_path / "media" / acme / "md_1"
+    v6_file.parent.mkdir(parents=True)
+    v6_file.write_bytes(b"%PDF-1.7\n!")
 
     with postgres.database_target() as target:
         copied = await run_cli("store", "copy", "--from", source, "--to", target)
@@ -495,6 +521,8 @@ async def test_store_copy_moves_a_populated_installation_and_back(
                 [NewEvent(before["tenants"][0].id, "x", None, clock[0], {})]
             )
             assert row.seq == 31
+            assert await file_bytes(moved, acme, "md_1") == b"%PDF-1.7\n!"
+            assert not v6_file.exists()
             # The file is still carried by its queued message (the outbox's media_id).
             with pytest.raises(Conflict):
                 await moved.delete_media(before["tenants"][0].id, "md_1")

@@ -49,6 +49,7 @@ from .config import Config
 from .http import serve as serve_http
 from .runtime import DataDirInUse, hold_data_dir, open_runtime
 from .store import SchemaTooNew, TargetNotEmpty, copy_store, open_store
+from .store.blobs import Blobs
 from .store.copy import COPY_CHUNK
 from .store.sqlite.backup import backup as sqlite_backup
 from .store.targets import PostgresTarget, SqliteTarget, parse_target
@@ -1070,7 +1071,8 @@ def store_group() -> None:
 )
 def store_copy(source: str, target: str) -> None:
     """Copy every tenant, token hash, session (with its credentials), the event log with
-    its seqs, the outbox and the consumers' cursors into an empty store."""
+    its seqs, the outbox, the consumers' cursors, webhooks and the media store (its bytes
+    too) into an empty store."""
     _existing(source)
     try:
         parse_target(target)
@@ -1090,6 +1092,13 @@ async def _copy(source: str, target: str) -> dict[str, int]:
             click.echo(f"{table}: {done:,} of {total:,} rows", err=True)
 
     async with open_store(source) as src, open_store(target) as dst:
+        parsed = parse_target(source)
+        if isinstance(parsed, SqliteTarget):
+            # A store of v6 kept its files' bytes beside it, in <data>/media: into the
+            # source first (what its next start would do), so the copy carries them.
+            moved = await Blobs(src, Path(parsed.path).parent / "media").import_files()
+            if moved:
+                click.echo(f"moved {moved} media files into the source store", err=True)
         return await copy_store(src, dst, progress)
 
 

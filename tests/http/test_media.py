@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import trio
 from tests import media_samples as samples
 from tests.http.conftest import Server, bearer, http_config, of_type, running
 from trizap.outbound import refusal
+from trizap.store.tables import TABLES
 
 SALES, SUPPORT = "5511900000001", "5511900000002"
 
@@ -47,22 +47,25 @@ async def two_sessions(srv: Server) -> tuple[str, str]:
     return acme, globex
 
 
-def media_files(srv: Server) -> list[Path]:
-    root = srv.rt.config.media_dir
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+async def media_files(srv: Server) -> list[tuple[str, str]]:
+    """The files whose bytes the store holds, or is being given, as (tenant, id)."""
+    store = srv.rt.deps.store
+    found = set()
+    for name in ("media_chunks", "media_uploads"):
+        table = next(t for t in TABLES if t.name == name)
+        found |= {(r[0], r[1]) for r in await store.read_rows(table, None, 100_000)}
+    return sorted(found)
 
 
 async def test_upload_read_ranges_and_delete(srv: Server) -> None:
-    _, token = await srv.tenant("acme")
+    acme, token = await srv.tenant("acme")
     _, other = await srv.tenant("globex")
     r = await upload(srv, token, samples.PNG, "image/png", filename="dot.png")
     assert r.status_code == 201, r.text
     media = r.json()
     assert media["mimetype"] == "image/png" and media["size"] == len(samples.PNG)
     assert media["filename"] == "dot.png" and len(media["sha256"]) == 64
-    [path] = media_files(srv)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # owner-only, like the store
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert await media_files(srv) == [(acme["id"], media["id"])]
 
     url = f"/v1/media/{media['id']}"
     r = await srv.http.get(url, headers=bearer(token))
@@ -87,7 +90,7 @@ async def test_upload_read_ranges_and_delete(srv: Server) -> None:
 
     assert (await srv.http.delete(url, headers=bearer(token))).status_code == 204
     assert (await srv.http.get(url, headers=bearer(token))).status_code == 404
-    assert media_files(srv) == []
+    assert await media_files(srv) == []
 
 
 async def test_multipart_upload(srv: Server) -> None:
@@ -116,7 +119,7 @@ async def test_oversized_uploads_are_refused_as_they_stream(srv: Server) -> None
     assert r.status_code == 413 and "at most 65536 bytes" in r.json()["detail"]
     r = await upload(srv, token, big, "image/png")  # with Content-Length: before reading it
     assert r.status_code == 413
-    assert media_files(srv) == []
+    assert await media_files(srv) == []
     assert await srv.rt.deps.store.media_usage(r.request.headers and _tenant_id(srv)) == 0
 
 
@@ -131,7 +134,7 @@ async def test_the_quota_counts_every_file_of_the_tenant(tmp_path: Path) -> None
         assert (await upload(srv, token, samples.PNG, "image/png")).status_code == 201
         r = await upload(srv, token, samples.JPEG, "image/jpeg")
         assert r.status_code == 413 and "quota" in r.json()["detail"]
-        assert len(media_files(srv)) == 1
+        assert len(await media_files(srv)) == 1
 
 
 @pytest.mark.parametrize(
@@ -148,7 +151,7 @@ async def test_a_file_that_is_not_what_it_says_is_refused(
     _, token = await srv.tenant("acme")
     r = await upload(srv, token, data, ctype)
     assert r.status_code == 422 and msg in r.json()["detail"], r.text
-    assert media_files(srv) == []
+    assert await media_files(srv) == []
 
 
 async def test_each_kind_over_http_and_the_socket(srv: Server) -> None:
@@ -261,7 +264,7 @@ async def test_bad_input_is_a_4xx_and_nothing_is_stored_or_sent(srv: Server) -> 
         assert r.json()["errors"][0]["loc"] == loc, (body, r.json())
     r = await srv.http.get("/v1/sessions/sales/messages", headers=bearer(acme))
     assert r.json()["messages"] == []
-    assert media_files(srv) == []
+    assert await media_files(srv) == []
     # An oversized file inside a message: 413, nothing kept.
     big = base64.b64encode(samples.PDF + bytes(70 * 1024)).decode()
     body = {
@@ -270,7 +273,7 @@ async def test_bad_input_is_a_4xx_and_nothing_is_stored_or_sent(srv: Server) -> 
         "media": {"base64": big, "mimetype": "application/pdf"},
     }
     r = await srv.http.post("/v1/sessions/sales/messages", json=body, headers=bearer(acme))
-    assert r.status_code == 413 and media_files(srv) == []
+    assert r.status_code == 413 and await media_files(srv) == []
 
 
 async def _serve_files(
@@ -331,7 +334,7 @@ async def test_media_by_url_follows_redirects_under_the_address_rule(srv: Server
         ev = await srv.wait_event(globex, of_type("message.received", "support"))
         got = await srv.http.get(f"/v1/media/{ev['data']['media']['id']}", headers=bearer(globex))
         assert got.content == samples.PNG
-        stored = len(media_files(srv))
+        stored = len(await media_files(srv))
         for path, words in (
             ("/metadata", "link-local address"),
             ("/loopback", "loopback address"),
@@ -341,7 +344,7 @@ async def test_media_by_url_follows_redirects_under_the_address_rule(srv: Server
             assert r.status_code == 422, r.text
             assert r.json()["errors"][0]["loc"] == "body.media.url"
             assert words in r.json()["detail"], r.text
-        assert len(media_files(srv)) == stored
+        assert len(await media_files(srv)) == stored
         nursery.cancel_scope.cancel()
     # Without a rule of the test's, the server itself is a loopback address.
     srv.rt.media.rule = refusal
@@ -374,7 +377,7 @@ async def test_voice_notes_are_converted_or_refused(
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
     r = await srv.http.post("/v1/sessions/sales/messages", json=body, headers=bearer(acme))
     assert r.status_code == 422 and "ffmpeg" in r.json()["detail"]
-    assert media_files(srv) == []
+    assert await media_files(srv) == []
     # As plain audio it goes as it is.
     plain = {**body, "ptt": False}
     r = await srv.http.post("/v1/sessions/sales/messages", json=plain, headers=bearer(acme))
@@ -463,12 +466,12 @@ async def test_a_retried_request_with_a_file_is_the_same_request(srv: Server) ->
 
     me = (await srv.http.get("/v1/me", headers=bearer(acme))).json()["tenant"]["id"]
 
-    def own_files() -> list[Path]:  # the receiving tenant keeps a copy of its own
-        return sorted(p for p in media_files(srv) if p.parent.name == me)
+    async def own_files() -> list[tuple[str, str]]:  # the receiver keeps a copy of its own
+        return [f for f in await media_files(srv) if f[0] == me]
 
     first = await send(body, "k1")
     assert first.status_code == 202, first.text
-    files = own_files()
+    files = await own_files()
     again = await send(body, "k1")
     assert again.status_code == 200, again.text
     assert again.json()["id"] == first.json()["id"]
@@ -486,6 +489,6 @@ async def test_a_retried_request_with_a_file_is_the_same_request(srv: Server) ->
         r = await send(other, "k1")
         assert r.status_code == 422, r.text
         assert r.json()["type"].endswith("/idempotency_key_reused"), r.text
-    assert own_files() == files
+    assert await own_files() == files
     listed = await srv.http.get("/v1/sessions/sales/messages", headers=bearer(acme))
     assert [m["id"] for m in listed.json()["messages"]] == [first.json()["id"]]

@@ -1,11 +1,13 @@
-"""The media store: a tenant's files, their bytes on disk (`store.blobs`) and their rows in
-the store (`MediaRow`), under one per-file cap and one per-tenant quota.
+"""The media store: a tenant's files, their bytes (`store.blobs`: pieces in the store
+itself) and their rows in the store (`MediaRow`), under one per-file cap and one
+per-tenant quota.
 
 Everything that puts a file in (an upload, a URL fetched, a base64 body, an inbound
 message's download, a voice note converted) goes through `MediaStore.writer`: bytes are
 written as they come (never whole in memory), counted against `media_max_bytes`, hashed,
-and only committed as a row once complete and within the tenant's quota, the file under
-its id before the row that names it. Reads are ranges of the file.
+and only committed as a row once complete and within the tenant's quota, the bytes before
+the row that names them. Reads are ranges of the file (`chunks`): the HTTP download, the
+outbox's sends and a voice note's conversion all read through it.
 
 `check_type` compares a declared type with what the bytes are (`filetype`); `check_kind`
 says whether a file fits a message type (a sticker is WebP, ...). Voice notes must be
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Final
 
 import filetype
@@ -207,6 +211,7 @@ class MediaStore:
 
     def __init__(self, store: Store, blobs: Blobs, config: Config, now: Callable[[], datetime]):
         self.store = store
+        self.inline = blobs.inline
         self.blobs = blobs
         self.max_bytes = config.media_max_bytes
         self.quota = config.media_quota
@@ -253,35 +258,47 @@ class MediaStore:
             await chunks.aclose()  # type: ignore[attr-defined]
 
     async def delete(self, tenant_id: str, media_id: str) -> None:
-        """NotFound when the tenant has no such file; Conflict while a queued message
-        carries it."""
+        """The file and its bytes. NotFound when the tenant has no such file; Conflict
+        while a queued message carries it."""
         if not await self.store.delete_media(tenant_id, media_id):
             raise NotFound(f"no media {media_id!r}")
-        await self.blobs.delete(tenant_id, media_id)
 
     async def delete_tenant(self, tenant_id: str) -> None:
-        await self.blobs.delete_tenant(tenant_id)
+        """What v6 left of the tenant's files on disk (its bytes in the store go with its
+        rows)."""
+        await self.blobs.delete_legacy_tenant(tenant_id)
 
     async def prune(self) -> int:
         """Retention: files older than `media_retention_age` that no queued message
-        carries."""
+        carries (their bytes with them); and what crashed writers left."""
+        await self.blobs.sweep()
         if self.retention_age is None:
             return 0
-        rows = await self.store.prune_media(max_age_s=self.retention_age)
-        for row in rows:
-            await self.blobs.delete(row.tenant_id, row.id)
-        return len(rows)
+        return len(await self.store.prune_media(max_age_s=self.retention_age))
 
     async def sweep(self) -> int:
-        """At start: removes what crashed writers left, and files no row describes (a
-        crash between a file's rename and its row)."""
-        files = (
-            self.blobs.tenant_files()
-            if self.blobs.inline
-            else (await trio.to_thread.run_sync(self.blobs.tenant_files))
+        """At start: moves v6's files (under `<data>/media`) into the store and removes
+        them (a file no row describes, from a crash between its rename and its row, just
+        goes), and drops what crashed writers left. Returns how many files it moved."""
+        moved = await self.blobs.import_files()
+        if moved:
+            log.info("moved %d files of the media store into the store", moved)
+        await self.blobs.sweep()
+        return moved
+
+    async def _export(self, row: MediaRow, path: Path) -> None:
+        """The file's bytes into a new owner-only file at `path`."""
+        fd = await trio.to_thread.run_sync(
+            os.open, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
         )
-        known = {t: await self.store.known_media(t, ids) for t, ids in files.items()}
-        return await self.blobs.sweep(known)
+        f = trio.wrap_file(os.fdopen(fd, "wb"))
+        async with f:
+            chunks = self.chunks(row)
+            try:
+                async for data in chunks:
+                    await f.write(data)
+            finally:
+                await chunks.aclose()  # type: ignore[attr-defined]
 
     async def voice_note(self, row: MediaRow) -> MediaRow:
         """An OGG/Opus copy of an audio file (the file itself when it is one already),
@@ -300,10 +317,13 @@ class MediaStore:
                     )
                 ]
             )
-        source = self.blobs.path(row.tenant_id, row.id)
+        # ffmpeg reads and writes files: the stored bytes out to a private scratch file,
+        # the result back in through the writer.
         async with self.writer(row.tenant_id) as writer:
-            target = self.blobs.path(row.tenant_id, writer.id).with_name(f".conv-{writer.id}")
+            source = self.blobs.scratch(f"{writer.id}-in")
+            target = self.blobs.scratch(f"{writer.id}-out")
             try:
+                await self._export(row, source)
                 with trio.fail_after(CONVERT_TIMEOUT_S):
                     result = await trio.run_process(
                         [
@@ -354,6 +374,8 @@ class MediaStore:
                     [("media", "converting it to a voice note took too long")]
                 ) from None
             finally:
-                await trio.to_thread.run_sync(target.unlink, True)
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(target.unlink, True)
+                    await trio.to_thread.run_sync(source.unlink, True)
             stem = (row.filename or "voice").rsplit(".", 1)[0]
             return await writer.commit(OGG_OPUS, f"{stem}.ogg", sniffed=False)

@@ -90,7 +90,7 @@ class Tree:
             self.root.ref_of(hub), store, subscriber_buffer=config.subscriber_buffer
         )
         clock = now or _utc_now
-        media = MediaStore(store, Blobs(config.media_dir, inline=inline), config, clock)
+        media = MediaStore(store, Blobs(store, config.media_dir, inline=inline), config, clock)
         self.deps = Deps(store, hub_client, engines, config, directory, media, clock)
         self.reaper: ActorRef[ReaperMsg] = self.root.ref_of(reaper)
 
@@ -116,11 +116,11 @@ class Tree:
         self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         config = self.deps.config
-        # Before anything is uploaded: what a crash left half-written goes.
+        # Before anything is uploaded: v6's files move into the store, and what a crash
+        # left half-written goes (the loop drops it too: another process may have died).
         await self.deps.media.sweep()
         async with trio.open_nursery() as nursery:
-            if config.media_retention_age is not None:
-                nursery.start_soon(self._prune_media)
+            nursery.start_soon(self._prune_media)
             await run_retention(
                 self.deps.store,
                 max_age_s=config.event_retention_age,

@@ -10,7 +10,7 @@ Layout: `base` (the protocol and its rows), `validation` (argument checks), `tri
 `Backend` of SQL operations), `queries/` (that SQL, written once, one module per concept),
 `sqlite/` and `postgres/` (what each database does its own way), `tables` (every table,
 for copies), `targets` (`open_store`), `retention`, `copy`, and `blobs` (the media
-store's bytes: files, beside whichever database holds their rows).
+store's bytes: pieces in the store itself, written and read streaming).
 """
 
 from .base import DELIVERIES_KEPT as DELIVERIES_KEPT

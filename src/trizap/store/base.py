@@ -156,7 +156,8 @@ class NewMessage:
 
 @attrs.frozen
 class MediaRow:
-    """A file of the media store; its bytes are kept by the blob store under `id`."""
+    """A file of the media store; its bytes are the store's pieces under `id`
+    (`put_media_chunk`)."""
 
     id: str
     tenant_id: str
@@ -449,8 +450,8 @@ class Store(Protocol):
     async def get_media(self, tenant_id: str, media_id: str) -> MediaRow | None: ...
 
     async def delete_media(self, tenant_id: str, media_id: str) -> bool:
-        """False if the tenant has no such file; `Conflict` while a queued message carries
-        it."""
+        """Forgets the file and its bytes. False if the tenant has no such file; `Conflict`
+        while a queued message carries it."""
         ...
 
     async def media_usage(self, tenant_id: str) -> int:
@@ -459,7 +460,7 @@ class Store(Protocol):
 
     async def prune_media(self, *, max_age_s: float) -> list[MediaRow]:
         """Retention: forgets files older than `max_age_s` that no queued message carries;
-        returns them (their bytes are the caller's to remove)."""
+        returns them (their bytes go with them)."""
         ...
 
     async def known_media(self, tenant_id: str, media_ids: Collection[str]) -> set[str]:
@@ -468,6 +469,35 @@ class Store(Protocol):
 
     async def put_inbound_media(self, row: InboundMediaRow) -> None:
         """Records (or replaces) the file of an inbound message."""
+        ...
+
+    # the media store's bytes (v7): pieces of `blobs.CHUNK` bytes, piece `n` at n * CHUNK
+    async def put_media_chunk(
+        self, tenant_id: str, media_id: str, n: int, data: bytes, *, upload: bool = True
+    ) -> None:
+        """Stores piece `n` of a file. With `upload`, the file is one being written (its
+        row comes at `add_media`, which ends the upload): until then `drop_stale_uploads`
+        forgets it once untouched for long. `NotFound` for an unknown tenant."""
+        ...
+
+    async def read_media_chunk(
+        self, tenant_id: str, media_id: str, n: int, offset: int, length: int
+    ) -> bytes | None:
+        """`length` bytes of piece `n` from `offset` (fewer at its end); None if there is
+        no such piece."""
+        ...
+
+    async def media_bytes(self, tenant_id: str, media_id: str) -> int:
+        """How many bytes of the file the store holds."""
+        ...
+
+    async def drop_media_bytes(self, tenant_id: str, media_id: str) -> None:
+        """Forgets a file's pieces (a writer that gave up)."""
+        ...
+
+    async def drop_stale_uploads(self, *, max_age_s: float) -> int:
+        """Forgets the pieces of files being written that were not touched for
+        `max_age_s` (a crashed writer's); how many files."""
         ...
 
     async def get_inbound_media(

@@ -1,38 +1,49 @@
-"""The media store's bytes: one file per stored file, under `<data>/media/<tenant id>/<id>`.
+"""The media store's bytes, in the store itself (v7): a file is pieces of `CHUNK` bytes in
+`media_chunks`, on SQLite as on PostgreSQL, so every process on one database serves every
+file, and a copy of the store (`trizap store copy`, a backup) carries them.
 
-Files and their directories are owner-only (0600 / 0700). A file is written streaming
-(`BlobWriter`: a bounded buffer, hashed as it goes, flushed on a thread) under a temporary
-name and renamed to its id only once complete, so a reader never sees half a file; what a
-crash leaves behind (`.tmp-*`) is removed by `sweep`. Reads are ranges, in pieces.
+A file is written streaming (`BlobWriter`: a bounded buffer, hashed on a thread as it
+goes, each full piece one store operation) before the row that names it, which ends the
+upload in the transaction that checks the quota; a writer that gives up drops what it
+wrote, and what a crashed one left (its `media_uploads` row untouched for
+`STALE_UPLOAD_S`) is dropped by `sweep`. Reads are ranges, one piece per operation, of
+only the bytes asked for (`substr` in the database).
 
-Like the store's own file with `synchronous=NORMAL`, a file survives the process being
-killed once `commit` returned (it is in the OS), not a power loss.
-
-The rows that describe the files live in the `Store` (`MediaRow`); another backend (a
-cluster's shared storage) would put the bytes elsewhere behind the same methods.
+Files of v6 were files under `<data>/media/<tenant id>/<id>`; `import_files` moves them in
+at the next start and removes them (see `MediaStore.sweep`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Final, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Final, Generic, TypeVar, TypeVarTuple
 
 import outcome
 import trio
 
-__all__ = ["BUFFER", "HEAD", "BlobWriter", "Blobs", "TooLarge"]
+if TYPE_CHECKING:
+    from .base import Store
 
-#: Bytes a writer keeps before it writes them out; one such piece may be being written
-#: (on a thread) while the next fills, so a writer holds at most twice this.
-BUFFER: Final = 1024 * 1024
+__all__ = ["BUFFER", "CHUNK", "HEAD", "STALE_UPLOAD_S", "BlobWriter", "Blobs", "TooLarge"]
+
+#: The size of a stored piece (the last of a file may be shorter). Part of the schema:
+#: piece n holds bytes n * CHUNK up to (n + 1) * CHUNK.
+CHUNK: Final = 1024 * 1024
+#: Bytes a writer keeps before it stores them: one piece.
+BUFFER: Final = CHUNK
 #: Bytes kept from the start of a file, to tell its type.
 HEAD: Final = 8192
+#: An unfinished upload untouched this long is a crashed writer's (a live one touches it
+#: with every piece: one per MiB).
+STALE_UPLOAD_S: Final = 3600.0
+log = logging.getLogger("trizap.media")
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
@@ -42,10 +53,9 @@ class TooLarge(Exception):
     """A file grew past its writer's limit (nothing of it is kept)."""
 
 
-def _private_dir(path: Path) -> None:
-    if not path.exists():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.chmod(0o700)
+class MissingBytes(FileNotFoundError):
+    """A file's row is there but not its bytes (a v6 file another process has not moved
+    into the store yet)."""
 
 
 async def _run(inline: bool, fn: Callable[[*Args], T], *args: *Args) -> T:
@@ -56,23 +66,54 @@ async def _run(inline: bool, fn: Callable[[*Args], T], *args: *Args) -> T:
     return await trio.to_thread.run_sync(fn, *args)
 
 
-class BlobWriter:
-    """One file being written: `write` pieces, then `commit` (or `abort`). Made by
-    `Blobs.writer`, which aborts it on any error."""
+def _check(tenant_id: str, blob_id: str) -> None:
+    if not (_NAME.fullmatch(tenant_id) and _NAME.fullmatch(blob_id)):
+        raise ValueError("not a media store name")
 
-    def __init__(self, tmp: Path, final: Path, limit: int, inline: bool = False) -> None:
-        self._inline = inline
-        self._tmp = tmp
-        self._final = final
+
+class _Later(Generic[T]):
+    """An operation started now and awaited later, so that the next piece is taken from
+    (or handed to) the client while this one is stored (or read). It runs as a system task:
+    a store operation cannot be abandoned once queued anyway, and its outcome is kept for
+    `wait`, which is the only way anything hears of it."""
+
+    def __init__(self, fn: Callable[[], Awaitable[T]]) -> None:
+        self._done = trio.Event()
+        self._result: outcome.Outcome[T] | None = None
+        trio.lowlevel.spawn_system_task(self._run, fn, name="trizap-media-io")
+
+    async def _run(self, fn: Callable[[], Awaitable[T]]) -> None:
+        self._result = await outcome.acapture(fn)
+        self._done.set()
+
+    async def wait(self, *, shield: bool = False) -> T:
+        with trio.CancelScope(shield=shield):
+            await self._done.wait()
+        assert self._result is not None
+        return self._result.unwrap()
+
+
+class BlobWriter:
+    """One file being written: `write` pieces, then `commit`. Made by `Blobs.writer`, which
+    drops what it wrote on any error."""
+
+    def __init__(self, blobs: Blobs, tenant_id: str, blob_id: str, limit: int) -> None:
+        self._blobs = blobs
+        self._tenant_id = tenant_id
+        self._id = blob_id
         self._limit = limit
-        self._fd: int | None = None
-        self._flushing: trio.Event | None = None  # the previous piece, being written
-        self._failed: BaseException | None = None
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
+        self._pieces = 0
+        self._pending: _Later[None] | None = None  # the previous piece, being stored
         self.size = 0
         self.head = b""
         self.done = False
+
+    @property
+    def written(self) -> bool:
+        """Whether any piece is in the store."""
+        return self._pieces > 0
 
     async def write(self, data: bytes) -> None:
         if self.size + len(data) > self._limit:
@@ -81,53 +122,32 @@ class BlobWriter:
         if len(self.head) < HEAD:
             self.head += data[: HEAD - len(self.head)]
         self._buffer += data
-        if len(self._buffer) >= BUFFER:
-            await self._flush()
+        while len(self._buffer) >= CHUNK:
+            piece = bytes(self._buffer[:CHUNK])
+            del self._buffer[:CHUNK]
+            await self._store(piece)
 
-    async def _flush(self) -> None:
-        """Hands the buffer to a thread and goes on: the next piece is read from the
-        client while this one is hashed and written (the previous one first finished)."""
+    async def _store(self, piece: bytes) -> None:
+        """Hands the piece on (hashed on a thread while it is stored) once the previous one
+        is, and returns: a writer holds its buffer and at most one piece besides."""
         await self.settle()
-        if not self._buffer:
-            return
-        chunk, self._buffer = bytes(self._buffer), bytearray()
-        if self._inline:
-            await _run(True, self._write_out, chunk)
-            return
-        done = self._flushing = trio.Event()
-        token = trio.lowlevel.current_trio_token()
+        n = self._pieces
+        self._pieces += 1
+        blobs = self._blobs
 
-        def deliver(result: outcome.Outcome[None]) -> None:
-            def finish() -> None:
-                if isinstance(result, outcome.Error):
-                    self._failed = result.error
-                done.set()
+        async def store() -> None:
+            hashed = _Later(lambda: _run(blobs.inline, self._hash.update, piece))
+            await blobs.store.put_media_chunk(self._tenant_id, self._id, n, piece)
+            await hashed.wait(shield=True)
 
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(finish)
-
-        def write() -> None:
-            self._write_out(chunk)
-
-        trio.lowlevel.start_thread_soon(write, deliver, name="trizap-media-write")
+        self._pending = _Later(store)
 
     async def settle(self) -> None:
-        """Until the piece being written is; its error, if it failed. Shielded: nothing
-        else may touch the file while a thread writes it."""
-        if self._flushing is not None:
-            with trio.CancelScope(shield=True):
-                await self._flushing.wait()
-            self._flushing = None
-        if self._failed is not None:
-            raise self._failed
-
-    def _write_out(self, chunk: bytes) -> None:
-        if self._fd is None:
-            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._hash.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        """Until the piece being stored is; its error, if that failed. Shielded: what
+        follows (the row, or dropping the pieces) must come after it."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending.wait(shield=True)
 
     @property
     def sha256(self) -> str:
@@ -135,116 +155,145 @@ class BlobWriter:
         return self._hash.hexdigest()
 
     async def commit(self) -> None:
-        """The file under its id, complete."""
-        await self._flush()
+        """Every byte in the store (the row that names them is the caller's to write)."""
+        if self._buffer or not self._pieces:
+            piece, self._buffer = bytes(self._buffer), bytearray()
+            await self._store(piece)
         await self.settle()
-        await _run(self._inline, self._finish)
         self.done = True
-
-    def _finish(self) -> None:
-        if self._fd is None:  # empty: still a file, so the rename has something to move
-            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(self._fd)
-        self._fd = None
-        os.replace(self._tmp, self._final)
-
-    def abort(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        self._tmp.unlink(missing_ok=True)
-        if self.done:
-            self._final.unlink(missing_ok=True)
 
 
 class Blobs:
-    """The files of the media store, under `root`."""
+    """The bytes of the media store, in `store`; `root` is `<data>/media`, where v6 kept
+    files (moved in by `import_files`) and where a voice note's conversion puts its
+    scratch files."""
 
-    def __init__(self, root: Path, *, inline: bool = False) -> None:
+    def __init__(self, store: Store, root: Path, *, inline: bool = False) -> None:
+        self.store = store
         self.root = root
         self.inline = inline
-
-    def path(self, tenant_id: str, blob_id: str) -> Path:
-        if not (_NAME.fullmatch(tenant_id) and _NAME.fullmatch(blob_id)):
-            raise ValueError("not a media store name")
-        return self.root / tenant_id / blob_id
 
     @contextlib.asynccontextmanager
     async def writer(self, tenant_id: str, blob_id: str, limit: int) -> AsyncIterator[BlobWriter]:
         """A writer of the file `blob_id`, at most `limit` bytes; whatever leaves the block
-        with an error (or without `commit`) leaves no file behind."""
-        final = self.path(tenant_id, blob_id)
-        await _run(self.inline, _private_dir, final.parent)
-        writer = BlobWriter(final.with_name(f".tmp-{blob_id}"), final, limit, self.inline)
+        with an error (or without `commit`) leaves none of its bytes behind."""
+        _check(tenant_id, blob_id)
+        writer = BlobWriter(self, tenant_id, blob_id, limit)
         try:
             yield writer
         except BaseException:
-            with contextlib.suppress(Exception):
-                await writer.settle()
-            writer.abort()
+            await self._give_up(writer)
             raise
         if not writer.done:
+            await self._give_up(writer)
+
+    async def _give_up(self, writer: BlobWriter) -> None:
+        with trio.CancelScope(shield=True):
             with contextlib.suppress(Exception):
-                await writer.settle()
-            writer.abort()
+                await writer.settle()  # the last piece first, then what it was part of
+            if writer.written:
+                try:
+                    await self.store.drop_media_bytes(writer._tenant_id, writer._id)
+                except Exception:  # the store is closing: `sweep` drops them later
+                    log.warning("could not drop an unfinished upload's bytes", exc_info=True)
 
     async def read(
         self, tenant_id: str, blob_id: str, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         """The bytes `start` to `end` (exclusive; None: to the end) in pieces of at most
-        `BUFFER`. FileNotFoundError if the file is gone."""
-        path = self.path(tenant_id, blob_id)
-        f = await _run(self.inline, open, path, "rb")
-        try:
-            await _run(self.inline, f.seek, start)
-            left = None if end is None else end - start
-            while left is None or left > 0:
-                data = await _run(
-                    self.inline, f.read, BUFFER if left is None else min(BUFFER, left)
-                )
-                if not data:
-                    return
-                if left is not None:
-                    left -= len(data)
+        `CHUNK`, each read from the store when asked for. `MissingBytes` if the file has
+        none there."""
+        store = self.store
+        n, offset = divmod(start, CHUNK)
+
+        def want(n: int, offset: int) -> int:
+            return CHUNK - offset if end is None else min(CHUNK - offset, end - n * CHUNK - offset)
+
+        def fetch(n: int, offset: int) -> _Later[bytes | None]:
+            length = want(n, offset)
+            return _Later(lambda: store.read_media_chunk(tenant_id, blob_id, n, offset, length))
+
+        # One piece read ahead: the next comes from the store while this one is sent.
+        pending: _Later[bytes | None] | None = fetch(n, offset) if want(n, offset) > 0 else None
+        first = True
+        while pending is not None:
+            data = await pending.wait()
+            if data is None:
+                if first:
+                    raise MissingBytes(f"no bytes stored for media {blob_id!r}")
+                return  # past the last piece (the file is a whole number of pieces)
+            first = False
+            full = len(data) == want(n, offset)
+            n, offset = n + 1, 0
+            pending = fetch(n, 0) if full and want(n, 0) > 0 else None
+            if data:
                 yield data
-        finally:
-            f.close()
 
-    async def delete(self, tenant_id: str, blob_id: str) -> None:
-        await _run(self.inline, self.path(tenant_id, blob_id).unlink, True)
+    async def sweep(self) -> int:
+        """Drops what crashed writers left (uploads untouched for `STALE_UPLOAD_S`); how
+        many files."""
+        return await self.store.drop_stale_uploads(max_age_s=STALE_UPLOAD_S)
 
-    async def delete_tenant(self, tenant_id: str) -> None:
-        if not _NAME.fullmatch(tenant_id):
-            raise ValueError("not a media store name")
-        await _run(self.inline, shutil.rmtree, self.root / tenant_id, True)
+    def scratch(self, name: str) -> Path:
+        """A private path for a temporary file (a voice note's conversion)."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.root / f".scratch-{name}"
 
-    async def sweep(self, known: dict[str, set[str]] | None = None) -> int:
-        """Removes what crashed writers left (`.tmp-*`), and, given the ids each tenant's
-        rows know, files no row describes. Returns how many files went."""
-        return await _run(self.inline, self._sweep, known)
-
-    def _sweep(self, known: dict[str, set[str]] | None) -> int:
-        removed = 0
-        if not self.root.exists():
-            return 0
-        for tenant_dir in self.root.iterdir():
-            if not tenant_dir.is_dir():
-                continue
-            ids = None if known is None else known.get(tenant_dir.name, set())
-            for file in tenant_dir.iterdir():
-                stale = file.name.startswith(".tmp-")
-                if stale or (ids is not None and file.name not in ids):
-                    file.unlink(missing_ok=True)
-                    removed += 1
-        return removed
-
-    def tenant_files(self) -> dict[str, list[str]]:
-        """The stored files' ids by tenant (blocking: call it on a thread)."""
+    # -- v6 files ------------------------------------------------------------------------------
+    def legacy_files(self) -> dict[str, list[str]]:
+        """v6's files by tenant (blocking: call it on a thread); removes what v6's crashed
+        writers and conversions left (`.tmp-*`, `.conv-*`) and scratch files."""
         out: dict[str, list[str]] = {}
-        if self.root.exists():
-            for tenant_dir in self.root.iterdir():
-                if tenant_dir.is_dir():
-                    out[tenant_dir.name] = [
-                        f.name for f in tenant_dir.iterdir() if not f.name.startswith(".tmp-")
-                    ]
+        if not self.root.is_dir():
+            return out
+        for entry in self.root.iterdir():
+            if entry.name.startswith(".scratch-"):
+                entry.unlink(missing_ok=True)
+            if not entry.is_dir() or not _NAME.fullmatch(entry.name):
+                continue
+            ids = out.setdefault(entry.name, [])
+            for file in entry.iterdir():
+                if file.name.startswith("."):
+                    file.unlink(missing_ok=True)
+                elif _NAME.fullmatch(file.name):
+                    ids.append(file.name)
         return out
+
+    async def delete_legacy_tenant(self, tenant_id: str) -> None:
+        """Removes v6's directory of the tenant's files, if it is still there."""
+        if _NAME.fullmatch(tenant_id):
+            path = self.root / tenant_id
+            await _run(self.inline, lambda: shutil.rmtree(path, ignore_errors=True))
+
+    async def import_files(self) -> int:
+        """Moves every v6 file under `root` into the store (`import_file`); how many."""
+        files = await _run(self.inline, self.legacy_files)
+        moved = 0
+        for tenant_id, ids in files.items():
+            for media_id in ids:
+                row = await self.store.get_media(tenant_id, media_id)
+                moved += await self.import_file(tenant_id, media_id, row.size if row else None)
+        return moved
+
+    async def import_file(self, tenant_id: str, blob_id: str, size: int | None) -> bool:
+        """Moves v6's file into the store and removes it. `size`: its row's (None: no row,
+        the file is removed). True if bytes were moved."""
+        path = self.root / tenant_id / blob_id
+        if size is None:
+            await _run(self.inline, path.unlink, True)
+            return False
+        if await self.store.media_bytes(tenant_id, blob_id) != size:
+            # Nothing yet, or a move cut short: from the start.
+            await self.store.drop_media_bytes(tenant_id, blob_id)
+            f = await _run(self.inline, open, path, "rb")
+            try:
+                n = 0
+                while piece := await _run(self.inline, f.read, CHUNK):
+                    await self.store.put_media_chunk(tenant_id, blob_id, n, piece, upload=False)
+                    n += 1
+            finally:
+                f.close()
+        await _run(self.inline, path.unlink, True)
+        with contextlib.suppress(OSError):
+            await _run(self.inline, os.rmdir, path.parent)  # once it is empty
+        return True

@@ -2,10 +2,11 @@
 
 Tenants, token hashes, sessions (with their engine credentials), each tenant's seq counter
 and event log with its seqs, the outbox with every message's status, the consumers' cursors,
-webhooks and the media store's rows (its bytes are files in the data directory, which stay
-where they are): row for row, values as stored (`tables`), so the copy is the same
-installation on another backend or in another place. Tables are copied in `COPY_CHUNK`-row
-pages, each page one transaction on the target, in the order their foreign keys need.
+webhooks and the media store's rows with their bytes (v7: pieces in the store): row for
+row, values as stored (`tables`), so the copy is the same installation on another backend
+or in another place. Tables are copied in `COPY_CHUNK`-row pages (the media's bytes in
+pages of 16 pieces: 16 MiB), each page one transaction on the target, in the order their
+foreign keys need.
 
 The target must be empty (a copy never merges). The source should not be written to
 meanwhile: stop the server first, or copy from a backup.
@@ -54,7 +55,7 @@ async def copy_store(
         done = 0
         after: tuple[Any, ...] | None = None
         width = len(table.columns)
-        while rows := await source.read_rows(table, after, COPY_CHUNK):
+        while rows := await source.read_rows(table, after, table.page or COPY_CHUNK):
             await target.write_rows(table, [row[:width] for row in rows])
             after = rows[-1][width:]
             done += len(rows)

@@ -65,6 +65,8 @@ TOKEN_TOUCH_INTERVAL: Final = timedelta(seconds=60)
 # Retention deletes at most this many rows per transaction, so a large backlog never holds
 # the writer (and with it every append) for long.
 PRUNE_CHUNK: Final = 5_000
+# Unfinished uploads forgotten per transaction (each may hold up to media_max_bytes).
+STALE_CHUNK: Final = 20
 
 
 def utcnow() -> datetime:
@@ -206,6 +208,21 @@ class Backend(Protocol[C_contra]):
     def prune_media(self, db: C_contra, cutoff: datetime, limit: int) -> list[MediaRow]: ...
     def known_media(self, db: C_contra, tenant_id: str, media_ids: Sequence[str]) -> set[str]: ...
     def put_inbound_media(self, db: C_contra, row: InboundMediaRow) -> None: ...
+    def put_media_chunk(
+        self,
+        db: C_contra,
+        tenant_id: str,
+        media_id: str,
+        n: int,
+        data: bytes,
+        at: datetime | None,
+    ) -> None: ...
+    def read_media_chunk(
+        self, db: C_contra, tenant_id: str, media_id: str, n: int, offset: int, length: int
+    ) -> bytes | None: ...
+    def media_bytes(self, db: C_contra, tenant_id: str, media_id: str) -> int: ...
+    def drop_media_bytes(self, db: C_contra, tenant_id: str, media_id: str) -> None: ...
+    def drop_stale_uploads(self, db: C_contra, cutoff: datetime, limit: int) -> int: ...
     def get_inbound_media(
         self, db: C_contra, tenant_id: str, session: str, wa_id: str
     ) -> InboundMediaRow | None: ...
@@ -756,6 +773,34 @@ class SqlStore(Generic[C]):
         if not media_ids:
             return set()
         return await self._run(self._backend.known_media, tenant_id, tuple(media_ids))
+
+    async def put_media_chunk(
+        self, tenant_id: str, media_id: str, n: int, data: bytes, *, upload: bool = True
+    ) -> None:
+        at = self._now() if upload else None
+        await self._run(self._backend.put_media_chunk, tenant_id, media_id, n, bytes(data), at)
+
+    async def read_media_chunk(
+        self, tenant_id: str, media_id: str, n: int, offset: int, length: int
+    ) -> bytes | None:
+        return await self._run(
+            self._backend.read_media_chunk, tenant_id, media_id, n, offset, length
+        )
+
+    async def media_bytes(self, tenant_id: str, media_id: str) -> int:
+        return await self._run(self._backend.media_bytes, tenant_id, media_id)
+
+    async def drop_media_bytes(self, tenant_id: str, media_id: str) -> None:
+        await self._run(self._backend.drop_media_bytes, tenant_id, media_id)
+
+    async def drop_stale_uploads(self, *, max_age_s: float) -> int:
+        cutoff = self._now() - timedelta(seconds=max_age_s)
+        total = 0
+        while n := await self._run(self._backend.drop_stale_uploads, cutoff, STALE_CHUNK):
+            total += n
+            if n < STALE_CHUNK:
+                break
+        return total
 
     async def put_inbound_media(self, row: InboundMediaRow) -> None:
         check.aware(row.created_at)

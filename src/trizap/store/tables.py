@@ -24,6 +24,8 @@ class Table:
     order: tuple[str, ...] | None
     # The order's columns that hold numbers (the others hold text, compared by code point).
     numeric: tuple[str, ...] = ()
+    # Rows per page of a copy (None: `copy.COPY_CHUNK`): fewer for tables of large rows.
+    page: int | None = None
 
     @property
     def column_list(self) -> str:
@@ -89,6 +91,15 @@ TABLES: Final = (
         ("id", "tenant_id", "mimetype", "size", "sha256", "filename", "created_at"),
         ("id",),
     ),
+    # A file's bytes, 1 MiB a row: a page of 16 rows holds at most 16 MiB in memory.
+    Table(
+        "media_chunks",
+        ("tenant_id", "media_id", "n", "data"),
+        ("tenant_id", "media_id", "n"),
+        numeric=("n",),
+        page=16,
+    ),
+    Table("media_uploads", ("tenant_id", "id", "touched_at"), ("tenant_id", "id")),
     Table(
         "inbound_media",
         (

@@ -25,6 +25,7 @@ from ...dbthread import Executor
 from ..queries import (
     CursorQueries,
     EventQueries,
+    MediaBytesQueries,
     MediaQueries,
     OutboxQueries,
     RowQueries,
@@ -62,6 +63,7 @@ SQL: Final = SqlDialect(
     row_lock=" FOR NO KEY UPDATE",
     any_of="= ANY(?)",
     listed=list,
+    binary_results=True,
 )
 
 
@@ -72,6 +74,7 @@ class PostgresBackend(
     CursorQueries,
     OutboxQueries,
     MediaQueries,
+    MediaBytesQueries,
     WebhookQueries,
     RowQueries,
 ):

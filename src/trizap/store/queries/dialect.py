@@ -13,7 +13,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import attrs
 import orjson
@@ -118,9 +118,23 @@ class SqlDialect:
     # list of any length is one parameter. SQLite: a JSON array read by json_each.
     any_of: str = "IN (SELECT value FROM json_each(?))"
     listed: Callable[[Sequence[str]], Any] = _json_list
+    # Whether the driver can be asked for results in binary (psycopg: bytea as its bytes,
+    # not hex text twice their size), for `fetch_binary`.
+    binary_results: bool = False
 
     def run(self, db: Db, sql: str, params: Params = ()) -> Cursor:
         return db.execute(self.marks(sql), params)
+
+    def fetch_binary(self, db: Db, sql: str, params: Params = ()) -> Any:
+        """The first row of `sql`, its values sent by the database in binary where it can
+        (large BLOB/BYTEA values)."""
+        # psycopg's cursor takes `binary`; sqlite3's has nothing of the kind.
+        cursor = cast(Any, db).cursor(binary=True) if self.binary_results else db.cursor()
+        try:
+            cursor.execute(self.marks(sql), params)
+            return cursor.fetchone()
+        finally:
+            cursor.close()
 
     def run_many(self, db: Db, sql: str, rows: Sequence[Params]) -> None:
         """One statement over many parameter rows (one round trip on PostgreSQL, whose

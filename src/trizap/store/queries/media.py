@@ -1,5 +1,7 @@
-"""The media store's records: one row per stored file (its bytes are files of their own,
-`store.blobs`), and the files of inbound messages (how to download them again)."""
+"""The media store's records: one row per stored file (its bytes are pieces in
+`media_chunks`, `media_bytes`), and the files of inbound messages (how to download them
+again). A file's row and its bytes go together: the row's insert ends the upload, its
+delete (or pruning) takes the bytes with it, in the same transaction."""
 
 from __future__ import annotations
 
@@ -49,6 +51,11 @@ class MediaQueries:
                     to_us(row.created_at),
                 ),
             )
+            q.run(
+                db,
+                "DELETE FROM media_uploads WHERE tenant_id = ? AND id = ?",
+                (row.tenant_id, row.id),
+            )
         return True
 
     def get_media(self, db: Db, tenant_id: str, media_id: str) -> MediaRow | None:
@@ -61,13 +68,20 @@ class MediaQueries:
 
     def delete_media(self, db: Db, tenant_id: str, media_id: str) -> bool:
         q = self.dialect
-        # One statement: what it checks is what it deletes.
-        deleted = q.run(
-            db,
-            f"DELETE FROM media AS m WHERE id = ? AND tenant_id = ? AND NOT EXISTS ("
-            f"{_QUEUED_WITH}) RETURNING id",
-            (media_id, tenant_id),
-        ).fetchone()
+        with q.tx(db):
+            # One statement: what it checks is what it deletes (and then its bytes).
+            deleted = q.run(
+                db,
+                f"DELETE FROM media AS m WHERE id = ? AND tenant_id = ? AND NOT EXISTS ("
+                f"{_QUEUED_WITH}) RETURNING id",
+                (media_id, tenant_id),
+            ).fetchone()
+            if deleted is not None:
+                q.run(
+                    db,
+                    "DELETE FROM media_chunks WHERE tenant_id = ? AND media_id = ?",
+                    (tenant_id, media_id),
+                )
         if deleted is not None:
             return True
         if self.get_media(db, tenant_id, media_id) is None:
@@ -96,6 +110,12 @@ class MediaQueries:
                 f"AND NOT EXISTS ({_QUEUED_WITH}) LIMIT ?) RETURNING {MEDIA_COLS}",
                 (to_us(cutoff), limit),
             ).fetchall()
+            for r in rows:
+                q.run(
+                    db,
+                    "DELETE FROM media_chunks WHERE tenant_id = ? AND media_id = ?",
+                    (r[1], r[0]),
+                )
             q.run(db, "DELETE FROM inbound_media WHERE created_at < ?", (to_us(cutoff),))
         return [codecs.media(r) for r in rows]
 

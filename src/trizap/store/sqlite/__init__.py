@@ -25,6 +25,7 @@ from ..base import Synchronous
 from ..queries import (
     CursorQueries,
     EventQueries,
+    MediaBytesQueries,
     MediaQueries,
     OutboxQueries,
     RowQueries,
@@ -62,6 +63,7 @@ class SqliteBackend(
     CursorQueries,
     OutboxQueries,
     MediaQueries,
+    MediaBytesQueries,
     WebhookQueries,
     RowQueries,
 ):

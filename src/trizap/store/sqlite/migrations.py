@@ -235,6 +235,32 @@ CREATE TABLE inbound_media (
 CREATE INDEX inbound_media_created ON inbound_media (created_at);
 """
 
+# v7: the media store's bytes in the store itself, so that every process on one database
+# serves every file. `media_chunks` holds a file's bytes in pieces of `store.blobs.CHUNK`
+# (1 MiB; piece `n` holds bytes n*CHUNK up to (n+1)*CHUNK), the bytes last in the row.
+# A file's pieces are written before its `media` row (which is written last, checking the
+# quota); `media_uploads` lists the files being written, touched with each piece, so that
+# what a crashed writer left is found without reading the pieces (and removed once
+# untouched for long: another process may be writing it). Files of v6 (under
+# `<data>/media`) are moved in by the runtime at its next start (`MediaStore.sweep`).
+V7_MEDIA_BYTES: Final = """
+CREATE TABLE media_chunks (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    media_id    TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, media_id, n)
+);
+
+CREATE TABLE media_uploads (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    id          TEXT NOT NULL,
+    touched_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX media_uploads_touched ON media_uploads (touched_at);
+"""
+
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
@@ -242,6 +268,7 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (4, V4_EVENT_DEDUPE),
     (5, V5_WEBHOOKS),
     (6, V6_MEDIA),
+    (7, V7_MEDIA_BYTES),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
