@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import media_samples as samples
-from tests.runtime.conftest import next_event, of_type
+from tests.runtime.conftest import next_event, of_type, sim_config
 from tests.runtime.test_flow import pair
 from trizap.domain.hub import Subscription
 from trizap.protocol.commands import (
@@ -31,8 +32,10 @@ from trizap.protocol.commands import (
 from trizap.protocol.content import Contact, Location, Poll
 from trizap.protocol.errors import InvalidState, ValidationError
 from trizap.protocol.media import MediaById, MediaInline
-from trizap.runtime import Runtime
+from trizap.runtime import Runtime, open_runtime
 from trizap.store.base import EventRow
+from trizap.whatsapp.engine import EngineSpec, InboundMedia, MediaSink
+from trizap.whatsapp.sim import SimEngine, SimNetwork, engine_factory, open_sim_network
 
 SALES, SUPPORT = "5511900000001", "5511900000002"
 SALES_JID = f"{SALES}@s.whatsapp.net"
@@ -224,3 +227,62 @@ async def test_a_queued_message_can_be_cancelled_once(rt: Runtime, autojump_cloc
     assert (await rt.messages.get(acme, "sales", row.id)).status == "cancelled"
     with pytest.raises(InvalidState):
         await rt.messages.cancel(acme, "sales", later.id)
+
+
+# --- a file whose download loses the connection -----------------------------------------------
+
+
+class LosesTheLinkOnFirstDownloads:
+    """A sim engine whose connection to the network drops in the middle of its first
+    `downloads` downloads (WhatsApp going away while a file comes in)."""
+
+    def __init__(self, engine: SimEngine, network: SimNetwork, downloads: int) -> None:
+        self._engine, self._network, self.left = engine, network, downloads
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+    async def download(self, media: InboundMedia, sink: MediaSink) -> None:
+        link = self._network.holder(SUPPORT)
+        if self.left > 0 and link is not None:  # (a retry may come before it is back)
+            self.left -= 1
+            link.close()  # the connection is gone: the engine reconnects by itself
+        await self._engine.download(media, sink)
+
+
+@pytest.mark.parametrize("drops", [1, 3])
+async def test_a_file_whose_download_loses_the_connection_arrives_whole_once(
+    tmp_path: Path, drops: int, autojump_clock: object
+) -> None:
+    """The dangerous moment: the message is in the session's hands, its file half-way,
+    when the connection drops. The session asks again once the engine is back, and the
+    event carries the file (not `id: null`), once; the sender hears `delivered`."""
+    async with open_sim_network(seed=1, read_delay_s=None, inline=True) as net:
+        sims = engine_factory(net.connect)
+        wrapped: list[LosesTheLinkOnFirstDownloads] = []
+
+        def factory(spec: EngineSpec) -> Any:
+            if spec.session != "support":
+                return sims(spec)
+            wrapped.append(LosesTheLinkOnFirstDownloads(sims(spec), net, drops))
+            return wrapped[-1]
+
+        async with open_runtime(
+            sim_config(tmp_path), engines={"sim": factory}, store_thread=False
+        ) as rt:
+            acme, globex = await two_sessions(rt)
+            pdf = MediaInline(base64.b64encode(samples.PDF).decode(), "application/pdf")
+            async with rt.events.subscribe(acme) as sales, rt.events.subscribe(globex) as sub:
+                row, _ = await rt.messages.send(acme, "sales", SendDocument(SUPPORT, pdf))
+                ev = await received(sub)
+                await next_event(
+                    sales,
+                    lambda r: r.type == "message.status"
+                    and r.data["id"] == row.id
+                    and r.data["status"] == "delivered",
+                )
+            assert [w.left for w in wrapped] == [0]  # every drop happened
+            assert ev.data["media"]["id"] is not None, ev.data["media"]
+            assert await stored(rt, globex, ev.data["media"]["id"]) == samples.PDF
+            log, _ = await rt.events.read(globex, after=0, limit=1000)
+            assert [e.data["id"] for e in log if e.type == "message.received"] == [ev.data["id"]]

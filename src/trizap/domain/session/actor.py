@@ -85,6 +85,8 @@ log = logging.getLogger("trizap.session")
 
 ENGINE_EVENTS = 64  # engine events buffered between the engine and the session
 MAX_ENGINE_CALLS = 16  # engine commands in flight per session (a hung engine holds them)
+DOWNLOAD_RETRY_S = 0.25  # first pause before an inbound file is asked for again
+DOWNLOAD_RETRY_CAP_S = 4.0  # ... doubling up to this, within `media_fetch_timeout`
 
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
@@ -567,23 +569,41 @@ class SessionActor:
         return _received_media(media, row, error)
 
     async def _fetch(self, media: InboundMedia) -> tuple[MediaRow | None, str | None]:
-        engine = self._engine
-        if engine is None:
-            return None, "the session stopped before the file was downloaded"
-        name = media.filename
+        """The file into the media store, tried again while the engine is not connected
+        (its connection dropped mid-download: it reconnects by itself, and WhatsApp keeps
+        the file), until `media_fetch_timeout`."""
+        timeout = self.deps.config.media_fetch_timeout
+        not_ready: EngineNotReady | None = None
         try:
-            with trio.fail_after(self.deps.config.media_fetch_timeout):
-                async with self.deps.media.writer(self.tenant_id) as writer:
-                    await engine.download(media, writer.write)
-                    return await writer.commit(media.mimetype, name, sniffed=False), None
+            with trio.fail_after(timeout):
+                pause = DOWNLOAD_RETRY_S
+                while True:
+                    engine = self._engine
+                    if engine is None:
+                        return None, "the session stopped before the file was downloaded"
+                    try:
+                        return await self._fetch_once(engine, media), None
+                    except EngineNotReady as exc:
+                        not_ready = exc
+                    await trio.sleep(pause)
+                    pause = min(2 * pause, DOWNLOAD_RETRY_CAP_S)
         except trio.TooSlowError:
-            error = f"the download took longer than {self.deps.config.media_fetch_timeout:g}s"
-        except (MediaUnavailable, EngineNotReady, EngineFailure) as exc:
+            error = (
+                f"the download took longer than {timeout:g}s"
+                if not_ready is None
+                else f"the download failed: {not_ready} (for {timeout:g}s)"
+            )
+        except (MediaUnavailable, EngineFailure) as exc:
             error = f"the download failed: {exc}"
         except (PayloadTooLarge, ValidationError) as exc:
             error = f"the file was not kept: {exc.detail}"
         log.warning("session %s: inbound file not downloaded: %s", self.key, error)
         return None, error
+
+    async def _fetch_once(self, engine: Engine, media: InboundMedia) -> MediaRow:
+        async with self.deps.media.writer(self.tenant_id) as writer:
+            await engine.download(media, writer.write)
+            return await writer.commit(media.mimetype, media.filename, sniffed=False)
 
     async def _download_again(self, engine: Engine, wa_id: str) -> MediaRow:
         del engine  # `_fetch` uses the run's own

@@ -162,6 +162,7 @@ class SimEngine:
         self._qr_shown = 0
         self._events_sent = 0
         self._inbox: deque[Push] = deque()
+        self._handing: trio.CancelScope | None = None  # the wait for the session, in hand-over
         self._wake = trio.Event()
         self._nursery: trio.Nursery | None = None
 
@@ -371,6 +372,8 @@ class SimEngine:
         if self._link is link:
             self._lost = "network unreachable: connection closed"
             self._wake.set()
+            if self._handing is not None:
+                self._handing.cancel()  # nothing more can be acknowledged on this link
 
     async def _hand_over(self, events: trio.MemorySendChannel[EngineEvent]) -> None:
         """Hands what the network pushed to the session, then acknowledges each, in order,
@@ -387,7 +390,16 @@ class SimEngine:
             await self._emit(events, event)
             handed.append((push.envelope_id, stored))
         for envelope_id, stored in handed:
-            await stored.wait()
+            # The session may need the network while it takes a message (a file to
+            # download): a connection lost meanwhile ends the wait, so that the loop
+            # connects again and the session's retry can reach the network.
+            with trio.CancelScope() as self._handing:
+                if self._lost is not None:
+                    self._handing.cancel()
+                await stored.wait()
+            self._handing = None
+            if not stored.is_set():
+                return  # handed over again on the next connection; the session drops it
             try:
                 await link.ack(envelope_id)
             except LinkLost:
