@@ -5,7 +5,8 @@
      |- tenants    DynamicSupervisor: one TenantActor per tenant, each with its sessions
      |- reaper     abandons pairings nobody is left to scan
      |- clients    DynamicSupervisor: one actor per WebSocket connection (temporary)
-     '- retention  prunes the event log by age and count, and the media store by age
+     '- retention  prunes the event log by age and count, the media store and final-state
+                  messages by age, and gives the store's free space back
 
 Children start in this order and stop in the reverse one: clients close their connections
 (and tell the reaper) before the reaper stops, sessions stop before the hub they append to.
@@ -112,6 +113,22 @@ class Tree:
                 log.info("retention removed %d media files", removed)
             await trio.sleep(self.deps.config.retention_interval)
 
+    async def _prune_messages(self) -> None:
+        """The outbox's retention (messages in a final state), then the space given back,
+        at the event log's interval."""
+        config = self.deps.config
+        while True:
+            if config.message_retention_age is not None:
+                removed = await self.deps.store.prune_messages(
+                    max_age_s=config.message_retention_age
+                )
+                if removed:
+                    log.info("retention removed %d messages", removed)
+            freed = await self.deps.store.reclaim_space()
+            if freed:
+                log.info("retention gave %d bytes of the store back", freed)
+            await trio.sleep(config.retention_interval)
+
     async def _run_retention(
         self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -121,6 +138,7 @@ class Tree:
         async with trio.open_nursery() as nursery:
             if config.media_retention_age is not None:
                 nursery.start_soon(self._prune_media)
+            nursery.start_soon(self._prune_messages)
             await run_retention(
                 self.deps.store,
                 max_age_s=config.event_retention_age,

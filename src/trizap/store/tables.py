@@ -80,6 +80,7 @@ TABLES: Final = (
             "type",
             "payload",
             "media_id",
+            "size",
         ),
         None,
     ),

@@ -12,6 +12,7 @@ from .dialect import Cursor, Db, SqlDialect, pyformat
 from .events import EventQueries
 from .media import MediaQueries
 from .outbox import OutboxQueries
+from .outbox_limits import OutboxLimitQueries
 from .rows import RowQueries
 from .sessions import SessionQueries
 from .tenants import TenantQueries
@@ -23,6 +24,7 @@ __all__ = [
     "Db",
     "EventQueries",
     "MediaQueries",
+    "OutboxLimitQueries",
     "OutboxQueries",
     "RowQueries",
     "SessionQueries",
