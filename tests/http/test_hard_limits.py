@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import ADMIN, bearer, http_config, of_type, running
+import pytest
+import trio
+import trio.testing
+from trio_websocket import ConnectionRejected, open_websocket_url
+
+from .conftest import ADMIN, WITHIN, bearer, http_config, of_type, running
 
 PROBLEMS = "https://trizap.dev/problems/"
 
@@ -90,3 +95,60 @@ async def test_an_operator_can_turn_the_sim_engine_off(tmp_path: Path) -> None:
         assert r.json()["sessions"] == []
     # No sim network was opened: no network every tenant would share.
     assert not (config.data_dir / "sim-network.db").exists()
+
+
+async def test_a_tenant_gets_no_more_websockets_than_its_limit(tmp_path: Path) -> None:
+    async with running(http_config(tmp_path, ws_max_per_tenant=2)) as srv:
+        _, a = await srv.tenant("acme")
+        _, b = await srv.tenant("globex")
+        async with srv.ws(a) as first, srv.ws(a) as second:
+            await first.recv()
+            await second.recv()
+            with pytest.raises(ConnectionRejected) as info:
+                async with open_websocket_url(srv.ws_url(a)):
+                    pass
+            assert info.value.status_code == 429
+            headers = {k.decode().lower(): v.decode() for k, v in info.value.headers or []}
+            assert headers["content-type"] == "application/problem+json"
+            assert int(headers["retry-after"]) > 0
+            assert b"too_many_connections" in (info.value.body or b"")
+            # Another tenant's budget is its own.
+            async with srv.ws(b) as theirs:
+                assert (await theirs.recv())["type"] == "hello"
+        # Closed sockets give their places back.
+        async with srv.ws(a) as again:
+            assert (await again.recv())["type"] == "hello"
+
+
+async def test_a_tenant_gets_no_more_long_polls_than_its_limit(tmp_path: Path) -> None:
+    async with running(http_config(tmp_path, longpoll_max_per_tenant=2)) as srv:
+        tenant_a, a = await srv.tenant("acme")
+        tenant_b, b = await srv.tenant("globex")
+        admission = srv.rt.admission
+
+        async def long_poll(token: str) -> None:
+            await srv.http.get("/v1/events", params={"wait": 30}, headers=bearer(token))
+
+        async def until_open(tenant: dict[str, str], n: int) -> None:
+            with trio.fail_after(WITHIN):
+                while admission.open("longpoll", tenant["id"]) < n:
+                    await trio.testing.wait_all_tasks_blocked(0.01)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(2):
+                nursery.start_soon(long_poll, a)
+            await until_open(tenant_a, 2)
+            r = await srv.http.get("/v1/events", params={"wait": 10}, headers=bearer(a))
+            assert r.status_code == 429
+            assert r.json()["type"] == PROBLEMS + "too_many_connections"
+            assert int(r.headers["retry-after"]) > 0
+            # A page without `wait`, and another tenant's long-poll, are not held back.
+            r = await srv.http.get("/v1/events", headers=bearer(a))
+            assert r.status_code == 200
+            nursery.start_soon(long_poll, b)
+            await until_open(tenant_b, 1)
+            nursery.cancel_scope.cancel()
+        # Long-polls that ended give their places back.
+        with trio.fail_after(WITHIN):
+            while admission.open("longpoll", tenant_a["id"]):
+                await trio.testing.wait_all_tasks_blocked(0.01)

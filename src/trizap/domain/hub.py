@@ -31,10 +31,12 @@ import trio
 from ..actors import ActorRef, Mailbox, Reply
 from ..protocol.errors import NotFound
 from ..store.base import EventRow, NewEvent, Store
+from .fairness import FairLimiter
 
 log = logging.getLogger("trizap.hub")
 
 REPLAY_PAGE = 500  # events read from the log per query during a replay
+REPLAY_CONCURRENCY = 4  # page reads at the store at once, all tenants (`FairLimiter`)
 MAX_BATCH = 1000  # events written per transaction at most (bounds one commit's latency)
 
 
@@ -263,10 +265,9 @@ class Subscription:
         return self._events()
 
     async def _events(self) -> AsyncIterator[EventRow]:
-        store = self._client.store
         sessions = sorted(self._sub.sessions) if self._sub.sessions is not None else None
         while self.last_seq < self._replay_until:
-            page = await store.read_events(
+            page = await self._client.read_page(
                 self._sub.tenant_id, self.last_seq, REPLAY_PAGE, sessions
             )
             page = [row for row in page if row.seq <= self._replay_until]
@@ -292,11 +293,28 @@ class Subscription:
 class HubClient:
     """What the rest of the runtime holds: the hub's ref plus the store for replays."""
 
-    def __init__(self, ref: ActorRef[HubMsg], store: Store, *, subscriber_buffer: int = 1024):
+    def __init__(
+        self,
+        ref: ActorRef[HubMsg],
+        store: Store,
+        *,
+        subscriber_buffer: int = 1024,
+        replay_limiter: FairLimiter | None = None,
+    ):
         self.ref = ref
         self.store = store
         self.subscriber_buffer = subscriber_buffer
+        # Every page a replay or a long-poll reads takes a slot: see `fairness`.
+        self.replay_limiter = replay_limiter or FairLimiter(REPLAY_CONCURRENCY)
         self._ids = itertools.count(1)
+
+    async def read_page(
+        self, tenant_id: str, after: int, limit: int, sessions: Sequence[str] | None
+    ) -> list[EventRow]:
+        """A page of the tenant's log (`Store.read_events`), read in its turn with other
+        tenants' replays."""
+        async with self.replay_limiter.slot(tenant_id):
+            return await self.store.read_events(tenant_id, after, limit, sessions)
 
     async def append(self, events: Sequence[NewEvent]) -> list[EventRow]:
         """Append durably (group commit); waits for room in the hub's mailbox. The rows

@@ -25,6 +25,7 @@ from ..actors import ActorRef, Mailbox
 from ..config import Config
 from ..domain.deps import Deps
 from ..domain.directory import Directory
+from ..domain.fairness import FairLimiter
 from ..domain.hub import EventHub, HubClient
 from ..domain.media import MediaStore
 from ..domain.reaper import Reaper, ReaperMsg
@@ -88,7 +89,10 @@ class Tree:
         # Slots (and so refs) exist from construction: the hub can be addressed before it
         # runs, and the tenants' child reads `deps` only once it runs.
         hub_client = HubClient(
-            self.root.ref_of(hub), store, subscriber_buffer=config.subscriber_buffer
+            self.root.ref_of(hub),
+            store,
+            subscriber_buffer=config.subscriber_buffer,
+            replay_limiter=FairLimiter(config.replay_concurrency),
         )
         clock = now or _utc_now
         media = MediaStore(store, Blobs(config.media_dir, inline=inline), config, clock)
