@@ -22,14 +22,14 @@ from trizap.supervisor import ChildSpec, Supervisor
 
 
 async def test_without_contention_a_slot_is_taken_at_once() -> None:
-    limiter = FairLimiter(2)
+    limiter = FairLimiter(2, per_tenant=2)
     async with limiter.slot("a"), limiter.slot("a"):
         assert limiter.statistics().held == {"a": 2}
     assert limiter.statistics().held == {}
 
 
 async def test_a_tenant_asking_gets_the_next_free_slot_before_anothers_queue() -> None:
-    limiter = FairLimiter(2)
+    limiter = FairLimiter(2, per_tenant=2)
     order: list[str] = []
     release = {name: trio.Event() for name in ("a0", "a1", "a2", "a3", "a4", "b0")}
 
@@ -55,6 +55,24 @@ async def test_a_tenant_asking_gets_the_next_free_slot_before_anothers_queue() -
             release[name].set()
             await trio.testing.wait_all_tasks_blocked()
     assert order == ["a0", "a1", "b0", "a2", "a3", "a4"]
+
+
+async def test_a_tenant_holds_no_more_than_its_share_and_others_get_the_rest() -> None:
+    limiter = FairLimiter(4)  # half each, by default
+    assert limiter.statistics().per_tenant == 2
+    async with trio.open_nursery() as nursery:
+        for _ in range(6):
+            nursery.start_soon(limiter.acquire, "a")
+        await trio.testing.wait_all_tasks_blocked()
+        # A holds its two; its other four wait, though two slots are free...
+        assert limiter.statistics().held == {"a": 2}
+        assert limiter.statistics().waiting == {"a": 4}
+        # ...for another tenant, which takes one at once.
+        nursery.start_soon(limiter.acquire, "b")
+        await trio.testing.wait_all_tasks_blocked()
+        assert limiter.statistics().held == {"a": 2, "b": 1}
+        assert limiter.statistics().waiting == {"a": 4}
+        nursery.cancel_scope.cancel()
 
 
 async def test_tenants_waiting_take_turns() -> None:
@@ -151,7 +169,7 @@ async def test_a_tenant_reads_while_another_has_many_replays_queued(store: Sqlit
         [NewEvent(t, "x", None, at, {"n": n}) for t in (a, b) for n in range(3)]
     )
     serial = SerialStore(store)
-    limiter = FairLimiter(2)
+    limiter = FairLimiter(2, per_tenant=2)
     replays = 10
     async with trio.open_nursery() as nursery:
         hub = EventHub(serial)  # type: ignore[arg-type]
@@ -192,4 +210,49 @@ async def test_a_tenant_reads_while_another_has_many_replays_queued(store: Sqlit
         while len(replayed) < replays:
             await serial.step()
         assert replayed == [[1, 2, 3]] * replays  # every replay complete and in order
+        nursery.cancel_scope.cancel()
+
+
+async def test_clients_that_stop_reading_hold_only_their_tenants_share(
+    store: SqliteStore,
+) -> None:
+    """A WebSocket replay holds its slot while it sends a page; ten of A's clients that
+    stopped reading hold A's share, and B's replay goes through beside them."""
+    a = (await store.create_tenant("a")).id
+    b = (await store.create_tenant("b")).id
+    at = datetime.now(UTC)
+    await store.append_events(
+        [NewEvent(t, "x", None, at, {"n": n}) for t in (a, b) for n in range(3)]
+    )
+    limiter = FairLimiter(4)
+    async with trio.open_nursery() as nursery:
+        hub = EventHub(store)
+        sup = Supervisor("root", [ChildSpec("hub", hub.body, mailbox_size=64)])
+        await nursery.start(sup.run)
+        client = HubClient(sup.ref("hub"), store, replay_limiter=limiter)
+        stalled = trio.Event()
+
+        async def stalled_client() -> None:
+            async def deliver(row: EventRow) -> None:
+                await stalled.wait()  # the socket's buffer is full: the send waits
+
+            async with client.subscribe(a, after=0) as sub:
+                await sub.replay(deliver)
+
+        for _ in range(10):
+            nursery.start_soon(stalled_client)
+        await trio.testing.wait_all_tasks_blocked()
+        assert limiter.statistics().held == {a: 2}
+        got: list[int] = []
+
+        async def deliver_b(row: EventRow) -> None:
+            got.append(row.seq)
+
+        with trio.fail_after(10):  # a guard: without the share it waits for ever
+            async with client.subscribe(b, after=0) as sub:
+                await sub.replay(deliver_b)
+        assert got == [1, 2, 3]
+        stalled.set()  # A's clients read again: all ten replays finish
+        await trio.testing.wait_all_tasks_blocked()
+        assert limiter.statistics().held == {}
         nursery.cancel_scope.cancel()

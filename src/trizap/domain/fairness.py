@@ -6,11 +6,18 @@ tenant replaying at once put fifty page reads in front of every other tenant's r
 Each page read takes a slot of one limiter (`replay_concurrency` slots for the runtime),
 so at most that many are queued at the store at any time, whoever asks.
 
+A replay to a WebSocket holds its slot while it reads a page and while it sends that
+page's events (`Subscription.replay`), so at most that many replays are working at once:
+sending is where a replay spends the event loop's time, which every other request of
+every tenant waits for.
+
 Fairness: a free slot goes to a tenant waiting that holds the fewest slots, the one that
 was served longest ago among equals, and within a tenant to its oldest waiter. So a
-tenant that asks while another holds every slot gets the next slot that frees, however
-many requests the other has queued, and a tenant holds more than its share (slots over
-tenants asking) only while nobody else waits. With no contention it costs a checkpoint.
+tenant that asks while another holds every slot it may gets the next slot that frees,
+however many requests the other has queued. And a tenant never holds more than
+`per_tenant` slots (half of them, by default): a slot held by a client that stopped
+reading is held until that connection ends, and one tenant's stalled clients must not
+hold every slot. With no contention a slot costs a checkpoint.
 
 Sans-I/O apart from `trio.Event`: `acquire` waits, `release` hands the slot on at once;
 tests drive it step by step.
@@ -31,6 +38,7 @@ __all__ = ["FairLimiter", "FairLimiterStatistics"]
 @attrs.frozen
 class FairLimiterStatistics:
     total: int
+    per_tenant: int
     held: dict[str, int]  # slots held, by tenant
     waiting: dict[str, int]  # waiters, by tenant
 
@@ -44,10 +52,13 @@ class _Waiter:
 
 
 class FairLimiter:
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, *, per_tenant: int | None = None) -> None:
         if total < 1:
             raise ValueError("a limiter needs at least one slot")
         self._total = total
+        self._per_tenant = max(1, -(-total // 2)) if per_tenant is None else per_tenant
+        if self._per_tenant < 1:
+            raise ValueError("per_tenant must be at least 1")
         self._free = total
         self._held: dict[str, int] = {}
         # Tenants with waiters, in the order they were last served (oldest first).
@@ -56,6 +67,7 @@ class FairLimiter:
     def statistics(self) -> FairLimiterStatistics:
         return FairLimiterStatistics(
             total=self._total,
+            per_tenant=self._per_tenant,
             held=dict(self._held),
             waiting={t: len(q) for t, q in self._waiting.items()},
         )
@@ -70,13 +82,14 @@ class FairLimiter:
             self.release(tenant)
 
     async def acquire(self, tenant: str) -> None:
-        if self._free and not self._waiting:
-            await trio.lowlevel.checkpoint_if_cancelled()
-            self._take(tenant)
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return
+        await trio.lowlevel.checkpoint_if_cancelled()
         waiter = _Waiter()
         self._waiting.setdefault(tenant, deque()).append(waiter)
+        # A free slot may be there for it (others waiting may be at their share).
+        self._grant()
+        if waiter.granted:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
         try:
             await waiter.event.wait()
         except BaseException:
@@ -106,6 +119,8 @@ class FairLimiter:
         while self._free and self._waiting:
             # The fewest held wins; among equals the first in order (served longest ago).
             tenant = min(self._waiting, key=lambda t: self._held.get(t, 0))
+            if self._held.get(tenant, 0) >= self._per_tenant:
+                return  # every tenant waiting holds all it may
             queue = self._waiting[tenant]
             waiter = queue.popleft()
             del self._waiting[tenant]

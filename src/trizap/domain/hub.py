@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import attrs
@@ -263,6 +263,27 @@ class Subscription:
 
     def __aiter__(self) -> AsyncIterator[EventRow]:
         return self._events()
+
+    async def replay(self, deliver: Callable[[EventRow], Awaitable[None]]) -> None:
+        """Replays the log up to where the live stream starts, handing each event to
+        `deliver`, a page at a time: each page read and delivered while holding a slot of
+        the replay limiter (`fairness`), so one tenant's many replays take turns with the
+        others' for the event loop as well as for the store. Iterate the subscription
+        afterwards for the live events (and for the replay without the limiter's hold
+        over `deliver`: a webhook's slow receiver must not hold a slot)."""
+        sessions = sorted(self._sub.sessions) if self._sub.sessions is not None else None
+        tenant_id = self._sub.tenant_id
+        store = self._client.store
+        while self.last_seq < self._replay_until:
+            async with self._client.replay_limiter.slot(tenant_id):
+                page = await store.read_events(tenant_id, self.last_seq, REPLAY_PAGE, sessions)
+                page = [row for row in page if row.seq <= self._replay_until]
+                if not page:
+                    self.last_seq = self._replay_until
+                    return
+                for row in page:
+                    await deliver(row)
+                    self.last_seq = row.seq
 
     async def _events(self) -> AsyncIterator[EventRow]:
         sessions = sorted(self._sub.sessions) if self._sub.sessions is not None else None
