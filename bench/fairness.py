@@ -96,9 +96,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _process(*args: str) -> trio.Process:
-    return await trio.lowlevel.open_process(
-        [sys.executable, HERE, *args], stdout=subprocess.PIPE
-    )
+    return await trio.lowlevel.open_process([sys.executable, HERE, *args], stdout=subprocess.PIPE)
 
 
 async def _result(proc: trio.Process) -> dict[str, object]:
