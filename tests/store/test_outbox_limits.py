@@ -44,12 +44,12 @@ async def test_a_session_takes_no_more_messages_than_its_limit(
 async def test_bytes_count_as_well_as_messages(
     store: AnyStore, tenant: TenantRow, session: str
 ) -> None:
-    limits = OutboxLimits(session_bytes=20_000)
+    limits = OutboxLimits(session_bytes=40_000)  # a message: its JSON and its text
     await store.add_message(msg(tenant, text="a" * 9_000), limits=limits)
     await store.add_message(msg(tenant, text="b" * 9_000), limits=limits)
     with pytest.raises(OutboxFull, match="bytes"):
         await store.add_message(msg(tenant, text="c" * 9_000), limits=limits)
-    # Bytes, not characters: 5,000 three-byte characters take 15,000 of them.
+    # Bytes, not characters: 5,000 three-byte characters take 30,000 of them.
     with pytest.raises(OutboxFull, match="bytes"):
         await store.add_message(msg(tenant, text="€" * 5_000), limits=limits)
     await store.add_message(msg(tenant, text="small"), limits=limits)

@@ -224,11 +224,13 @@ CREATE INDEX inbound_media_created ON inbound_media (created_at);
 """
 
 # The outbox's limits and retention (issue 19). `size` is the bytes of a message as the
-# outbox keeps it (its payload), so a session's and a tenant's queued bytes are a sum
-# over a covering partial index; final-state messages are found by age for retention.
+# outbox keeps it (its payload and its text column), so a session's and a tenant's queued
+# bytes are a sum over a covering partial index; final-state messages are found by age
+# for retention.
 V9_OUTBOX_LIMITS: Final = """
 ALTER TABLE outbox ADD COLUMN size BIGINT NOT NULL DEFAULT 0;
-UPDATE outbox SET size = octet_length(coalesce(payload, text)) WHERE status = 'queued';
+UPDATE outbox SET size = octet_length(coalesce(payload, '')) + octet_length(text)
+    WHERE status = 'queued';
 CREATE INDEX outbox_queued ON outbox (tenant_id, session, size) WHERE status = 'queued';
 CREATE INDEX outbox_final ON outbox (updated_at)
     WHERE status IN ('sent', 'delivered', 'read', 'failed', 'cancelled');

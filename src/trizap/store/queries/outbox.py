@@ -55,7 +55,7 @@ class OutboxQueries:
                     # The stored file it carries: deleting or pruning that file waits for it.
                     None if media is None else media.id,
                     # What it takes in the outbox, counted against the outbox's limits.
-                    codecs.message_size(payload),
+                    codecs.message_size(payload, summary(row.message)),
                 ),
             ).fetchone()
         except q.integrity_error as exc:

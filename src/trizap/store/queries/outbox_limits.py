@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import ClassVar, Final
 
 from ...protocol.errors import NotFound, OutboxFull
+from ...protocol.outgoing import summary
 from ..base import MessageRow
 from ..limits import OutboxLimits, OutboxUsage
 from . import codecs
@@ -60,7 +61,7 @@ class OutboxLimitQueries(OutboxQueries):
                 ).fetchone()
                 if existing is not None:
                     return codecs.message(existing)
-            size = codecs.message_size(codecs.payload(row.message))
+            size = codecs.message_size(codecs.payload(row.message), summary(row.message))
             usage = self.outbox_usage(db, row.tenant_id, row.session)
             refusal = usage.refusal(limits, size)
             if refusal is not None:
