@@ -10,7 +10,7 @@ import trio
 import trio.testing
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from .conftest import ADMIN, WITHIN, bearer, http_config, of_type, running
+from .conftest import ADMIN, WITHIN, bearer, http_config, of_type, running, status_is
 
 PROBLEMS = "https://trizap.dev/problems/"
 
@@ -95,6 +95,26 @@ async def test_an_operator_can_turn_the_sim_engine_off(tmp_path: Path) -> None:
         assert r.json()["sessions"] == []
     # No sim network was opened: no network every tenant would share.
     assert not (config.data_dir / "sim-network.db").exists()
+
+
+async def test_a_sim_session_from_before_the_sim_was_turned_off_does_not_run(
+    tmp_path: Path,
+) -> None:
+    quick = {"backoff_base": 0.001, "backoff_cap": 0.005}
+    async with running(http_config(tmp_path, **quick)) as srv:
+        _, token = await srv.tenant("acme")
+        await srv.session(token, "old", phone="5511000000003")
+    config = http_config(tmp_path, engines="neonize", default_engine="neonize", **quick)
+    async with running(config) as srv:
+        r = await srv.http.post("/v1/tenants/acme/tokens", headers=bearer(ADMIN))
+        token = r.json()["token"]
+        failed = await srv.wait_event(token, status_is("old", "failed"))
+        assert "engine 'sim' is not available" in failed["data"]["reason"]
+        # Started by request: a clear 409; the tenant itself carries on.
+        r = await srv.http.post("/v1/sessions/old/start", headers=bearer(token))
+        assert r.status_code == 409 and "not available" in r.json()["detail"]
+        r = await srv.http.get("/v1/sessions/old", headers=bearer(token))
+        assert r.json()["status"] == "failed"
 
 
 async def test_a_tenant_gets_no_more_websockets_than_its_limit(tmp_path: Path) -> None:
