@@ -52,6 +52,7 @@ from .store import SchemaTooNew, TargetNotEmpty, copy_store, open_store
 from .store.blobs import Blobs
 from .store.copy import COPY_CHUNK
 from .store.sqlite.backup import backup as sqlite_backup
+from .store.sqlite.vacuum import vacuum as sqlite_vacuum
 from .store.targets import PostgresTarget, SqliteTarget, parse_target
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -1141,3 +1142,37 @@ def backup(to: Path, store: str | None, data_dir: Path) -> None:
     except (OSError, sqlite3.Error) as exc:
         _store_error(exc)
     click.echo(f"backed up {parsed.path} to {to}")
+
+
+@store_group.command("vacuum")
+@click.option(
+    "--store",
+    envvar="TRIZAP_STORE",
+    help="The SQLite store to vacuum [TRIZAP_STORE; <data-dir>/trizap.db].",
+)
+@click.option(
+    "--data-dir",
+    envvar="TRIZAP_DATA_DIR",
+    default="trizap-data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the store is when --store is not given [TRIZAP_DATA_DIR].",
+)
+def store_vacuum(store: str | None, data_dir: Path) -> None:
+    """Rewrite a SQLite store made by an older trizap so that it gives the space of
+    removed rows back while serving (incremental auto-vacuum). Needs the server stopped
+    and as much free disk as the file takes. PostgreSQL: nothing to do."""
+    try:
+        parsed = parse_target(store or data_dir / "trizap.db")
+    except ValueError as exc:
+        _store_error(exc)
+    if isinstance(parsed, PostgresTarget):
+        _fail("the store is PostgreSQL: its autovacuum gives space back (see docs/operations.md)")
+    _existing(str(parsed.path))
+    # The server's lock: it holds its data directory while it runs.
+    with _data_dir_lock(data_dir if data_dir.is_dir() else Path(parsed.path).parent):
+        try:
+            before, after = sqlite_vacuum(parsed.path)
+        except (OSError, sqlite3.Error) as exc:
+            _store_error(exc)
+    click.echo(f"vacuumed {parsed.path}: {before:,} bytes -> {after:,} bytes")

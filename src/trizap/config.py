@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from .protocol.enums import EngineName
+from .protocol.enums import ENGINE_NAMES, EngineName
 
 
 @attrs.frozen
@@ -85,8 +85,35 @@ class Config:
         validator=lambda _, __, value: _retry_schedule(value),
     )
     webhook_disable_after: float = 3 * 86400.0  # a webhook failing this long is disabled
+    # hard limits (docs/reliability.md, "Security"); None: no limit of that kind
+    # Queued messages (count, and bytes of their payloads) per session and per tenant: a
+    # send past them answers 429 `outbox_full` with Retry-After.
+    outbox_max_messages: int | None = 10_000
+    outbox_max_bytes: int | None = 64 * 1024 * 1024
+    tenant_outbox_max_messages: int | None = 50_000
+    tenant_outbox_max_bytes: int | None = 256 * 1024 * 1024
+    # Messages in a final state (sent, delivered, read, failed, cancelled) are removed
+    # this long after their last change, at the retention interval.
+    message_retention_age: float | None = 30 * 86400.0
+    # Engines a session may be created with (comma-separated). Production: `neonize` (the
+    # sim plays WhatsApp's servers for tests and demos; every tenant shares its network).
+    engines: str = attrs.field(
+        default="neonize,sim", validator=lambda _, __, value: _engine_list(value)
+    )
+    # Open WebSocket connections and long-polls (GET /v1/events?wait=) per tenant.
+    ws_max_per_tenant: int | None = 100
+    longpoll_max_per_tenant: int | None = 100
+    # Replays (WebSocket `after=`, long-polls, webhooks catching up) read the log a page at
+    # a time through one limiter: this many pages at once over all tenants, shared out
+    # between the tenants waiting (a tenant gets at most its share while others wait).
+    replay_concurrency: int = 4
 
     def __attrs_post_init__(self) -> None:
+        if self.default_engine not in self.enabled_engines:
+            raise ValueError(
+                f"default_engine (TRIZAP_DEFAULT_ENGINE) is {self.default_engine!r}, which"
+                f" engines (TRIZAP_ENGINES={self.engines!r}) turns off"
+            )
         silent = self.ws_ping_interval + self.ws_ping_timeout
         if not 0 < self.http_keep_alive < silent:
             raise ValueError(
@@ -95,6 +122,10 @@ class Config:
                 f" (TRIZAP_WS_PING_INTERVAL + TRIZAP_WS_PING_TIMEOUT = {silent:g} s): lower it"
                 " or raise the ping settings"
             )
+
+    @property
+    def enabled_engines(self) -> tuple[EngineName, ...]:
+        return _engine_list(self.engines)
 
     @property
     def webhook_retry_delays(self) -> tuple[float, ...]:
@@ -155,6 +186,17 @@ def _retry_schedule(value: str) -> tuple[float, ...]:
     return delays
 
 
+def _engine_list(value: str) -> tuple[EngineName, ...]:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    engines = tuple(n for n in ENGINE_NAMES if n in names)
+    if not names or len(engines) != len(set(names)):
+        raise ValueError(
+            f"engines (TRIZAP_ENGINES) is {value!r}; it must name engines among"
+            f" {', '.join(ENGINE_NAMES)}, separated by commas (e.g. neonize)"
+        )
+    return engines
+
+
 def _parse(name: str, raw: str, default: Any) -> Any:
     if raw == "" and name in _OPTIONAL:
         return None
@@ -177,8 +219,19 @@ _OPTIONAL_FLOAT = {
     "event_retention_age",
     "sim_read_delay",
     "media_retention_age",
+    "message_retention_age",
 }
-_OPTIONAL_INT = {"event_retention_count", "sim_seed", "media_quota"}
+_OPTIONAL_INT = {
+    "event_retention_count",
+    "sim_seed",
+    "media_quota",
+    "outbox_max_messages",
+    "outbox_max_bytes",
+    "tenant_outbox_max_messages",
+    "tenant_outbox_max_bytes",
+    "ws_max_per_tenant",
+    "longpoll_max_per_tenant",
+}
 _OPTIONAL = (
     _OPTIONAL_FLOAT
     | _OPTIONAL_INT

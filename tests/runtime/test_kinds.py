@@ -277,9 +277,11 @@ async def test_a_file_whose_download_loses_the_connection_arrives_whole_once(
                 ev = await received(sub)
                 await next_event(
                     sales,
-                    lambda r: r.type == "message.status"
-                    and r.data["id"] == row.id
-                    and r.data["status"] == "delivered",
+                    lambda r: (
+                        r.type == "message.status"
+                        and r.data["id"] == row.id
+                        and r.data["status"] == "delivered"
+                    ),
                 )
             assert [w.left for w in wrapped] == [0]  # every drop happened
             assert ev.data["media"]["id"] is not None, ev.data["media"]

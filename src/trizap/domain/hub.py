@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import attrs
@@ -31,10 +31,12 @@ import trio
 from ..actors import ActorRef, Mailbox, Reply
 from ..protocol.errors import NotFound
 from ..store.base import EventRow, NewEvent, Store
+from .fairness import FairLimiter
 
 log = logging.getLogger("trizap.hub")
 
 REPLAY_PAGE = 500  # events read from the log per query during a replay
+REPLAY_CONCURRENCY = 4  # page reads at the store at once, all tenants (`FairLimiter`)
 MAX_BATCH = 1000  # events written per transaction at most (bounds one commit's latency)
 
 
@@ -262,11 +264,31 @@ class Subscription:
     def __aiter__(self) -> AsyncIterator[EventRow]:
         return self._events()
 
-    async def _events(self) -> AsyncIterator[EventRow]:
+    async def replay(self, deliver: Callable[[EventRow], Awaitable[None]]) -> None:
+        """Replays the log up to where the live stream starts, handing each event to
+        `deliver`, a page at a time: each page read and delivered while holding a slot of
+        the replay limiter (`fairness`), so one tenant's many replays take turns with the
+        others' for the event loop as well as for the store. Iterate the subscription
+        afterwards for the live events (and for the replay without the limiter's hold
+        over `deliver`: a webhook's slow receiver must not hold a slot)."""
+        sessions = sorted(self._sub.sessions) if self._sub.sessions is not None else None
+        tenant_id = self._sub.tenant_id
         store = self._client.store
+        while self.last_seq < self._replay_until:
+            async with self._client.replay_limiter.slot(tenant_id):
+                page = await store.read_events(tenant_id, self.last_seq, REPLAY_PAGE, sessions)
+                page = [row for row in page if row.seq <= self._replay_until]
+                if not page:
+                    self.last_seq = self._replay_until
+                    return
+                for row in page:
+                    await deliver(row)
+                    self.last_seq = row.seq
+
+    async def _events(self) -> AsyncIterator[EventRow]:
         sessions = sorted(self._sub.sessions) if self._sub.sessions is not None else None
         while self.last_seq < self._replay_until:
-            page = await store.read_events(
+            page = await self._client.read_page(
                 self._sub.tenant_id, self.last_seq, REPLAY_PAGE, sessions
             )
             page = [row for row in page if row.seq <= self._replay_until]
@@ -292,11 +314,28 @@ class Subscription:
 class HubClient:
     """What the rest of the runtime holds: the hub's ref plus the store for replays."""
 
-    def __init__(self, ref: ActorRef[HubMsg], store: Store, *, subscriber_buffer: int = 1024):
+    def __init__(
+        self,
+        ref: ActorRef[HubMsg],
+        store: Store,
+        *,
+        subscriber_buffer: int = 1024,
+        replay_limiter: FairLimiter | None = None,
+    ):
         self.ref = ref
         self.store = store
         self.subscriber_buffer = subscriber_buffer
+        # Every page a replay or a long-poll reads takes a slot: see `fairness`.
+        self.replay_limiter = replay_limiter or FairLimiter(REPLAY_CONCURRENCY)
         self._ids = itertools.count(1)
+
+    async def read_page(
+        self, tenant_id: str, after: int, limit: int, sessions: Sequence[str] | None
+    ) -> list[EventRow]:
+        """A page of the tenant's log (`Store.read_events`), read in its turn with other
+        tenants' replays."""
+        async with self.replay_limiter.slot(tenant_id):
+            return await self.store.read_events(tenant_id, after, limit, sessions)
 
     async def append(self, events: Sequence[NewEvent]) -> list[EventRow]:
         """Append durably (group commit); waits for room in the hub's mailbox. The rows

@@ -172,6 +172,9 @@ class TenantActor:
             task_status.started()
             for row in await self.deps.store.list_sessions(self.tenant_id):
                 if row.desired == "running" and not hibernated(row):
+                    if row.engine not in self.deps.engines:
+                        await self._engine_off(row)
+                        continue
                     await self._start(row)
             async for msg in mailbox:
                 try:
@@ -257,6 +260,14 @@ class TenantActor:
         if row is None:
             raise NotFound(f"no session {name!r}")
         return row
+
+    async def _engine_off(self, row: SessionRow) -> None:
+        """A session of an engine the server turned off (`engines`) does not run: `failed`
+        with the reason, its queued messages failed; the tenant's other sessions start."""
+        reason = f"engine {row.engine!r} is not available in this server"
+        row = await self.deps.store.update_session(self.tenant_id, row.name, desired="stopped")
+        await move(self.deps, row, "gave_up", reason)
+        await fail_pending(self.deps, self.tenant_id, row.name, f"session {row.name} failed")
 
     async def _start(self, row: SessionRow) -> SessionRow:
         assert self.sessions is not None

@@ -87,7 +87,11 @@ _ERROR_TEXT: Final = {
     413: "Body over 1 MiB (a file: over `media_max_bytes`, or the tenant's media quota)",
     416: "Range not satisfiable: `Content-Range` says the file's size",
     422: "Validation failed; `errors` lists each location",
-    429: "A limit was reached",
+    429: (
+        "A limit was reached: sessions per tenant, a full outbox (`outbox_full`) or the"
+        " tenant's connections (`too_many_connections`); the last two say when to retry"
+        " in `Retry-After`"
+    ),
     503: "Busy (retry after `Retry-After` seconds) or unavailable",
 }
 

@@ -17,7 +17,9 @@ from ..protocol.errors import (
     Busy,
     MalformedInput,
     NotFound,
+    OutboxFull,
     PayloadTooLarge,
+    TooManyConnections,
     TrizapError,
     Unauthorized,
     Unavailable,
@@ -55,7 +57,7 @@ def problem_headers(error: TrizapError) -> dict[str, str]:
     headers = {"Content-Type": PROBLEM_JSON, "Cache-Control": "no-store"}
     if isinstance(error, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{error.size}"
-    if isinstance(error, Busy):
+    if isinstance(error, Busy | OutboxFull | TooManyConnections):
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, Unavailable):
         headers["Retry-After"] = "1"

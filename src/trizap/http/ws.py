@@ -23,6 +23,7 @@ from quart import Quart, websocket
 from ..actors import ActorError, ActorRef
 from ..protocol import WsQuery, parse_query
 from ..protocol.errors import Unavailable
+from ..runtime.auth import TenantPrincipal
 from .api import AppState, Operation
 from .auth import ASGI_SEND_KEY, Send, principal_of, require_tenant
 from .ws_client import Incoming, WsClientActor, WsClientMsg
@@ -59,6 +60,13 @@ async def ws_endpoint(state: AppState) -> None:
     query = parse_query(dict(websocket.args.items()), WsQuery, ignore=("token",))
     if state.closing.is_set():
         raise Unavailable("the server is shutting down")
+    # Counted from before the upgrade: one past the tenant's limit is refused with 429.
+    with rt.admission.hold("ws", principal.tenant.id):
+        await _serve(state, principal, query)
+
+
+async def _serve(state: AppState, principal: TenantPrincipal, query: WsQuery) -> None:
+    rt = state.runtime
     real = websocket._get_current_object()  # type: ignore[attr-defined]
     actor = WsClientActor(
         rt,
@@ -130,12 +138,13 @@ OPERATION: Final = Operation(
         "`ReplyFrame` for each (or an `ErrorFrame` for a frame that is not a command). Close "
         "codes: 1001 server shutting down, 4401 token revoked or tenant deleted, 4408 "
         "fell behind (reconnect with `after`), 1009 frame over 1 MiB. The server pings; "
-        "a client that does not answer is closed."
+        "a client that does not answer is closed. A tenant with `ws_max_per_tenant` "
+        "connections open has the handshake refused with 429 (`too_many_connections`)."
     ),
     tag="events",
     auth="tenant",
     query=WsQuery,
     responses={101: None},
-    errors=(422,),
+    errors=(422, 429),
     websocket=True,
 )

@@ -167,6 +167,8 @@ class WsClientActor:
 
             async def pump() -> None:
                 try:
+                    # The replay takes turns with other replays (`Subscription.replay`).
+                    await sub.replay(self._send_event)
                     async for row in sub:
                         await self._send(self.encoder.encode(row))
                 except Lagged as exc:
@@ -232,6 +234,9 @@ class WsClientActor:
             log.exception("ws client of tenant %s: %s failed", tenant_id, frame.type)
             answer = reply_error(frame.ref, TrizapError("the command failed unexpectedly"))
         await self._send(encode(answer).decode())
+
+    async def _send_event(self, row: EventRow) -> None:
+        await self._send(self.encoder.encode(row))
 
     async def _send(self, text: str) -> None:
         await self.transport.send(text)

@@ -14,6 +14,8 @@
     ├── Conflict                     409  conflict            (exists already, wrong state)
     │   └── InvalidState             409  invalid_state       (e.g. QR asked when not in `qr`)
     ├── LimitExceeded                429  limit_exceeded      (sessions per tenant, ...)
+    │   ├── OutboxFull               429  outbox_full         (queued messages; .retry_after)
+    │   └── TooManyConnections       429  too_many_connections (sockets, long-polls per tenant)
     ├── Busy                         503  busy                (an actor's mailbox is full)
     └── Unavailable                  503  unavailable         (actor stopped/failed, shutting down)
 
@@ -142,6 +144,29 @@ class LimitExceeded(TrizapError):
     status = 429
     code = "limit_exceeded"
     title = "Limit exceeded"
+
+
+class OutboxFull(LimitExceeded):
+    """The session's or the tenant's outbox holds as many queued messages (or bytes) as it
+    may: nothing is queued. Retry after `retry_after` seconds, once some were sent."""
+
+    code = "outbox_full"
+    title = "Outbox full"
+
+    def __init__(self, detail: str = "", retry_after: int = 10) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class TooManyConnections(LimitExceeded):
+    """The tenant has as many WebSocket connections (or long-polls) open as it may."""
+
+    code = "too_many_connections"
+    title = "Too many connections"
+
+    def __init__(self, detail: str = "", retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Busy(TrizapError):

@@ -5,6 +5,9 @@
 in this process, kept in `<data>/sim-network.db`, unless `sim_network` names one served on
 its own (`trizap sim-network serve`), which several trizap processes can share. Callers
 may add or replace factories (tests host sim engines in worker processes, say).
+
+Only the engines `config.engines` names are offered: with `TRIZAP_ENGINES=neonize` (what
+production runs) no sim network is opened, and creating a sim session answers 409.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ class Engines:
 
     async def sim_statistics(self) -> SimNetworkStatistics | None:
         """The sim network's queues and counters; None when a remote one cannot be
-        reached right now."""
+        reached right now, or the sim engine is off."""
         if self.sim is not None:
             return self.sim.statistics()
-        assert self.remote is not None
+        if self.remote is None:
+            return None
         try:
             return await self.remote.statistics()
         except OSError:
@@ -65,8 +69,11 @@ async def open_engines(
         pool = await stack.enter_async_context(open_worker_pool(workers))
         sim: SimNetwork | None = None
         remote: RemoteNetwork | None = None
-        connect: Connector
-        if config.sim_network:
+        connect: Connector | None = None
+        enabled = config.enabled_engines
+        if "sim" not in enabled:
+            pass  # no sim network at all: every tenant would share it
+        elif config.sim_network:
             remote = RemoteNetwork(config.sim_network)
             connect = remote.connect
         else:
@@ -80,9 +87,10 @@ async def open_engines(
                 )
             )
             connect = sim.connect
-        factories: dict[EngineName, EngineFactory] = {
-            "sim": engine_factory(connect),
-            "neonize": pool.engine_factory,
-        }
+        factories: dict[EngineName, EngineFactory] = {}
+        if connect is not None:
+            factories["sim"] = engine_factory(connect)
+        if "neonize" in enabled:
+            factories["neonize"] = pool.engine_factory
         factories.update(extra or {})
         yield Engines(factories, sim, remote)

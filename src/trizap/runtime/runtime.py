@@ -20,6 +20,7 @@ import trio
 from ..config import Config
 from ..domain.deps import Deps
 from ..whatsapp.sim import SimNetwork, SimNetworkStatistics
+from .admission import Admission
 from .auth import Auth
 from .clients import Clients
 from .engines import Engines
@@ -60,7 +61,9 @@ class Runtime:
         self.media = Media(deps)
         self.sessions = Sessions(deps, deps.config, self.media)
         self.messages = Messages(deps, self.sessions, self.media)
-        self.events = Events(deps.store, deps.hub)
+        #: Connections and long-polls per tenant, and their limits.
+        self.admission = Admission(deps.config)
+        self.events = Events(deps.store, deps.hub, self.admission)
         self.clients = Clients(tree.clients, tree.reaper)
         self.webhooks = Webhooks(deps)
         #: The sim network when it runs in this process (WhatsApp's servers, played).

@@ -5,7 +5,8 @@
      |- tenants    DynamicSupervisor: one TenantActor per tenant, each with its sessions
      |- reaper     abandons pairings nobody is left to scan
      |- clients    DynamicSupervisor: one actor per WebSocket connection (temporary)
-     '- retention  prunes the event log by age and count, and the media store by age
+     '- retention  prunes the event log by age and count, the media store and final-state
+                  messages by age, and gives the store's free space back
 
 Children start in this order and stop in the reverse one: clients close their connections
 (and tell the reaper) before the reaper stops, sessions stop before the hub they append to.
@@ -24,6 +25,7 @@ from ..actors import ActorRef, Mailbox
 from ..config import Config
 from ..domain.deps import Deps
 from ..domain.directory import Directory
+from ..domain.fairness import FairLimiter
 from ..domain.hub import EventHub, HubClient
 from ..domain.media import MediaStore
 from ..domain.reaper import Reaper, ReaperMsg
@@ -87,7 +89,10 @@ class Tree:
         # Slots (and so refs) exist from construction: the hub can be addressed before it
         # runs, and the tenants' child reads `deps` only once it runs.
         hub_client = HubClient(
-            self.root.ref_of(hub), store, subscriber_buffer=config.subscriber_buffer
+            self.root.ref_of(hub),
+            store,
+            subscriber_buffer=config.subscriber_buffer,
+            replay_limiter=FairLimiter(config.replay_concurrency),
         )
         clock = now or _utc_now
         media = MediaStore(store, Blobs(store, config.media_dir, inline=inline), config, clock)
@@ -112,6 +117,22 @@ class Tree:
                 log.info("retention removed %d media files", removed)
             await trio.sleep(self.deps.config.retention_interval)
 
+    async def _prune_messages(self) -> None:
+        """The outbox's retention (messages in a final state), then the space given back,
+        at the event log's interval."""
+        config = self.deps.config
+        while True:
+            if config.message_retention_age is not None:
+                removed = await self.deps.store.prune_messages(
+                    max_age_s=config.message_retention_age
+                )
+                if removed:
+                    log.info("retention removed %d messages", removed)
+            freed = await self.deps.store.reclaim_space()
+            if freed:
+                log.info("retention gave %d bytes of the store back", freed)
+            await trio.sleep(config.retention_interval)
+
     async def _run_retention(
         self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -121,6 +142,7 @@ class Tree:
         await self.deps.media.sweep()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._prune_media)
+            nursery.start_soon(self._prune_messages)
             await run_retention(
                 self.deps.store,
                 max_age_s=config.event_retention_age,

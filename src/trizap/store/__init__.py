@@ -35,6 +35,8 @@ from .base import TokenRow as TokenRow
 from .base import WebhookRow as WebhookRow
 from .copy import TargetNotEmpty as TargetNotEmpty
 from .copy import copy_store as copy_store
+from .limits import OutboxLimits as OutboxLimits
+from .limits import OutboxUsage as OutboxUsage
 from .postgres import PostgresStore as PostgresStore
 from .postgres import open_postgres_store as open_postgres_store
 from .retention import run_retention as run_retention

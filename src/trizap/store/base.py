@@ -29,6 +29,7 @@ from ..protocol.enums import (
     WebhookState,
 )
 from ..protocol.outgoing import OutgoingMessage, summary
+from .limits import OutboxLimits
 
 __all__ = [
     "DELIVERIES_KEPT",
@@ -372,9 +373,22 @@ class Store(Protocol):
         ...
 
     # outbox --------------------------------------------------------------------------------
-    async def add_message(self, msg: NewMessage) -> tuple[MessageRow, bool]:
+    async def add_message(
+        self, msg: NewMessage, *, limits: OutboxLimits | None = None
+    ) -> tuple[MessageRow, bool]:
         """Commits a `queued` message. With an idempotency key already used for that tenant
-        and session, returns the existing row and False (nothing written)."""
+        and session, returns the existing row and False (nothing written). `OutboxFull`
+        (nothing written) when it does not fit `limits`."""
+        ...
+
+    async def prune_messages(self, *, max_age_s: float) -> int:
+        """Retention: removes messages in a final state last changed over `max_age_s`
+        ago; how many."""
+        ...
+
+    async def reclaim_space(self) -> int:
+        """Gives freed space back to the file system where the database can while serving
+        (SQLite in incremental auto-vacuum); bytes given back."""
         ...
 
     async def get_message(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
@@ -45,6 +45,7 @@ from .base import (
     TokenRow,
     WebhookRow,
 )
+from .limits import OutboxLimits
 from .tables import Table
 
 __all__ = [
@@ -191,6 +192,16 @@ class Backend(Protocol[C_contra]):
     def find_sent(
         self, db: C_contra, tenant_id: str, session: str, wa_id: str
     ) -> MessageRow | None: ...
+    def insert_message_within(
+        self, db: C_contra, row: MessageRow, limits: OutboxLimits
+    ) -> MessageRow | None:
+        """`insert_message`, or `OutboxFull` (nothing written) past `limits`."""
+        ...
+
+    def prune_messages(self, db: C_contra, cutoff: datetime, limit: int) -> int:
+        """Deletes up to `limit` messages in a final state last changed before `cutoff`."""
+        ...
+
     def received(self, db: C_contra, tenant_id: str, session: str, wa_id: str) -> bool: ...
 
     # media
@@ -310,7 +321,9 @@ class SqlStore(Generic[C]):
         synchronous: Synchronous,
         schema_version: int,
         now: Callable[[], datetime] = utcnow,
+        reclaim: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
+        self._reclaim = reclaim
         self._executor = executor
         self._run = executor.run
         self._backend = backend
@@ -577,17 +590,20 @@ class SqlStore(Generic[C]):
         return await self._run(self._backend.delete_cursor, tenant_id, consumer)
 
     # outbox ------------------------------------------------------------------------------
-    async def add_message(self, msg: NewMessage) -> tuple[MessageRow, bool]:
+    async def add_message(
+        self, msg: NewMessage, *, limits: OutboxLimits | None = None
+    ) -> tuple[MessageRow, bool]:
         """Commits a `queued` message and returns it with True. With an idempotency key
         already used for that tenant and session, returns the existing row (whatever its
         message and status) and False, writing nothing. Raises `NotFound` for an unknown
         session, `ValidationError` for a message that does not pass the wire converter (the
-        store keeps it in its wire form, and reads it back through the converter)."""
+        store keeps it in its wire form, and reads it back through the converter), and
+        `OutboxFull` (nothing written) when the message does not fit `limits`."""
         message = check.outgoing(msg.message)
-        return await self._run(self._add_message, msg, message)
+        return await self._run(self._add_message, msg, message, limits)
 
     def _add_message(
-        self, db: C, msg: NewMessage, message: OutgoingMessage
+        self, db: C, msg: NewMessage, message: OutgoingMessage, limits: OutboxLimits | None
     ) -> tuple[MessageRow, bool]:
         now = self._now()
         row = MessageRow(
@@ -603,8 +619,32 @@ class SqlStore(Generic[C]):
             created_at=now,
             updated_at=now,
         )
-        existing = self._backend.insert_message(db, row)
+        if limits is None:
+            existing = self._backend.insert_message(db, row)
+        else:
+            existing = self._backend.insert_message_within(db, row, limits)
         return (row, True) if existing is None else (existing, False)
+
+    async def prune_messages(self, *, max_age_s: float) -> int:
+        """Retention: removes messages in a final state (sent, delivered, read, failed,
+        cancelled) whose last change is older than `max_age_s`, in chunks of
+        `PRUNE_CHUNK`; how many. Queued messages stay whatever their age."""
+        check.retention(max_age_s, None)
+        try:
+            cutoff = self._now() - timedelta(microseconds=round(max_age_s * 1_000_000))
+        except OverflowError:
+            return 0
+        removed = 0
+        while True:
+            n = await self._run(self._backend.prune_messages, cutoff, PRUNE_CHUNK)
+            removed += n
+            if n < PRUNE_CHUNK:
+                return removed
+
+    async def reclaim_space(self) -> int:
+        """Gives the space of removed rows back to the file system where the database
+        can do that while serving (SQLite in incremental auto-vacuum); bytes given back."""
+        return 0 if self._reclaim is None else await self._reclaim()
 
     async def get_message(self, tenant_id: str, session: str, message_id: str) -> MessageRow | None:
         return await self._run(self._backend.get_message, tenant_id, session, message_id)

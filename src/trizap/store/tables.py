@@ -82,6 +82,7 @@ TABLES: Final = (
             "type",
             "payload",
             "media_id",
+            "size",
         ),
         None,
     ),

@@ -28,7 +28,7 @@ from ...protocol.enums import MessageStatus
 from ...protocol.errors import IdempotencyKeyReused, InvalidState, NotFound, TrizapError
 from ...protocol.events import MESSAGE_STATUS, MessageStatusData, event_data
 from ...protocol.outgoing import OutgoingMessage, media_of
-from ...store import MessageRow, NewEvent, NewMessage
+from ...store import MessageRow, NewEvent, NewMessage, OutboxLimits
 from ...whatsapp.engine import Engine, EngineFailure, EngineNotReady, phone_jid
 from ..deps import Deps
 from ..media import StoredReader
@@ -68,7 +68,7 @@ async def accept(
             raise NotFound(f"no session {session!r}")
         status = row.status
     msg, created = await deps.store.add_message(
-        NewMessage(tenant_id, session, message, idempotency_key)
+        NewMessage(tenant_id, session, message, idempotency_key), limits=outbox_limits(deps)
     )
     if not created:
         # The same key is the same request, or a mistake worth saying (sending the first
@@ -89,6 +89,17 @@ async def accept(
 
         ref.try_cast(Wake())  # a full mailbox is busy draining already
     return msg, True
+
+
+def outbox_limits(deps: Deps) -> OutboxLimits:
+    """What a session and a tenant may have queued, from the config."""
+    c = deps.config
+    return OutboxLimits(
+        session_messages=c.outbox_max_messages,
+        session_bytes=c.outbox_max_bytes,
+        tenant_messages=c.tenant_outbox_max_messages,
+        tenant_bytes=c.tenant_outbox_max_bytes,
+    )
 
 
 async def _same_request(

@@ -23,13 +23,15 @@ from .table import op
     auth="tenant",
     query=EventsQuery,
     responses={200: EventsPage},
+    errors=(429,),
 )
 async def list_events(ctx: Ctx) -> Answer:
     """The tenant's events with a seq above `after`, oldest first, at most `limit`
     (1..1000, default 100), optionally of one `session`. `last_seq` is the seq to pass as
     `after` next time. With `wait` (seconds, up to 30), an empty page is held until an event
     comes or the time is up: a long-poll. The same log the WebSocket replays: events are kept
-    30 days (at most 100000 per tenant) by default."""
+    30 days (at most 100000 per tenant) by default. A tenant holding `longpoll_max_per_tenant`
+    long-polls already gets 429 (`too_many_connections`) for one more."""
     q: EventsQuery = ctx.query
     # Ends within the wrapper's deadline, leaving time to read what came in the meantime.
     wait = min(q.wait, max(0.0, ctx.state.deadline() - 0.5))

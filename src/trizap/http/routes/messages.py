@@ -26,7 +26,7 @@ from .table import op
     auth="tenant",
     body=SendMessage,
     responses={202: MessageView, 200: MessageView},
-    errors=(404,),
+    errors=(404, 429),
 )
 async def send_message(ctx: Ctx) -> Answer:
     """Queues a message of any kind; 202 with the message, on disk when answered. It is
@@ -43,7 +43,13 @@ async def send_message(ctx: Ctx) -> Answer:
     sending nothing; the same key with a different request (its kind, recipient, text,
     quote, file or any other field; a file given again by URL or base64 is the same when
     its bytes are) is 422 `idempotency_key_reused`. A key belongs to its session and lasts
-    as long as its message: until the session is deleted."""
+    as long as its message: until the session is deleted, or its retention
+    (`message_retention_age`, 30 days after its last change) once it is in a final state.
+
+    The outbox is bounded: a session may have `outbox_max_messages` (10000) queued
+    messages of `outbox_max_bytes` (64 MiB) at most, a tenant `tenant_outbox_max_messages`
+    (50000) and `tenant_outbox_max_bytes` (256 MiB); past them the answer is 429
+    `outbox_full` with `Retry-After`, and nothing is queued."""
     body: SendMessage = ctx.body
     row, created = await ctx.rt.messages.send(ctx.tenant.id, ctx.params["name"], body)
     return Answer(message_view(row), 202 if created else 200)

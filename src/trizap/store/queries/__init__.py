@@ -13,6 +13,7 @@ from .events import EventQueries
 from .media import MediaQueries
 from .media_bytes import MediaBytesQueries
 from .outbox import OutboxQueries
+from .outbox_limits import OutboxLimitQueries
 from .rows import RowQueries
 from .sessions import SessionQueries
 from .tenants import TenantQueries
@@ -25,6 +26,7 @@ __all__ = [
     "EventQueries",
     "MediaBytesQueries",
     "MediaQueries",
+    "OutboxLimitQueries",
     "OutboxQueries",
     "RowQueries",
     "SessionQueries",

@@ -190,6 +190,12 @@ def payload(message: OutgoingMessage) -> str:
     return dumps(wire.unstructure(message))
 
 
+def message_size(payload: str, text: str) -> int:
+    """The bytes a message takes in the outbox (its `size` column): its payload and its
+    text column (the text of a text or an edit, a caption), UTF-8."""
+    return len(payload.encode()) + len(text.encode())
+
+
 def outgoing(payload: str | None, to: str, text: str, reply_to: str | None) -> OutgoingMessage:
     if payload is None:  # written before v3: a text message, in the v1 columns
         return OutgoingText(to=to, text=text, reply_to=reply_to)

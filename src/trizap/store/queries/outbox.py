@@ -24,13 +24,14 @@ class OutboxQueries:
     def insert_message(self, db: Db, row: MessageRow) -> MessageRow | None:
         q = self.dialect
         media = media_of(row.message)
+        payload = codecs.payload(row.message)
         try:
             # ON CONFLICT: a second insert of the same idempotency key writes nothing (with
             # several processes, it waits for the first one's commit first).
             inserted = q.run(
                 db,
-                f"INSERT INTO outbox ({MESSAGE_COLS}, media_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO outbox ({MESSAGE_COLS}, media_id, size) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id, session, idempotency_key) DO NOTHING RETURNING id",
                 (
                     row.id,
@@ -50,9 +51,11 @@ class OutboxQueries:
                     to_us(row.created_at),
                     to_us(row.updated_at),
                     row.message.type,
-                    codecs.payload(row.message),
+                    payload,
                     # The stored file it carries: deleting or pruning that file waits for it.
                     None if media is None else media.id,
+                    # What it takes in the outbox, counted against the outbox's limits.
+                    codecs.message_size(payload, summary(row.message)),
                 ),
             ).fetchone()
         except q.integrity_error as exc:

@@ -27,6 +27,7 @@ from ..queries import (
     EventQueries,
     MediaBytesQueries,
     MediaQueries,
+    OutboxLimitQueries,
     OutboxQueries,
     RowQueries,
     SessionQueries,
@@ -35,8 +36,9 @@ from ..queries import (
     WebhookQueries,
 )
 from ..sql import Backend, SqlStore, utcnow
-from .connection import DIALECT, connect, is_foreign_key, is_unique
+from .connection import DIALECT, MEMORY, connect, is_foreign_key, is_unique
 from .events import take_seqs
+from .vacuum import reclaim
 
 __all__ = ["SqliteBackend", "SqliteStore", "open_sqlite_store"]
 
@@ -61,6 +63,7 @@ class SqliteBackend(
     SessionQueries,
     EventQueries,
     CursorQueries,
+    OutboxLimitQueries,
     OutboxQueries,
     MediaQueries,
     MediaBytesQueries,
@@ -96,6 +99,12 @@ async def open_sqlite_store(
     check.synchronous(synchronous)
     spath = str(path)
     conn, version = await trio.to_thread.run_sync(connect, spath, synchronous, busy_timeout_s)
+
+    async def reclaim_space() -> int:
+        if spath == MEMORY:
+            return 0
+        return await trio.to_thread.run_sync(reclaim, spath, busy_timeout_s)
+
     store = SqliteStore(
         Executor(conn, DIALECT, inline=inline),
         SqliteBackend(),
@@ -103,6 +112,7 @@ async def open_sqlite_store(
         synchronous=synchronous,
         schema_version=version,
         now=now,
+        reclaim=reclaim_space,
     )
     log.info("store %s open (schema v%d, synchronous=%s)", spath, version, synchronous)
     try:

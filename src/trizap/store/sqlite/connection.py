@@ -23,6 +23,7 @@ from typing import Final
 from ...dbthread import Dialect, transaction
 from ..base import Synchronous
 from .migrations import migrate
+from .vacuum import INCREMENTAL, auto_vacuum, prepare_new
 
 __all__ = [
     "DIALECT",
@@ -117,6 +118,7 @@ def connect(path: str, synchronous: Synchronous, busy_timeout_s: float) -> tuple
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        prepare_new(conn)  # before WAL mode writes the file's first page
         journal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if path != MEMORY and str(journal).lower() != "wal":
             log.warning("store %s: WAL not available, journal mode is %s", path, journal)
@@ -124,6 +126,13 @@ def connect(path: str, synchronous: Synchronous, busy_timeout_s: float) -> tuple
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         version = migrate(conn)
+        if path != MEMORY and auto_vacuum(conn) != INCREMENTAL:
+            log.warning(
+                "store %s keeps the space of removed rows (auto_vacuum is off: the file was"
+                " made by an older trizap); it reuses it, but to give it back run"
+                " `trizap store vacuum` once with the server stopped",
+                path,
+            )
     except BaseException:
         conn.close()
         raise

@@ -261,6 +261,19 @@ CREATE TABLE media_uploads (
 CREATE INDEX media_uploads_touched ON media_uploads (touched_at);
 """
 
+# The outbox's limits and retention (issue 19). `size` is the bytes of a message as the
+# outbox keeps it (its payload and its text column), so a session's and a tenant's queued
+# bytes are a sum over a covering partial index; final-state messages are found by age
+# for retention.
+V9_OUTBOX_LIMITS: Final = """
+ALTER TABLE outbox ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+UPDATE outbox SET size = length(CAST(coalesce(payload, '') AS BLOB)) + length(CAST(text AS BLOB))
+    WHERE status = 'queued';
+CREATE INDEX outbox_queued ON outbox (tenant_id, session, size) WHERE status = 'queued';
+CREATE INDEX outbox_final ON outbox (updated_at)
+    WHERE status IN ('sent', 'delivered', 'read', 'failed', 'cancelled');
+"""
+
 MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (1, V1_BASE),
     (2, V2_SEQ_COUNTERS_AND_INDEXES),
@@ -269,6 +282,7 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (5, V5_WEBHOOKS),
     (6, V6_MEDIA),
     (7, V7_MEDIA_BYTES),
+    (9, V9_OUTBOX_LIMITS),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
