@@ -47,6 +47,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from .config import Config
 from .http import serve as serve_http
+from .http.limits import return_large_buffers
 from .runtime import DataDirInUse, hold_data_dir, open_runtime
 from .store import SchemaTooNew, TargetNotEmpty, copy_store, open_store
 from .store.copy import COPY_CHUNK
@@ -175,6 +176,7 @@ def _innermost(group: BaseExceptionGroup[E]) -> E:
 
 async def _serve(config: Config, access_log: bool) -> None:
     log = logging.getLogger("trizap")
+    return_large_buffers()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         stop = trio.Event()
 

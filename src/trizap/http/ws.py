@@ -23,6 +23,7 @@ from quart import Quart, websocket
 from ..actors import ActorError, ActorRef
 from ..protocol import WsQuery, parse_query
 from ..protocol.errors import Unavailable
+from . import limits
 from .api import AppState, Operation
 from .auth import ASGI_SEND_KEY, Send, principal_of, require_tenant
 from .ws_client import Incoming, WsClientActor, WsClientMsg
@@ -31,7 +32,7 @@ log = logging.getLogger("trizap.http.ws")
 
 WS_PATH: Final = "/v1/ws"
 MAX_FRAME: Final = 1024 * 1024  # bytes; a larger frame closes the connection with 1009
-MAILBOX: Final = 16  # client frames queued for the actor (x 1 MiB at most each)
+MAILBOX: Final = 4  # client frames queued for the actor (x 1 MiB at most each)
 STOP_GRACE: Final = 3.0  # seconds an actor has to close its connection when stopped
 
 
@@ -112,6 +113,8 @@ async def close_all(state: AppState) -> None:
 
 
 def install(app: Quart, state: AppState) -> None:
+    app.asgi_websocket_class = limits.WebsocketConnection
+
     async def view() -> None:
         await ws_endpoint(state)
 

@@ -1,0 +1,239 @@
+"""What the connection layer bounds, below Quart: hypercorn's trio connection with a
+deadline on every write, and HTTP/2 only when configured (docs/reliability.md, "Security").
+
+**Every write to a client has a deadline.** hypercorn writes a connection's bytes in a
+*shielded* `send_all` with no deadline: a client that stops reading (its receive window
+full) holds that write forever, and with it whoever wrote (a WebSocket client's actor, the
+ping task). Its reader then stops too, waiting for room in the app's full queues, so the
+connection never notices that the client went away (the socket stays in CLOSE-WAIT) and
+its queued frames stay in memory. (And a connection the client closed while idle stayed
+open until the keep-alive timer fired.) `GuardedTCPServer` gives each write `send_timeout`
+seconds. A write past it, or one that finds the peer gone, *aborts* the connection: the
+socket is closed at once and the connection's tasks (its reader, pinger and the app's
+handler) are cancelled, which stops a WebSocket client's actor, ends its subscription and
+frees its buffers. hypercorn would instead tell the app the stream closed by putting a
+`disconnect` in the same full queue, which is what deadlocked. A frame cut off halfway
+cannot be followed by a close frame, so the client sees the connection end without one
+(1006).
+
+**HTTP/2 without TLS is off unless configured** (`Config.http2`): a request upgrading
+with `Upgrade: h2c` is answered in HTTP/1.1 as if the header were not there, and a
+prior-knowledge preface (`PRI * HTTP/2.0`) gets 505 and the connection closed. With it
+on, a connection whose client resets streams faster than `H2_RESET_RATE` a second (after a
+burst of `H2_RESET_BURST`) is closed (the rapid-reset attack).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+from contextlib import suppress
+from math import inf
+from typing import Any, Final
+
+import h2.errors
+import h2.events
+import h11
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.events import Closed, RawData, Updated
+from hypercorn.protocol import h2 as hyper_h2
+from hypercorn.protocol import h11 as hyper_h11
+from hypercorn.trio import run as hyper_run
+from hypercorn.trio.tcp_server import TCPServer
+from quart_trio.asgi import TrioASGIWebsocketConnection
+
+log = logging.getLogger("trizap.http.limits")
+
+#: Stream resets (RST_STREAM) a client may send on one HTTP/2 connection at once, and how
+#: many a second are given back; past that the connection is closed.
+H2_RESET_BURST: Final = 100
+H2_RESET_RATE: Final = 10.0
+WS_QUEUE: Final = 1  # received WebSocket frames quart-trio queues for the handler
+
+
+class TrizapHyperConfig(HyperConfig):
+    """hypercorn's config plus what trizap's connection layer adds."""
+
+    send_timeout: float | None = None  # seconds a write to a client may take; None: none
+    http2: bool = True  # hypercorn's own default; trizap's config turns it off
+
+
+class GuardedTCPServer(TCPServer):
+    """hypercorn's trio connection, with a deadline on every write and an abort that does
+    not need the app's queues (see the module's docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scope = trio.CancelScope()
+        self.aborted: str | None = None
+        self._read_done = False
+
+    async def run(self) -> None:
+        with self._scope:
+            await super().run()
+        if self.aborted is not None:
+            _collect()
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        # The client closed (or the read failed): the keep-alive timer has nothing left to
+        # wait for. hypercorn leaves it running, and the connection's socket then stays
+        # open (in CLOSE-WAIT) until it fires, `http_keep_alive` seconds later.
+        self._read_done = True
+        await self.idle_task.stop()
+
+    async def protocol_send(self, event: Any) -> None:
+        if isinstance(event, Updated) and event.idle and self._read_done:
+            await self.idle_task.stop()
+            return
+        if not isinstance(event, RawData):
+            await super().protocol_send(event)
+            return
+        if self.aborted is not None:
+            return
+        timeout = getattr(self.config, "send_timeout", None) or inf
+        async with self.send_lock:
+            if self.aborted is not None:
+                return
+            try:
+                with trio.CancelScope(shield=True, deadline=trio.current_time() + timeout) as sc:
+                    await self.stream.send_all(event.data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.abort("the peer went away")
+                return
+            if sc.cancelled_caught:
+                log.info("%s did not read for %g s: connection closed", self._peer(), timeout)
+                await self.abort(f"the client did not read for {timeout:g} s")
+
+    async def abort(self, reason: str) -> None:
+        """Close the socket now and cancel everything the connection runs."""
+        if self.aborted is not None:
+            return
+        self.aborted = reason
+        self._scope.cancel()
+        transport = getattr(self.stream, "transport_stream", self.stream)
+        with trio.CancelScope(shield=True), suppress(trio.BrokenResourceError, OSError):
+            await transport.aclose()
+
+    def _peer(self) -> str:
+        try:
+            host, port = self.stream.socket.getpeername()[:2]
+        except (AttributeError, OSError):
+            return "a client"
+        return f"client {host}:{port}"
+
+
+_last_collect = -inf
+
+
+def _collect() -> None:
+    """A full garbage collection, at most once a second: the exceptions that unwound an
+    aborted connection's tasks hold its buffers (up to megabytes each) in reference
+    cycles, which Python's collector would otherwise keep until its oldest generation
+    happens to be collected."""
+    global _last_collect
+    now = trio.current_time()
+    if now - _last_collect >= 1.0:
+        _last_collect = now
+        gc.collect()
+
+
+def return_large_buffers() -> None:
+    """Have glibc's malloc give buffers of 256 KiB and more back to the system when they
+    are freed (a fixed mmap threshold). Its default threshold grows after the first such
+    buffer is freed, and WebSocket frames of up to 1 MiB then stay in the heap: RSS
+    would not come down after the stalled clients holding them are gone. `trizap serve`
+    calls this once; elsewhere (not glibc) it does nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+M_MMAP_THRESHOLD: Final = -3  # glibc's mallopt parameter
+
+
+def _check_protocol_h1_only() -> None:
+    """hypercorn switches to HTTP/2 on `Upgrade: h2c` and on the prior-knowledge preface;
+    with `http2` off, stay in HTTP/1.1 (the upgrade ignored, the preface refused)."""
+    original = hyper_h11.H11Protocol._check_protocol
+    if getattr(original, "_trizap", False):
+        return
+
+    async def check(self: hyper_h11.H11Protocol, event: h11.Request) -> None:
+        if getattr(self.config, "http2", True):
+            await original(self, event)
+            return
+        if event.method == b"PRI" and event.target == b"*":
+            raise _RefusePreface()
+        # An `Upgrade: h2c` is a request like any other: answered in HTTP/1.1.
+
+    check._trizap = True  # type: ignore[attr-defined]
+    hyper_h11.H11Protocol._check_protocol = check  # type: ignore[method-assign]
+
+    handle = hyper_h11.H11Protocol._handle_events
+
+    async def handle_events(self: hyper_h11.H11Protocol) -> None:
+        try:
+            await handle(self)
+        except _RefusePreface:
+            await self._send_error_response(505)
+            await self.send(Closed())
+
+    hyper_h11.H11Protocol._handle_events = handle_events  # type: ignore[method-assign]
+
+
+class _RefusePreface(Exception):
+    pass
+
+
+def _bounded_resets() -> None:
+    """Give each HTTP/2 connection a budget of stream resets by the client
+    (`H2_RESET_BURST`, refilled at `H2_RESET_RATE` a second); a client past it is sent
+    GOAWAY (ENHANCE_YOUR_CALM) and its connection closed: the rapid-reset attack
+    (CVE-2023-44487) costs a server a request per reset otherwise."""
+    original = hyper_h2.H2Protocol._handle_events
+    if getattr(original, "_trizap", False):
+        return
+
+    async def handle_events(self: hyper_h2.H2Protocol, events: list[Any]) -> None:
+        resets = sum(1 for e in events if isinstance(e, h2.events.StreamReset) and e.remote_reset)
+        if resets:
+            now = trio.current_time()
+            budget, since = getattr(self, "_trizap_resets", (float(H2_RESET_BURST), now))
+            budget = min(float(H2_RESET_BURST), budget + (now - since) * H2_RESET_RATE) - resets
+            self._trizap_resets = (budget, now)  # type: ignore[attr-defined]
+            if budget < 0:
+                log.info("an HTTP/2 client reset streams too fast: connection closed")
+                self.connection.close_connection(error_code=h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+                await self._flush()
+                await self.send(Closed())
+                return
+        await original(self, events)
+
+    handle_events._trizap = True  # type: ignore[attr-defined]
+    hyper_h2.H2Protocol._handle_events = handle_events  # type: ignore[method-assign]
+
+
+def install() -> None:
+    """Put the guarded connection in hypercorn's trio worker (once, for the process)."""
+    hyper_run.TCPServer = GuardedTCPServer  # type: ignore[attr-defined]
+    _check_protocol_h1_only()
+    _bounded_resets()
+
+
+install()
+
+
+class WebsocketConnection(TrioASGIWebsocketConnection):
+    """quart-trio's WebSocket connection with a queue of `WS_QUEUE` received frames
+    instead of 10: with hypercorn's queue and the actor's mailbox, what a client that
+    sends and never reads can make the server hold is bounded by their sum (x 1 MiB)."""
+
+    def __init__(self, app: Any, scope: Any) -> None:
+        super().__init__(app, scope)
+        self.send_channel, self.receive_channel = trio.open_memory_channel[bytes | str](WS_QUEUE)
