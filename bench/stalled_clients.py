@@ -51,8 +51,6 @@ def close_wait(port: int) -> int:
         check=False,
     ).stdout
     lines = [line for line in out.splitlines() if f":{port} " in line]
-    if os.environ.get("STALLED_DEBUG"):
-        print(lines)
     return len(lines)
 
 
@@ -85,14 +83,12 @@ def stalled_client(port: int, token: str) -> socket.socket:
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", port))
-    if os.environ.get("STALLED_DEBUG"):
-        print("client", s.getsockname())
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(
+    request = (
         f"GET /v1/ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        .encode()
     )
+    s.sendall(request.encode())
     s.settimeout(0.5)
     big = frame(json.dumps({"type": "ping", "ref": "r" * (1024 * 1024 - 100)}).encode())
     small = frame(json.dumps({"type": "ping", "ref": "x"}).encode())
@@ -130,7 +126,10 @@ def main() -> None:
                     headers={"Authorization": f"Bearer {ADMIN}"},
                 )
                 token = r.json()["token"]
-                print(f"idle:          RSS {rss_mb(proc.pid):6.1f} MB  fds {fds(proc.pid)}  close-wait {close_wait(port)}")
+                print(
+                    f"idle:          RSS {rss_mb(proc.pid):6.1f} MB  fds {fds(proc.pid)}"
+                    f"  close-wait {close_wait(port)}"
+                )
                 clients = [stalled_client(port, token) for _ in range(CLIENTS)]
                 print(
                     f"{CLIENTS} stalled:    RSS {rss_mb(proc.pid):6.1f} MB  fds {fds(proc.pid)}"

@@ -205,25 +205,40 @@ async def _serve(config: Config, access_log: bool) -> None:
                 url = f"http://{config.host}:{port}"
                 text = f"trizap listening on {url} (data in {config.data_dir})"
                 if rt.auth.admin_token_created:
-                    text += "\n" + _first_start_banner(rt.auth.admin_token_created, config, url)
+                    text += "\n" + _first_start_banner(
+                        rt.auth.admin_token_created, config, url, show=sys.stdout.isatty()
+                    )
                 click.echo(text)  # one write: readers see the banner with the first line
             log.info("stopped")
             signal_nursery.cancel_scope.cancel()
 
 
-def _first_start_banner(token: str, config: Config, url: str) -> str:
+def _first_start_banner(token: str, config: Config, url: str, *, show: bool) -> str:
+    """What `trizap serve` prints after its first start. The token itself only when `show`
+    (stdout is a terminal): otherwise the output may be a service's log, and the banner
+    says where the file is instead."""
     path = config.data_dir / "admin.token"
     command = f"{command_name()} tenant create acme --url {url}"
     if config.data_dir != Path("trizap-data"):
         command += f" --data-dir {config.data_dir}"
-    return f"""
-Generated the admin token (shown once; kept in {path}, mode 0600):
+    if show:
+        head = f"""Generated the admin token (shown once; kept in {path}, mode 0600):
 
     {token}
+"""
+        bearer = token
+    else:
+        head = f"""Generated the admin token into {path} (mode 0600). It is not printed: this
+output is not a terminal, and a token must not end up in a log. Read it with:
 
+    cat {path}
+"""
+        bearer = f"$(cat {path})"
+    return f"""
+{head}
 It manages tenants. Next, create a tenant; its own token is printed once:
 
-    curl -s -H 'Authorization: Bearer {token}' -d '{{"name": "acme"}}' {url}/v1/tenants
+    curl -s -H "Authorization: Bearer {bearer}" -d '{{"name": "acme"}}' {url}/v1/tenants
 
 or:  {command}
 API: {url}/openapi.json

@@ -87,7 +87,8 @@ _ERROR_TEXT: Final = {
     413: "Body over 1 MiB (a file: over `media_max_bytes`, or the tenant's media quota)",
     416: "Range not satisfiable: `Content-Range` says the file's size",
     422: "Validation failed; `errors` lists each location",
-    429: "A limit was reached",
+    429: "A limit was reached, or too many wrong tokens came from this address"
+    " (retry after `Retry-After` seconds)",
     503: "Busy (retry after `Retry-After` seconds) or unavailable",
 }
 
@@ -162,7 +163,7 @@ def _view_types(ops: Iterable[Operation]) -> list[Any]:
 def _errors_of(op: Operation) -> list[int]:
     codes = set(op.errors)
     if op.auth != "none":
-        codes.add(401)
+        codes |= {401, 429}  # 429: too many failed authentications from the address
         if op.auth != "any":
             codes.add(403)
     if op.body is not None:

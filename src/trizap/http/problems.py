@@ -14,7 +14,6 @@ import orjson
 from werkzeug.exceptions import HTTPException
 
 from ..protocol.errors import (
-    Busy,
     MalformedInput,
     NotFound,
     PayloadTooLarge,
@@ -55,8 +54,9 @@ def problem_headers(error: TrizapError) -> dict[str, str]:
     headers = {"Content-Type": PROBLEM_JSON, "Cache-Control": "no-store"}
     if isinstance(error, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{error.size}"
-    if isinstance(error, Busy):
-        headers["Retry-After"] = str(error.retry_after)
+    retry_after = getattr(error, "retry_after", None)  # Busy, TooManyFailures, ...
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
     elif isinstance(error, Unavailable):
         headers["Retry-After"] = "1"
     elif isinstance(error, Unauthorized):
