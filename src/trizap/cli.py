@@ -238,7 +238,7 @@ output is not a terminal, and a token must not end up in a log. Read it with:
 {head}
 It manages tenants. Next, create a tenant; its own token is printed once:
 
-    curl -s -H "Authorization: Bearer {bearer}" -d '{{"name": "acme"}}' {url}/v1/tenants
+    curl -s -H "Authorization: Bearer {bearer}" --json '{{"name": "acme"}}' {url}/v1/tenants
 
 or:  {command}
 API: {url}/openapi.json
@@ -450,7 +450,7 @@ def tenant_create(name: str, url: str, token: str | None, data_dir: Path, as_jso
     click.echo(f"token: {body['token']}")
     click.echo("Keep the token: it is not shown again. Sessions are created with it:")
     click.echo(
-        f"  curl -s -H 'Authorization: Bearer {body['token']}' -d '{{\"name\": \"sales\"}}' "
+        f"  curl -s -H 'Authorization: Bearer {body['token']}' --json '{{\"name\": \"sales\"}}' "
         f"{url}/v1/sessions"
     )
 

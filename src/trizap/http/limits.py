@@ -30,12 +30,14 @@ import ctypes.util
 import gc
 import logging
 from contextlib import suppress
+from http import HTTPStatus
 from math import inf
 from typing import Any, Final
 
 import h2.errors
 import h2.events
 import h11
+import orjson
 import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.events import Closed, RawData, Updated
@@ -44,6 +46,8 @@ from hypercorn.protocol import h11 as hyper_h11
 from hypercorn.trio import run as hyper_run
 from hypercorn.trio.tcp_server import TCPServer
 from quart_trio.asgi import TrioASGIWebsocketConnection
+
+from .problems import PROBLEM_BASE, PROBLEM_JSON
 
 log = logging.getLogger("trizap.http.limits")
 
@@ -191,6 +195,52 @@ class _RefusePreface(Exception):
     pass
 
 
+def _problem_errors() -> None:
+    """hypercorn answers a request it cannot parse itself (400, 431 headers over 16 KiB,
+    505 above) with an empty body; give it a problem document like every other error."""
+    original = hyper_h11.H11Protocol._send_error_response
+    if getattr(original, "_trizap", False):
+        return
+
+    async def send_error(self: hyper_h11.H11Protocol, status_code: int) -> None:
+        body = _problem(status_code)
+        await self._send_h11_event(
+            h11.Response(
+                status_code=status_code,
+                headers=[
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                    *self.config.response_headers("h11"),
+                ],
+            )
+        )
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+
+    send_error._trizap = True  # type: ignore[attr-defined]
+    hyper_h11.H11Protocol._send_error_response = send_error  # type: ignore[method-assign]
+
+
+_DETAILS: Final = {
+    400: "the request is not valid HTTP/1.1",
+    431: "the request's headers are too large (16 KiB at most)",
+    505: "HTTP/1.1 only: HTTP/2 is not enabled on this server (TRIZAP_HTTP2)",
+}
+
+
+def _problem(status: int) -> bytes:
+    phrase = HTTPStatus(status).phrase
+    return orjson.dumps(
+        {
+            "type": f"{PROBLEM_BASE}{'malformed' if status == 400 else f'http-{status}'}",
+            "title": "Malformed input" if status == 400 else phrase,
+            "status": status,
+            "detail": _DETAILS.get(status, phrase),
+        }
+    )
+
+
 def _bounded_resets() -> None:
     """Give each HTTP/2 connection a budget of stream resets by the client
     (`H2_RESET_BURST`, refilled at `H2_RESET_RATE` a second); a client past it is sent
@@ -224,6 +274,7 @@ def install() -> None:
     hyper_run.TCPServer = GuardedTCPServer  # type: ignore[attr-defined]
     _check_protocol_h1_only()
     _bounded_resets()
+    _problem_errors()
 
 
 install()

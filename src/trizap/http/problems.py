@@ -73,7 +73,9 @@ def from_http_exception(exc: HTTPException) -> tuple[TrizapError, dict[str, str]
     code = exc.code or 500
     extra: dict[str, str] = {}
     error: TrizapError
-    if code == 404:
+    if (
+        code == 404 or 300 <= code < 400 or code == 404
+    ):  # no redirect: its address would be the Host's
         error = NotFound("no such route")
     elif code == 405:
         error = MethodNotAllowed("this route does not take that method")

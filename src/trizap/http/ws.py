@@ -26,6 +26,7 @@ from ..protocol.errors import Unavailable
 from . import limits
 from .api import AppState, Operation
 from .auth import ASGI_SEND_KEY, Send, principal_of, require_tenant
+from .strict import single_values
 from .ws_client import Incoming, WsClientActor, WsClientMsg
 
 log = logging.getLogger("trizap.http.ws")
@@ -57,7 +58,7 @@ class QuartTransport:
 async def ws_endpoint(state: AppState) -> None:
     rt = state.runtime
     principal = require_tenant(principal_of(websocket.scope))
-    query = parse_query(dict(websocket.args.items()), WsQuery, ignore=("token",))
+    query = parse_query(single_values(websocket.args), WsQuery, ignore=("token",))
     if state.closing.is_set():
         raise Unavailable("the server is shutting down")
     real = websocket._get_current_object()  # type: ignore[attr-defined]
@@ -133,7 +134,9 @@ OPERATION: Final = Operation(
         "`ReplyFrame` for each (or an `ErrorFrame` for a frame that is not a command). Close "
         "codes: 1001 server shutting down, 4401 token revoked or tenant deleted, 4408 "
         "fell behind (reconnect with `after`), 1009 frame over 1 MiB. The server pings; "
-        "a client that does not answer is closed."
+        "a client that does not answer is closed, and one that does not read what the "
+        "server sends within `send_timeout` (30 s) is disconnected without a close frame "
+        "(1006: reconnect with `after`)."
     ),
     tag="events",
     auth="tenant",
