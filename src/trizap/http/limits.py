@@ -79,7 +79,7 @@ class GuardedTCPServer(TCPServer):
         with self._scope:
             await super().run()
         if self.aborted is not None:
-            _collect()
+            await _collect_soon()
 
     async def _read_data(self) -> None:
         await super()._read_data()
@@ -133,16 +133,21 @@ class GuardedTCPServer(TCPServer):
 _last_collect = -inf
 
 
-def _collect() -> None:
-    """A full garbage collection, at most once a second: the exceptions that unwound an
+async def _collect_soon() -> None:
+    """A full garbage collection, at most one a second: the exceptions that unwound an
     aborted connection's tasks hold its buffers (up to megabytes each) in reference
     cycles, which Python's collector would otherwise keep until its oldest generation
-    happens to be collected."""
+    happens to be collected. Connections aborted together share one collection, run
+    once the second since the last one is over."""
     global _last_collect
-    now = trio.current_time()
-    if now - _last_collect >= 1.0:
-        _last_collect = now
-        gc.collect()
+    freed = trio.current_time()
+    wait = _last_collect + 1.0 - freed
+    if wait > 0:
+        await trio.sleep(wait)
+        if _last_collect >= freed:
+            return  # a collection ran after this connection was freed
+    _last_collect = trio.current_time()
+    gc.collect()
 
 
 def return_large_buffers() -> None:
