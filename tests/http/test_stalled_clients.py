@@ -187,3 +187,31 @@ def _unread(stream: trio.SocketStream) -> int:
     """Bytes waiting in the client's receive buffer (FIONREAD)."""
     raw = fcntl.ioctl(stream.socket.fileno(), termios.FIONREAD, b"\0\0\0\0")
     return int(struct.unpack("i", raw)[0])
+
+
+async def test_frames_sent_before_the_101_end_that_connection_only(tmp_path: Path) -> None:
+    """hypercorn answers 400 to a WebSocket client that sends frames before its 101, then
+    raced the app's accept into an h11 error that escaped the connection and stopped the
+    whole server. It must end that connection only."""
+    async with running(http_config(tmp_path)) as srv:
+        _, token = await srv.tenant("acme")
+        frame = masked(json.dumps({"type": "ping", "ref": "x"}).encode())
+        for _ in range(20):
+            stream = await trio.open_tcp_stream("127.0.0.1", srv.port)
+            key = base64.b64encode(os.urandom(16)).decode()
+            await stream.send_all(
+                f"GET /v1/ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+                + frame * 3
+            )
+            with trio.fail_after(10):
+                try:
+                    while await stream.receive_some():
+                        pass
+                except trio.BrokenResourceError:
+                    pass
+            await stream.aclose()
+        # the server still serves
+        r = await srv.http.get("/v1/me", headers=bearer(token))
+        assert r.status_code == 200

@@ -41,12 +41,15 @@ import orjson
 import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.events import Closed, RawData, Updated
+from hypercorn.protocol import events as hyper_events
 from hypercorn.protocol import h2 as hyper_h2
 from hypercorn.protocol import h11 as hyper_h11
+from hypercorn.protocol import ws_stream as hyper_ws
 from hypercorn.trio import run as hyper_run
 from hypercorn.trio.tcp_server import TCPServer
 from quart_trio.asgi import TrioASGIWebsocketConnection
 
+from ..supervisor.lograte import LogRate, left_out
 from .problems import PROBLEM_BASE, PROBLEM_JSON
 
 log = logging.getLogger("trizap.http.limits")
@@ -55,6 +58,8 @@ log = logging.getLogger("trizap.http.limits")
 #: many a second are given back; past that the connection is closed.
 H2_RESET_BURST: Final = 100
 H2_RESET_RATE: Final = 10.0
+STALLED_LOG = LogRate()  # "did not read" lines per client address
+PROTOCOL_LOG = LogRate()  # protocol errors per client address
 WS_QUEUE: Final = 1  # received WebSocket frames quart-trio queues for the handler
 
 
@@ -76,8 +81,30 @@ class GuardedTCPServer(TCPServer):
         self._read_done = False
 
     async def run(self) -> None:
-        with self._scope:
-            await super().run()
+        try:
+            with self._scope:
+                await super().run()
+        except* EarlyData:
+            # A WebSocket client that sent frames before its 101 (RFC 6455 forbids it).
+            # hypercorn answered 400 and raced the app's accept into an h11 error that
+            # stopped the whole server: the connection is closed instead.
+            peer = self._peer()
+            if PROTOCOL_LOG.allow(peer)[0]:
+                log.info("%s sent WebSocket frames before its handshake: closed", peer)
+            await self.abort("frames before the handshake")
+        except* Exception as group:
+            # hypercorn lets a protocol error of one connection out of the connection,
+            # and then out of the server: end this connection only.
+            peer = self._peer()
+            logged, skipped = PROTOCOL_LOG.allow(peer)
+            if logged:
+                log.warning(
+                    "%s: connection closed on an error: %r%s",
+                    peer,
+                    group.exceptions[0],
+                    left_out(skipped),
+                )
+            await self.abort("protocol error")
         if self.aborted is not None:
             await _collect_soon()
 
@@ -109,7 +136,15 @@ class GuardedTCPServer(TCPServer):
                 await self.abort("the peer went away")
                 return
             if sc.cancelled_caught:
-                log.info("%s did not read for %g s: connection closed", self._peer(), timeout)
+                peer = self._peer()
+                logged, skipped = STALLED_LOG.allow(peer)
+                if logged:
+                    log.info(
+                        "%s did not read for %g s: connection closed%s",
+                        peer,
+                        timeout,
+                        left_out(skipped),
+                    )
                 await self.abort(f"the client did not read for {timeout:g} s")
 
     async def abort(self, reason: str) -> None:
@@ -124,10 +159,10 @@ class GuardedTCPServer(TCPServer):
 
     def _peer(self) -> str:
         try:
-            host, port = self.stream.socket.getpeername()[:2]
+            host = self.stream.socket.getpeername()[0]
         except (AttributeError, OSError):
             return "a client"
-        return f"client {host}:{port}"
+        return f"client {host}"
 
 
 _last_collect = -inf
@@ -198,6 +233,28 @@ def _check_protocol_h1_only() -> None:
 
 class _RefusePreface(Exception):
     pass
+
+
+class EarlyData(Exception):
+    """A WebSocket client sent data before the server accepted its handshake."""
+
+
+def _no_early_websocket_data() -> None:
+    original = hyper_ws.WSStream.handle
+    if getattr(original, "_trizap", False):
+        return
+
+    async def handle(self: hyper_ws.WSStream, event: Any) -> None:
+        if (
+            isinstance(event, hyper_events.Body | hyper_events.Data)
+            and not self.closed
+            and not self.handshake.accepted
+        ):
+            raise EarlyData()
+        await original(self, event)
+
+    handle._trizap = True  # type: ignore[attr-defined]
+    hyper_ws.WSStream.handle = handle  # type: ignore[method-assign]
 
 
 def _problem_errors() -> None:
@@ -280,6 +337,7 @@ def install() -> None:
     _check_protocol_h1_only()
     _bounded_resets()
     _problem_errors()
+    _no_early_websocket_data()
 
 
 install()

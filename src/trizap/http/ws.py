@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
+import h11
 import trio
 from quart import Quart, websocket
 
@@ -70,7 +71,11 @@ async def ws_endpoint(state: AppState) -> None:
         sessions=query.sessions,
         encoder=state.encoder,
     )
-    await websocket.accept()
+    try:
+        await websocket.accept()
+    except h11.LocalProtocolError:
+        # The client sent frames before its 101: hypercorn answered 400 already.
+        return
     try:
         child_id, ref = await rt.clients.start(
             principal.tenant.id, actor.body, mailbox_size=MAILBOX, shutdown=STOP_GRACE
