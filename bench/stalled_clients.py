@@ -10,6 +10,8 @@ clients dropped their sockets without a close frame (and how many sockets are le
 CLOSE-WAIT).
 
     .venv/bin/python bench/stalled_clients.py      # TRIZAP_SEND_TIMEOUT=5 by default here
+
+(Run an older trizap with `PYTHONPATH=<its src>`: the server is `python -m trizap`.)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -89,6 +92,9 @@ def stalled_client(port: int, token: str) -> socket.socket:
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     s.sendall(request.encode())
+    head = b""
+    while b'"hello"' not in head:  # the 101 and the hello frame, then never read again
+        head += s.recv(1)
     s.settimeout(0.5)
     big = frame(json.dumps({"type": "ping", "ref": "r" * (1024 * 1024 - 100)}).encode())
     small = frame(json.dumps({"type": "ping", "ref": "x"}).encode())
@@ -110,9 +116,11 @@ def main() -> None:
             "TRIZAP_SEND_TIMEOUT": SEND_TIMEOUT,
             "TRIZAP_PORT": "0",
         }
-        trizap = Path(sys.executable).parent / "trizap"
         proc = subprocess.Popen(
-            [str(trizap), "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "trizap", "serve", "--port", "0"],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert proc.stdout is not None
@@ -130,7 +138,8 @@ def main() -> None:
                     f"idle:          RSS {rss_mb(proc.pid):6.1f} MB  fds {fds(proc.pid)}"
                     f"  close-wait {close_wait(port)}"
                 )
-                clients = [stalled_client(port, token) for _ in range(CLIENTS)]
+                with ThreadPoolExecutor(CLIENTS) as pool:  # all at once
+                    clients = list(pool.map(lambda _: stalled_client(port, token), range(CLIENTS)))
                 print(
                     f"{CLIENTS} stalled:    RSS {rss_mb(proc.pid):6.1f} MB  fds {fds(proc.pid)}"
                     f"  {gauges(http)}"

@@ -183,6 +183,8 @@ async def _collect_soon() -> None:
             return  # a collection ran after this connection was freed
     _last_collect = trio.current_time()
     gc.collect()
+    if _libc is not None:  # give the pages freed inside the heap back too (glibc)
+        _libc.malloc_trim(0)
 
 
 def return_large_buffers() -> None:
@@ -190,12 +192,19 @@ def return_large_buffers() -> None:
     are freed (a fixed mmap threshold). Its default threshold grows after the first such
     buffer is freed, and WebSocket frames of up to 1 MiB then stay in the heap: RSS
     would not come down after the stalled clients holding them are gone. `trizap serve`
-    calls this once; elsewhere (not glibc) it does nothing."""
+    calls this once; elsewhere (not glibc) it does nothing. After an aborted connection is
+    collected, `malloc_trim` then returns the free pages inside the heap as well."""
+    global _libc
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        libc.malloc_trim  # noqa: B018 (glibc has it; others may not)
     except (OSError, AttributeError):
-        pass
+        return
+    _libc = libc
+
+
+_libc: ctypes.CDLL | None = None  # set by `return_large_buffers` on glibc
 
 
 M_MMAP_THRESHOLD: Final = -3  # glibc's mallopt parameter
