@@ -79,6 +79,8 @@ class GuardedTCPServer(TCPServer):
         self._scope = trio.CancelScope()
         self.aborted: str | None = None
         self._read_done = False
+        self._peer_name: str | None = None
+        self._peer()  # while the socket is open
 
     async def run(self) -> None:
         try:
@@ -158,11 +160,12 @@ class GuardedTCPServer(TCPServer):
             await transport.aclose()
 
     def _peer(self) -> str:
-        try:
-            host = self.stream.socket.getpeername()[0]
-        except (AttributeError, OSError):
-            return "a client"
-        return f"client {host}"
+        if self._peer_name is None:
+            try:
+                self._peer_name = f"client {self.stream.socket.getpeername()[0]}"
+            except (AttributeError, OSError):
+                return "a client"
+        return self._peer_name
 
 
 _last_collect = -inf
