@@ -43,7 +43,7 @@ def bench_config(data_dir: Path, **overrides: Any) -> Config:
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "default_engine": "sim",
-        "admin_token": "bench-admin",
+        "admin_token": "bench-admin-token-0123456789abcdefghij",
         "sim_delivery_delay": 0.001,
         "sim_read_delay": None,
         "probe_interval": 3600.0,

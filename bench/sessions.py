@@ -49,12 +49,16 @@ async def measure(n: int) -> tuple[float, float]:
         config = Config(
             data_dir=Path(tmp),
             default_engine="sim",
-            admin_token="bench",
+            admin_token="bench-admin-token-0123456789abcdefghij",
             max_sessions_per_tenant=PER_TENANT,
             probe_interval=3600,
         )
         # The baseline: the same runtime, no sessions.
-        async with open_runtime(Config(data_dir=Path(tmp) / "empty", admin_token="x")):
+        async with open_runtime(
+            Config(
+                data_dir=Path(tmp) / "empty", admin_token="bench-admin-token-0123456789abcdefghij"
+            )
+        ):
             gc.collect()
             base = rss()
         await seed(config, n)

@@ -34,7 +34,7 @@ def _readme() -> str:
 
 
 def test_the_configuration_table_lists_every_setting_with_its_default() -> None:
-    rows = dict(re.findall(r"^\| `TRIZAP_([A-Z_]+)` \| `?([^`|]+?)`? \|", _readme(), re.M))
+    rows = dict(re.findall(r"^\| `TRIZAP_([A-Z0-9_]+)` \| `?([^`|]+?)`? \|", _readme(), re.M))
     fields = {f.name.upper(): _shown(f.default) for f in attrs.fields(Config)}
     assert rows == fields
 
@@ -348,7 +348,7 @@ async def test_the_webhook_step_of_the_walkthrough(tmp_path: Path) -> None:
     from tests.http.conftest import bearer, http_config, running
 
     walkthrough = _readme().split("**11. A webhook.**", 1)[1].split("\n## ", 1)[0]
-    create = re.search(r"-d '(\{\"url\".*?\})' \$URL/v1/webhooks", walkthrough)
+    create = re.search(r"--json '(\{\"url\".*?\})' \$URL/v1/webhooks", walkthrough)
     command = re.search(r"^(python3 examples/webhook_receiver\.py) hook\.json$", walkthrough, re.M)
     assert create is not None and command is not None
     with socket.socket() as s:  # the README's port 9000 may be taken here: a free one

@@ -47,6 +47,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from .config import Config
 from .http import serve as serve_http
+from .http.limits import return_large_buffers
 from .runtime import DataDirInUse, hold_data_dir, open_runtime
 from .store import SchemaTooNew, TargetNotEmpty, copy_store, open_store
 from .store.blobs import Blobs
@@ -177,6 +178,7 @@ def _innermost(group: BaseExceptionGroup[E]) -> E:
 
 async def _serve(config: Config, access_log: bool) -> None:
     log = logging.getLogger("trizap")
+    return_large_buffers()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         stop = trio.Event()
 
@@ -205,25 +207,40 @@ async def _serve(config: Config, access_log: bool) -> None:
                 url = f"http://{config.host}:{port}"
                 text = f"trizap listening on {url} (data in {config.data_dir})"
                 if rt.auth.admin_token_created:
-                    text += "\n" + _first_start_banner(rt.auth.admin_token_created, config, url)
+                    text += "\n" + _first_start_banner(
+                        rt.auth.admin_token_created, config, url, show=sys.stdout.isatty()
+                    )
                 click.echo(text)  # one write: readers see the banner with the first line
             log.info("stopped")
             signal_nursery.cancel_scope.cancel()
 
 
-def _first_start_banner(token: str, config: Config, url: str) -> str:
+def _first_start_banner(token: str, config: Config, url: str, *, show: bool) -> str:
+    """What `trizap serve` prints after its first start. The token itself only when `show`
+    (stdout is a terminal): otherwise the output may be a service's log, and the banner
+    says where the file is instead."""
     path = config.data_dir / "admin.token"
     command = f"{command_name()} tenant create acme --url {url}"
     if config.data_dir != Path("trizap-data"):
         command += f" --data-dir {config.data_dir}"
-    return f"""
-Generated the admin token (shown once; kept in {path}, mode 0600):
+    if show:
+        head = f"""Generated the admin token (shown once; kept in {path}, mode 0600):
 
     {token}
+"""
+        bearer = token
+    else:
+        head = f"""Generated the admin token into {path} (mode 0600). It is not printed: this
+output is not a terminal, and a token must not end up in a log. Read it with:
 
+    cat {path}
+"""
+        bearer = f"$(cat {path})"
+    return f"""
+{head}
 It manages tenants. Next, create a tenant; its own token is printed once:
 
-    curl -s -H 'Authorization: Bearer {token}' -d '{{"name": "acme"}}' {url}/v1/tenants
+    curl -s -H "Authorization: Bearer {bearer}" --json '{{"name": "acme"}}' {url}/v1/tenants
 
 or:  {command}
 API: {url}/openapi.json
@@ -435,7 +452,7 @@ def tenant_create(name: str, url: str, token: str | None, data_dir: Path, as_jso
     click.echo(f"token: {body['token']}")
     click.echo("Keep the token: it is not shown again. Sessions are created with it:")
     click.echo(
-        f"  curl -s -H 'Authorization: Bearer {body['token']}' -d '{{\"name\": \"sales\"}}' "
+        f"  curl -s -H 'Authorization: Bearer {body['token']}' --json '{{\"name\": \"sales\"}}' "
         f"{url}/v1/sessions"
     )
 

@@ -15,6 +15,8 @@ import attrs
 
 from .protocol.enums import ENGINE_NAMES, EngineName
 
+MIN_ADMIN_TOKEN = 32  # characters an admin token given in the config must have at least
+
 
 @attrs.frozen
 class Config:
@@ -107,8 +109,25 @@ class Config:
     # a time through one limiter: this many pages at once over all tenants, shared out
     # between the tenants waiting (a tenant gets at most its share while others wait).
     replay_concurrency: int = 4
+    # security (docs/reliability.md, "Security")
+    # A write to a client (an HTTP answer, a WebSocket frame) that takes longer than this
+    # closes the connection: a client that stops reading cannot hold the server.
+    send_timeout: float = 30.0
+    # HTTP/2 over cleartext (h2c: prior knowledge and `Upgrade: h2c`); off: HTTP/1.1 only.
+    http2: bool = False
+    # Failed authentications a client address may make within auth_fail_window seconds;
+    # past that it gets 429 with Retry-After until the window has room again.
+    auth_fail_limit: int = 20
+    auth_fail_window: float = 60.0
 
     def __attrs_post_init__(self) -> None:
+        if self.admin_token is not None and len(self.admin_token) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"the admin token (TRIZAP_ADMIN_TOKEN) has {len(self.admin_token)} characters;"
+                f" it must have at least {MIN_ADMIN_TOKEN}. Generate one with"
+                " `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`, or unset it"
+                " to have trizap generate one into <data-dir>/admin.token"
+            )
         if self.default_engine not in self.enabled_engines:
             raise ValueError(
                 f"default_engine (TRIZAP_DEFAULT_ENGINE) is {self.default_engine!r}, which"

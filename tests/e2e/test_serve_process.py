@@ -119,7 +119,9 @@ async def test_sigterm_exits_0_and_a_restart_reconnects_paired_sessions(
         token_file = data / "admin.token"
         admin = token_file.read_text().strip()
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-        assert admin in proc.stdout.decode()  # printed once, with what to do next
+        # stdout is a pipe: the banner says where the token is, not the token
+        assert admin not in proc.stdout.decode()
+        assert f"cat {token_file}" in proc.stdout.decode()
         assert "/v1/tenants" in proc.stdout.decode()
         async with httpx.AsyncClient(base_url=proc.url, timeout=15) as http:
             r = await http.post("/v1/tenants", json={"name": "acme"}, headers=bearer(admin))

@@ -27,7 +27,7 @@ from trizap.protocol.enums import EngineName
 from trizap.runtime import Runtime, open_runtime
 from trizap.whatsapp.engine import EngineFactory
 
-ADMIN = "admin-secret"
+ADMIN = "admin-secret-for-the-tests-0123456789"
 WITHIN = 10.0  # seconds any single expected frame or event may take
 
 

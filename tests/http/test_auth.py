@@ -5,14 +5,25 @@ on another tenant's connection."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
+import pytest
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from tests.http.conftest import ADMIN, Server, Ws, bearer
+from tests.http.conftest import ADMIN, Server, Ws, bearer, http_config, running
 from trizap.http.app import operations
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    """Every route is called here with wrong tokens, many times from one address: no
+    limit on failed authentications (test_auth_limits.py tests that limit)."""
+    async with running(http_config(tmp_path, auth_fail_limit=1_000_000)) as srv:
+        yield srv
 
 
 @attrs.frozen

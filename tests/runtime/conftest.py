@@ -20,7 +20,7 @@ def sim_config(tmp_path: Path, **overrides: Any) -> Config:
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "default_engine": "sim",
-        "admin_token": "admin-secret",
+        "admin_token": "admin-secret-for-the-tests-0123456789",
         "backoff_base": 0.5,
         "sim_read_delay": 1.0,
     }

@@ -34,6 +34,7 @@ from ..protocol.wire import loads, structure
 from ..runtime import Principal, Runtime, TenantPrincipal
 from ..store.base import TenantRow
 from .auth import principal_of, require_admin, require_tenant
+from .strict import require_json, single_values
 from .ws_client import EventEncoder, WsClientActor
 
 log = logging.getLogger("trizap.http")
@@ -214,7 +215,7 @@ def _view(op: Operation, state: AppState) -> Callable[..., Awaitable[Response]]:
         body = await _read_body(op) if op.body is not None else None
         query = None
         if op.query is not None:
-            query = parse_query(dict(request.args.items()), op.query)
+            query = parse_query(single_values(request.args), op.query)
         # From here on the client sends nothing more: hypercorn's read timeout is running.
         answer: Answer | Response | None = None
         with trio.move_on_after(state.deadline()):
@@ -234,6 +235,8 @@ async def _read_body(op: Operation) -> Any:
     assert op.body is not None
     cls: Any = op.body
     data = await request.get_data(as_text=False)
+    if data.strip():
+        require_json(request.headers.get("Content-Type"))
     obj = {} if not data.strip() else loads(data, "body")
     header_key = request.headers.get("Idempotency-Key")
     if op.body is SendMessage and header_key is not None and isinstance(obj, dict):

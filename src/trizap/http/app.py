@@ -56,6 +56,9 @@ def create_app(runtime: Runtime) -> QuartTrio:
     # a method like any other a route does not take, 405 with `Allow`. HEAD stays where
     # GET is (werkzeug's routing answers it as a GET without the body).
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    # `/v1//x` is no route (404), not a redirect to `/v1/x`: werkzeug builds a redirect's
+    # address from the Host header, which the client chose (docs/reliability.md).
+    app.url_map.merge_slashes = False
     state = AppState(runtime)
     app.extensions[STATE_KEY] = state
     ops = operations()

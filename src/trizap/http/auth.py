@@ -6,8 +6,9 @@ page and files) it reads the bearer token (`Authorization: Bearer <token>`; a We
 may pass `?token=<token>` instead, since browsers cannot set headers on one), resolves it
 with `Runtime.auth` to the admin or one tenant, and puts the principal in the ASGI scope.
 A missing or unknown token is answered here with 401 (for a WebSocket: the handshake is
-refused with 401); no route code runs. Routes then only check the principal's role
-(`require_admin`, `require_tenant`): 403 for the wrong one.
+refused with 401); no route code runs. An address that sent too many wrong tokens is
+answered 429 before its token is even looked at (`http.ratelimit`). Routes then only
+check the principal's role (`require_admin`, `require_tenant`): 403 for the wrong one.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMap
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
+import trio
+
 from ..protocol.errors import Forbidden, TrizapError, Unauthorized
 from ..runtime import Admin, Principal, Runtime, TenantPrincipal
 from .problems import problem_body, problem_headers
+from .ratelimit import FailureLimiter, TooManyFailures
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -46,6 +50,12 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
+def client_address(scope: Scope) -> str:
+    """The client's address (the TCP peer's), as counted by the failure limiter."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def path_pattern(paths: Collection[str]) -> re.Pattern[str]:
     """One pattern matching any of `paths`, written as in the route table: a `{param}`
     stands for one path segment."""
@@ -61,14 +71,27 @@ class AuthMiddleware:
         self.app = app
         self.runtime = runtime
         self.public = path_pattern(public)
+        config = runtime.config
+        self.failures = FailureLimiter(config.auth_fail_limit, config.auth_fail_window)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.public.fullmatch(scope["path"]):
             await self.app(scope, receive, send)
             return
+        address = client_address(scope)
+        now = trio.current_time()
         try:
-            principal = await self.runtime.auth.authenticate(bearer_token(scope))
+            self.failures.check(address, now)
+        except TooManyFailures as exc:
+            await _refuse(scope, send, exc)
+            return
+        token = bearer_token(scope)
+        try:
+            principal = await self.runtime.auth.authenticate(token)
         except Unauthorized as exc:
+            if token is not None:  # a wrong token (a missing one guesses nothing)
+                what = f"{scope.get('method', 'GET')} {scope['path']}"
+                self.failures.failed(address, now, what)
             await _refuse(scope, send, exc)
             return
         scope[PRINCIPAL_KEY] = principal

@@ -409,6 +409,10 @@ PROBLEM_EXAMPLES: Final[Mapping[int, dict[str, Any]]] = {
     406: {"detail": "the QR code comes as application/json, image/png or image/svg+xml"},
     409: {"detail": "session 'sales' is connected, not waiting for a scan"},
     413: {"detail": "the request body is over the 1 MiB limit"},
+    415: {
+        "detail": "the body must be JSON, sent with Content-Type: application/json"
+        " (got 'text/plain')"
+    },
     416: {"detail": "the file has 70 bytes"},
     422: {
         "detail": "body.to: not a phone number or a JID",

@@ -50,6 +50,7 @@ from ..protocol.webhooks import WebhookEvent
 from .api import Media, Operation
 from .examples import MEDIA_EXAMPLES, PROBLEM_EXAMPLES, example_of, from_schema
 from .problems import MethodNotAllowed, NotAcceptable, RangeNotSatisfiable
+from .strict import UnsupportedMediaType
 
 OPENAPI_VERSION: Final = "3.1.0"
 _PARAM_RE: Final = re.compile(r"{([a-z_]+)}")
@@ -85,12 +86,13 @@ _ERROR_TEXT: Final = {
     406: "None of the accepted media types can be produced",
     409: "Conflict: it exists already, or it is in the wrong state",
     413: "Body over 1 MiB (a file: over `media_max_bytes`, or the tenant's media quota)",
+    415: "A body that is not JSON (send `Content-Type: application/json`)",
     416: "Range not satisfiable: `Content-Range` says the file's size",
     422: "Validation failed; `errors` lists each location",
     429: (
-        "A limit was reached: sessions per tenant, a full outbox (`outbox_full`) or the"
-        " tenant's connections (`too_many_connections`); the last two say when to retry"
-        " in `Retry-After`"
+        "A limit was reached: sessions per tenant, a full outbox (`outbox_full`), the"
+        " tenant's connections (`too_many_connections`) or too many wrong tokens from this"
+        " address (`too_many_failures`); the last three say when to retry in `Retry-After`"
     ),
     503: "Busy (retry after `Retry-After` seconds) or unavailable",
 }
@@ -110,6 +112,7 @@ _PROBLEM_CLASSES: Final[tuple[type[TrizapError], ...]] = (
     NotAcceptable,
     Conflict,
     PayloadTooLarge,
+    UnsupportedMediaType,
     RangeNotSatisfiable,
     ValidationError,
     LimitExceeded,
@@ -166,11 +169,11 @@ def _view_types(ops: Iterable[Operation]) -> list[Any]:
 def _errors_of(op: Operation) -> list[int]:
     codes = set(op.errors)
     if op.auth != "none":
-        codes.add(401)
+        codes |= {401, 429}  # 429: too many failed authentications from the address
         if op.auth != "any":
             codes.add(403)
     if op.body is not None:
-        codes |= {400, 413, 422}
+        codes |= {400, 413, 415, 422}
     if op.raw_body is not None:
         codes |= {413, 422}
     if op.query is not None:

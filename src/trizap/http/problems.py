@@ -14,12 +14,9 @@ import orjson
 from werkzeug.exceptions import HTTPException
 
 from ..protocol.errors import (
-    Busy,
     MalformedInput,
     NotFound,
-    OutboxFull,
     PayloadTooLarge,
-    TooManyConnections,
     TrizapError,
     Unauthorized,
     Unavailable,
@@ -57,8 +54,9 @@ def problem_headers(error: TrizapError) -> dict[str, str]:
     headers = {"Content-Type": PROBLEM_JSON, "Cache-Control": "no-store"}
     if isinstance(error, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{error.size}"
-    if isinstance(error, Busy | OutboxFull | TooManyConnections):
-        headers["Retry-After"] = str(error.retry_after)
+    retry_after = getattr(error, "retry_after", None)  # Busy, TooManyFailures, ...
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
     elif isinstance(error, Unavailable):
         headers["Retry-After"] = "1"
     elif isinstance(error, Unauthorized):
@@ -75,7 +73,9 @@ def from_http_exception(exc: HTTPException) -> tuple[TrizapError, dict[str, str]
     code = exc.code or 500
     extra: dict[str, str] = {}
     error: TrizapError
-    if code == 404:
+    if (
+        code == 404 or 300 <= code < 400 or code == 404
+    ):  # no redirect: its address would be the Host's
         error = NotFound("no such route")
     elif code == 405:
         error = MethodNotAllowed("this route does not take that method")

@@ -27,7 +27,6 @@ from typing import Any, Final
 
 import h11
 import trio
-from hypercorn.config import Config as HyperConfig
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve as hypercorn_serve
 from quart_trio import QuartTrio
@@ -36,6 +35,7 @@ from ..runtime import Runtime
 from . import ws
 from .api import AppState
 from .app import app_state, create_app
+from .limits import TrizapHyperConfig
 
 log = logging.getLogger("trizap.http")
 
@@ -65,6 +65,7 @@ def _with_reason_phrases() -> None:
 
 _with_reason_phrases()
 
+APP_QUEUE: Final = 4  # messages hypercorn queues for a request or WebSocket (not 10)
 GRACE: Final = 5.0  # seconds for in-flight requests once the server stops listening
 
 
@@ -75,9 +76,9 @@ ACCESS_LOG_FORMAT: Final = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
 
 def hypercorn_config(
     runtime: Runtime, host: str, port: int, *, access_log: bool = False
-) -> HyperConfig:
+) -> TrizapHyperConfig:
     config = runtime.config
-    hc = HyperConfig()
+    hc = TrizapHyperConfig()
     hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     hc.accesslog = logging.getLogger("hypercorn.access") if access_log else None
     hc.access_log_format = ACCESS_LOG_FORMAT
@@ -87,6 +88,11 @@ def hypercorn_config(
     hc.websocket_max_message_size = ws.MAX_FRAME
     hc.websocket_ping_interval = config.ws_ping_interval
     hc.read_timeout = config.ws_ping_interval + config.ws_ping_timeout  # type: ignore[assignment]
+    hc.send_timeout = config.send_timeout
+    hc.http2 = config.http2
+    # A WebSocket frame waits here (up to 1 MiB each) while the app is busy with earlier
+    # ones: 4 bound what a client that floods and never reads holds (docs/reliability.md).
+    hc.max_app_queue_size = APP_QUEUE
     return hc
 
 

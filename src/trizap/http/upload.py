@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, MutableMapping
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from werkzeug.datastructures import Headers
+from werkzeug.datastructures import Headers, MultiDict
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, File, MultipartDecoder, NeedData
 
@@ -26,6 +26,7 @@ from ..protocol.views import media_view
 from ..protocol.wire import encode
 from .auth import Receive, Scope, Send, principal_of, require_tenant
 from .problems import problem_body, problem_headers, status_of
+from .strict import single_values
 
 PATH: Final = "/v1/media"
 #: Room for a multipart body's boundaries and part headers beyond the file itself.
@@ -107,7 +108,8 @@ async def upload_media(state: Any, scope: Scope, receive: Receive, send: Send) -
     try:
         principal = require_tenant(principal_of(scope))
         query_string = bytes(scope.get("query_string", b"")).decode("latin-1")
-        query = parse_query(dict(parse_qsl(query_string, keep_blank_values=True)), MediaUploadQuery)
+        pairs = parse_qsl(query_string, keep_blank_values=True)
+        query = parse_query(single_values(MultiDict(pairs)), MediaUploadQuery)
         headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
         rt = state.runtime
         limit = rt.config.media_max_bytes

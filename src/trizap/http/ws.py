@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
+import h11
 import trio
 from quart import Quart, websocket
 
@@ -24,15 +25,17 @@ from ..actors import ActorError, ActorRef
 from ..protocol import WsQuery, parse_query
 from ..protocol.errors import Unavailable
 from ..runtime.auth import TenantPrincipal
+from . import limits
 from .api import AppState, Operation
 from .auth import ASGI_SEND_KEY, Send, principal_of, require_tenant
+from .strict import single_values
 from .ws_client import Incoming, WsClientActor, WsClientMsg
 
 log = logging.getLogger("trizap.http.ws")
 
 WS_PATH: Final = "/v1/ws"
 MAX_FRAME: Final = 1024 * 1024  # bytes; a larger frame closes the connection with 1009
-MAILBOX: Final = 16  # client frames queued for the actor (x 1 MiB at most each)
+MAILBOX: Final = 4  # client frames queued for the actor (x 1 MiB at most each)
 STOP_GRACE: Final = 3.0  # seconds an actor has to close its connection when stopped
 
 
@@ -57,7 +60,7 @@ class QuartTransport:
 async def ws_endpoint(state: AppState) -> None:
     rt = state.runtime
     principal = require_tenant(principal_of(websocket.scope))
-    query = parse_query(dict(websocket.args.items()), WsQuery, ignore=("token",))
+    query = parse_query(single_values(websocket.args), WsQuery, ignore=("token",))
     if state.closing.is_set():
         raise Unavailable("the server is shutting down")
     # Counted from before the upgrade: one past the tenant's limit is refused with 429.
@@ -76,7 +79,11 @@ async def _serve(state: AppState, principal: TenantPrincipal, query: WsQuery) ->
         sessions=query.sessions,
         encoder=state.encoder,
     )
-    await websocket.accept()
+    try:
+        await websocket.accept()
+    except h11.LocalProtocolError:
+        # The client sent frames before its 101: hypercorn answered 400 already.
+        return
     try:
         child_id, ref = await rt.clients.start(
             principal.tenant.id, actor.body, mailbox_size=MAILBOX, shutdown=STOP_GRACE
@@ -120,6 +127,8 @@ async def close_all(state: AppState) -> None:
 
 
 def install(app: Quart, state: AppState) -> None:
+    app.asgi_websocket_class = limits.WebsocketConnection
+
     async def view() -> None:
         await ws_endpoint(state)
 
@@ -138,8 +147,10 @@ OPERATION: Final = Operation(
         "`ReplyFrame` for each (or an `ErrorFrame` for a frame that is not a command). Close "
         "codes: 1001 server shutting down, 4401 token revoked or tenant deleted, 4408 "
         "fell behind (reconnect with `after`), 1009 frame over 1 MiB. The server pings; "
-        "a client that does not answer is closed. A tenant with `ws_max_per_tenant` "
-        "connections open has the handshake refused with 429 (`too_many_connections`)."
+        "a client that does not answer is closed, and one that does not read what the "
+        "server sends within `send_timeout` (30 s) is disconnected without a close frame "
+        "(1006: reconnect with `after`). A tenant with `ws_max_per_tenant` connections "
+        "open has the handshake refused with 429 (`too_many_connections`)."
     ),
     tag="events",
     auth="tenant",

@@ -566,7 +566,9 @@ def decode_client_frame(data: bytes | bytearray | memoryview | str) -> ClientFra
         return structure(obj, ClientFrame, "frame")  # type: ignore[arg-type]
     except ValidationError as exc:
         ref = obj.get("ref")
-        raise FrameInvalid(exc.errors, ref=ref if type(ref) is str else None) from None
+        # A ref over its limit is not echoed back: the answer is an `error` frame.
+        fits = type(ref) is str and len(ref) <= names.MAX_REF
+        raise FrameInvalid(exc.errors, ref=ref if fits else None) from None
 
 
 REQUEST_TYPES: Final = (

@@ -28,7 +28,18 @@ RFC 9457 problem document; the WebSocket sends the same document inside its `err
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
+
+#: Characters of a problem's `detail` (and of each error's `loc` and `msg`) that are kept:
+#: a detail quoting what the client sent (a 15 KB name in a 404) is cut, so that
+#: oversized input is never sent back whole.
+MAX_DETAIL: Final = 300
+MAX_ERRORS: Final = 50  # entries of a 422's `errors` kept
+
+
+def clip(text: str, limit: int = MAX_DETAIL) -> str:
+    """`text`, cut to `limit` characters (the cut marked with an ellipsis)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class TrizapError(Exception):
@@ -39,8 +50,9 @@ class TrizapError(Exception):
     title: ClassVar[str] = "Internal error"
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
+        detail = clip(detail or self.title)
+        super().__init__(detail)
+        self.detail = detail
 
     def problem(self) -> dict[str, Any]:
         """This error as an RFC 9457 problem document."""
@@ -58,7 +70,10 @@ class ValidationError(TrizapError):
     title = "Validation failed"
 
     def __init__(self, errors: Sequence[tuple[str, str]], detail: str = "") -> None:
-        self.errors: list[tuple[str, str]] = list(errors)
+        self.errors: list[tuple[str, str]] = [
+            (clip(loc, MAX_DETAIL // 2), clip(msg, MAX_DETAIL // 2))
+            for loc, msg in list(errors)[:MAX_ERRORS]
+        ]
         if not detail:
             detail = "; ".join(f"{loc}: {msg}" for loc, msg in self.errors) or self.title
         super().__init__(detail)

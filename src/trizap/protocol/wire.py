@@ -16,6 +16,7 @@ input accepts any RFC 3339 offset and is converted to UTC.
 
 from __future__ import annotations
 
+import json
 import re
 import types
 import typing
@@ -91,7 +92,13 @@ def _structure_str(v: Any, _: Any) -> str:
 def _structure_int(v: Any, _: Any) -> int:
     if type(v) is not int:  # bool is a subclass of int; 1.0 is a float
         raise _Invalid("expected an integer")
+    if not INT64_MIN <= v <= INT64_MAX:  # what the stores (and most clients) hold
+        raise _Invalid(f"out of range: integers go from {INT64_MIN} to {INT64_MAX}")
     return v
+
+
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
 
 
 def _structure_float(v: Any, _: Any) -> float:
@@ -349,11 +356,28 @@ def structure(obj: Any, cls: type[T], loc: str = "body") -> T:
 
 
 def loads(data: bytes | bytearray | memoryview | str, loc: str = "body") -> Any:
-    """JSON text as Python objects; MalformedInput if it is not JSON."""
+    """JSON text as Python objects; MalformedInput if it is not JSON, a ValidationError
+    if an object has a key twice (which one counts is not said by JSON's RFC, and two
+    readers of the same text must not disagree about it)."""
     try:
-        return orjson.loads(data)
+        obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise MalformedInput(f"{loc} is not valid JSON: {exc}") from None
+    if isinstance(obj, dict | list):  # only objects can repeat a key
+        _no_duplicate_keys(data, loc)
+    return obj
+
+
+def _no_duplicate_keys(data: bytes | bytearray | memoryview | str, loc: str) -> None:
+    def pairs(items: list[tuple[str, Any]]) -> None:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                raise ValidationError([(f"{loc}.{key}", "key given more than once")])
+            seen.add(key)
+
+    text = data if isinstance(data, str) else bytes(data)
+    json.loads(text, object_pairs_hook=pairs)
 
 
 def decode(data: bytes | bytearray | memoryview | str, cls: type[T], loc: str = "body") -> T:

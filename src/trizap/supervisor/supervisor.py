@@ -36,6 +36,7 @@ import attrs
 import trio
 
 from ..actors import ActorFailed, ActorRef, ActorStopped, Mailbox, MailboxStatistics, Names
+from .lograte import LogRate, left_out
 from .policy import (
     Backoff,
     BackoffPolicy,
@@ -47,6 +48,7 @@ from .policy import (
 )
 
 log = logging.getLogger("trizap.supervisor")
+CRASH_LOG = LogRate()  # crash lines per child of a supervisor (lograte.py)
 
 Msg = TypeVar("Msg")
 
@@ -275,20 +277,25 @@ class _Core:
         ran_for = trio.current_time() - slot.started_at
         if error is not None:
             account = slot.spec.expected(error) if slot.spec.expected is not None else None
-            if account is not None:
+            logged, skipped = CRASH_LOG.allow((self.name, slot.spec.id))
+            if not logged:
+                pass  # one child crashing again and again: counted, said with the next line
+            elif account is not None:
                 log.warning(
-                    "%s: child %s crashed after %.3fs: %s",
+                    "%s: child %s crashed after %.3fs: %s%s",
                     self.name,
                     slot.spec.id,
                     ran_for,
                     account,
+                    left_out(skipped),
                 )
             else:
                 log.error(
-                    "%s: child %s crashed after %.3fs",
+                    "%s: child %s crashed after %.3fs%s",
                     self.name,
                     slot.spec.id,
                     ran_for,
+                    left_out(skipped),
                     exc_info=error,
                 )
         self._exits_send.send_nowait(_Exit(slot, run_id, kind, error, ran_for))

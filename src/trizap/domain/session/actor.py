@@ -66,6 +66,7 @@ from ...protocol.events import (
 from ...protocol.media import ReceivedMedia
 from ...protocol.wire import unstructure
 from ...store import InboundMediaRow, MediaRow, MessageRow, NewEvent, SessionRow
+from ...supervisor.lograte import LogRate, left_out
 from ...whatsapp import engine as eng
 from ...whatsapp.engine import (
     Engine,
@@ -82,6 +83,7 @@ from .state import RUNNING, STATUSES, Trigger, next_status
 from .status import me_of, move, write_status
 
 log = logging.getLogger("trizap.session")
+DISCONNECT_LOG = LogRate()  # "disconnected" lines per session
 
 ENGINE_EVENTS = 64  # engine events buffered between the engine and the session
 MAX_ENGINE_CALLS = 16  # engine commands in flight per session (a hung engine holds them)
@@ -443,7 +445,11 @@ class SessionActor:
                 self._drain.wake()
             case eng.Disconnected(reason):
                 if await self._transition("disconnected", reason=reason) is not None:
-                    log.info("session %s: disconnected: %s", self.key, reason)
+                    logged, skipped = DISCONNECT_LOG.allow(self.key)
+                    if logged:
+                        log.info(
+                            "session %s: disconnected: %s%s", self.key, reason, left_out(skipped)
+                        )
             case eng.LoggedOut(reason):
                 await self._logged_out(reason)
             case eng.Banned(reason, expires_in_s):

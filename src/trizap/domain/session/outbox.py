@@ -29,12 +29,14 @@ from ...protocol.errors import IdempotencyKeyReused, InvalidState, NotFound, Tri
 from ...protocol.events import MESSAGE_STATUS, MessageStatusData, event_data
 from ...protocol.outgoing import OutgoingMessage, media_of
 from ...store import MessageRow, NewEvent, NewMessage, OutboxLimits
+from ...supervisor.lograte import LogRate, left_out
 from ...whatsapp.engine import Engine, EngineFailure, EngineNotReady, phone_jid
 from ..deps import Deps
 from ..media import StoredReader
 from .state import AFTER
 
 log = logging.getLogger("trizap.session")
+RETRY_LOG = LogRate()  # "send failed; retrying" lines per session
 
 # One generator for every session's retry jitter: its purpose is to spread sessions'
 # retries apart, and a generator's state (~2.5 KB) per session was a twentieth of a
@@ -294,13 +296,16 @@ class Drain:
                     )
                     return True
                 await deps.store.update_message(row.id, attempts=attempts)
-                log.warning(
-                    "session %s/%s: send %s failed (%s); retrying",
-                    self._tenant_id,
-                    self._session,
-                    row.id,
-                    exc,
-                )
+                logged, skipped = RETRY_LOG.allow((self._tenant_id, self._session))
+                if logged:
+                    log.warning(
+                        "session %s/%s: send %s failed (%s); retrying%s",
+                        self._tenant_id,
+                        self._session,
+                        row.id,
+                        exc,
+                        left_out(skipped),
+                    )
                 await trio.sleep(_JITTER.uniform(0, delay))
                 delay = min(delay * 2, RETRY_CAP)
                 continue
