@@ -24,6 +24,7 @@ from .auth import Auth
 from .clients import Clients
 from .engines import Engines
 from .events import Events
+from .groups import Groups
 from .media import Media
 from .messages import Messages
 from .sessions import Sessions
@@ -63,6 +64,7 @@ class Runtime:
         self.events = Events(deps.store, deps.hub)
         self.clients = Clients(tree.clients, tree.reaper)
         self.webhooks = Webhooks(deps)
+        self.groups = Groups(self.sessions)
         #: The sim network when it runs in this process (WhatsApp's servers, played).
         self.sim: SimNetwork | None = engines.sim
         self._engines = engines
