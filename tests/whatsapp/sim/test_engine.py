@@ -346,22 +346,26 @@ async def test_mark_read_sends_the_read_receipt(autojump_clock: trio.testing.Moc
         nursery.cancel_scope.cancel()
 
 
-async def test_outside_contact_and_group_get_delivered(
+async def test_outside_contact_gets_delivered_and_an_unknown_group_is_refused(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with sim() as network, trio.open_nursery() as nursery:
         alice, _ = await paired(nursery, network, ALICE)
-        for to, jid in [
-            (f"+{OUTSIDER}", f"{OUTSIDER}@s.whatsapp.net"),
-            ("120363000000000000@g.us", "120363000000000000@g.us"),
-        ]:
-            wa_id = alice.engine.new_message_id()
-            await alice.engine.send(OutgoingText(to, "anyone?"), wa_id)
-            receipt = await alice.next()
-            assert isinstance(receipt, Receipt)
-            assert (receipt.kind, receipt.ids, receipt.chat) == ("delivered", (wa_id,), jid)
+        wa_id = alice.engine.new_message_id()
+        await alice.engine.send(OutgoingText(f"+{OUTSIDER}", "anyone?"), wa_id)
+        receipt = await alice.next()
+        assert isinstance(receipt, Receipt)
+        assert (receipt.kind, receipt.ids, receipt.chat) == (
+            "delivered",
+            (wa_id,),
+            f"{OUTSIDER}@s.whatsapp.net",
+        )
         await alice.quiet_for(60)  # outside contacts send no read receipts
-        assert network.statistics().to_outside == 2
+        assert network.statistics().to_outside == 1
+        # Groups are the network's: one the number is not in takes nothing from it.
+        with pytest.raises(ValueError, match="not a participant"):
+            text = OutgoingText("120363000000000000@g.us", "anyone?")
+            await alice.engine.send(text, alice.engine.new_message_id())
         with pytest.raises(ValueError):
             await alice.engine.send(OutgoingText("12", "too short"), "3EB0")
         nursery.cancel_scope.cancel()
