@@ -133,9 +133,11 @@ async def test_a_group_across_tenants_with_whatsapps_rules(server: Server) -> No
     message_id = sent.json()["id"]
     await server.wait_event(
         acme,
-        lambda e: e["type"] == "message.status"
-        and e["data"]["id"] == message_id
-        and e["data"]["status"] == "delivered",
+        lambda e: (
+            e["type"] == "message.status"
+            and e["data"]["id"] == message_id
+            and e["data"]["status"] == "delivered"
+        ),
         start,
     )
     # A member writes back: the others get it.
@@ -179,9 +181,11 @@ async def test_a_group_across_tenants_with_whatsapps_rules(server: Server) -> No
     refused = await send(server, acme, "bob", gid, "can I speak?")
     ev = await server.wait_event(
         acme,
-        lambda e: e["type"] == "message.status"
-        and e["data"]["id"] == refused.json()["id"]
-        and e["data"]["status"] == "failed",
+        lambda e: (
+            e["type"] == "message.status"
+            and e["data"]["id"] == refused.json()["id"]
+            and e["data"]["status"] == "failed"
+        ),
         mark,
     )
     assert "only admins" in ev["data"]["error"]
@@ -216,9 +220,11 @@ async def test_a_group_across_tenants_with_whatsapps_rules(server: Server) -> No
     gone = await send(server, globex, "carol", gid, "still here?")
     ev = await server.wait_event(
         globex,
-        lambda e: e["type"] == "message.status"
-        and e["data"]["id"] == gone.json()["id"]
-        and e["data"]["status"] == "failed",
+        lambda e: (
+            e["type"] == "message.status"
+            and e["data"]["id"] == gone.json()["id"]
+            and e["data"]["status"] == "failed"
+        ),
         mark_carol,
     )
     assert "not a participant" in ev["data"]["error"]

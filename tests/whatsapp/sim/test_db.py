@@ -79,8 +79,6 @@ async def test_a_v2_file_opens_as_v3_keeps_its_pairings_and_takes_groups(tmp_pat
         await link.attach("5511900000001", 1)
         listed = await link.group(ListGroupsOp())
         assert isinstance(listed, GroupList)
-        assert [attrs.evolve(g, created_at=created.created_at) for g in listed.groups] == [
-            created
-        ]
+        assert [attrs.evolve(g, created_at=created.created_at) for g in listed.groups] == [created]
         link.close()
         await trio.lowlevel.checkpoint()

@@ -25,6 +25,7 @@ from trizap.whatsapp.engine import (
     EngineNotice,
     EngineNotReady,
     EngineSpec,
+    GroupChange,
     LoggedOut,
     Message,
     Paired,
@@ -47,8 +48,9 @@ QR_SHAPE = re.compile(r"2@[A-Za-z0-9+/=]+,[A-Za-z0-9+/=]{44},[A-Za-z0-9+/=]{44},
 
 
 def taken(event: EngineEvent) -> EngineEvent:
-    """Do what the session does with a message or receipt: keep it, then say so."""
-    if isinstance(event, Message | Receipt) and event.persisted is not None:
+    """Do what the session does with a message, receipt or group change: keep it, then
+    say so."""
+    if isinstance(event, Message | Receipt | GroupChange) and event.persisted is not None:
         event.persisted.set()
     return event
 

@@ -57,6 +57,7 @@ from ...protocol.groups import (
     PlayGroupEventOp,
     UpdateGroupOp,
     invite_code,
+    normalise_participant,
 )
 from ..engine import GroupChange
 
@@ -128,7 +129,12 @@ class GroupBook:
 
     def apply(self, actor: str, op: GroupOp, now: float, at: datetime, new_id: int) -> Outcome:
         """`actor` (a member's JID) does `op` at the network's time `now` (`at` for the
-        notices); `new_id` numbers a group it creates."""
+        notices); `new_id` numbers a group it creates. People may be named by phone
+        number, user JID or LID: they are JIDs from here on."""
+        try:
+            op = _normalised(op)
+        except ValueError as exc:
+            return Outcome(GroupRefusal("invalid", str(exc), "body.participants"))
         match op:
             case ListGroupsOp():
                 return Outcome(GroupList(tuple(g.info() for g in self.of(actor))))
@@ -380,6 +386,19 @@ class GroupBook:
         if by is None or not group.members.get(by, False):
             return Outcome(GroupRefusal("forbidden", f"{by or 'nobody'} is not an admin"))
         return self._participants(by, group, op.action, op.participants, at)
+
+
+def _normalised(op: GroupOp) -> GroupOp:
+    match op:
+        case CreateGroupOp(participants=people) | ParticipantsOp(participants=people):
+            return attrs.evolve(op, participants=tuple(map(normalise_participant, people)))
+        case PlayGroupEventOp(participants=people, by=by):
+            return attrs.evolve(
+                op,
+                participants=tuple(map(normalise_participant, people)),
+                by=None if by is None else normalise_participant(by),
+            )
+    return op
 
 
 def _all_ok(people: tuple[str, ...]) -> ParticipantResults:
