@@ -53,6 +53,7 @@ from .engine import (
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    GroupChange,
     InboundMedia,
     MediaReader,
     MediaSink,
@@ -309,7 +310,7 @@ class _Worker:
                 if reply is not None:
                     reply.send_nowait(frame)
             case EventFrame(sid=sid, event=event, ack=ack):
-                if ack and isinstance(event, Message | Receipt):
+                if ack and isinstance(event, Message | Receipt | GroupChange):
                     # Its engine waits for the session to have it on disk.
                     event = attrs.evolve(event, persisted=trio.Event())
                 self._to_session(sid, event)
