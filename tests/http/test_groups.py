@@ -275,7 +275,15 @@ async def test_invite_links_join_leave_and_offline_members(server: Server) -> No
     r = await http.post("/v1/sessions/bob/stop", headers=bearer(acme))
     assert r.status_code == 200
     mark = await last_seq(server, acme)
-    await send(server, acme, "alice", gid, "while bob was away")
+    away = await send(server, acme, "alice", gid, "while bob was away")
+    # Sent (the network has it) before the next change: the order bob is to get them in.
+    await server.wait_event(
+        acme,
+        lambda e: e["type"] == "message.status"
+        and e["data"]["id"] == away.json()["id"]
+        and e["data"]["status"] == "sent",
+        mark,
+    )
     r = await http.patch(path("alice", gid), json={"subject": "Open house 2"}, headers=bearer(acme))
     assert r.json()["subject"] == "Open house 2"
     await server.wait_event(acme, received("dave", "while bob was away"), mark)
