@@ -279,9 +279,11 @@ async def test_invite_links_join_leave_and_offline_members(server: Server) -> No
     # Sent (the network has it) before the next change: the order bob is to get them in.
     await server.wait_event(
         acme,
-        lambda e: e["type"] == "message.status"
-        and e["data"]["id"] == away.json()["id"]
-        and e["data"]["status"] == "sent",
+        lambda e: (
+            e["type"] == "message.status"
+            and e["data"]["id"] == away.json()["id"]
+            and e["data"]["status"] == "sent"
+        ),
         mark,
     )
     r = await http.patch(path("alice", gid), json={"subject": "Open house 2"}, headers=bearer(acme))
