@@ -219,3 +219,31 @@ async def test_groups_travel_the_wire(tmp_path: Path) -> None:
             receipt = await bob.next()
             assert isinstance(receipt, Receipt) and receipt.ids == (wa_id,)
             nursery.cancel_scope.cancel()
+
+
+async def test_reading_a_group_message_tells_its_writer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A session marks messages of a group read naming only the group: each message's
+    writer gets its `read` receipt."""
+    async with (
+        open_sim_network(inline=True, read_delay_s=None) as network,
+        trio.open_nursery() as nursery,
+    ):
+        alice, _ = await paired(nursery, network, ALICE)
+        bob, _ = await paired(nursery, network, BOB)
+        info = await alice.engine.group(CreateGroupOp("Readers", (BOB,)))
+        assert isinstance(info, GroupInfo)
+        assert isinstance(await alice.next(), GroupChange)
+        assert isinstance(await bob.next(), GroupChange)
+        wa_id = alice.engine.new_message_id()
+        await alice.engine.send(OutgoingText(info.jid, "read me"), wa_id)
+        message = await bob.next()
+        assert isinstance(message, Message) and message.id == wa_id
+        delivered = await alice.next()
+        assert isinstance(delivered, Receipt) and delivered.kind == "delivered"
+        await bob.engine.mark_read(info.jid, [wa_id], None)
+        read = await alice.next()
+        assert isinstance(read, Receipt)
+        assert (read.kind, read.ids, read.sender) == ("read", (wa_id,), f"{BOB}@s.whatsapp.net")
+        nursery.cancel_scope.cancel()

@@ -666,16 +666,24 @@ class SimNetwork:
     ) -> None:
         """The holder's session read these messages of `chat`: their senders hear it."""
         assert link.number is not None
-        origin, _ = parse_recipient(sender or chat)
-        if origin is None:
-            await trio.lowlevel.checkpoint()
-            return  # groups and other JIDs are outside contacts: nobody to tell
+        origin, jid = parse_recipient(sender or chat)
         phone = self._phones[link.number]
-        found = [i for i in ids if phone.unread.pop((origin, i), None) is not None]
-        if not found:
+        by_origin: dict[str, list[str]] = {}
+        if origin is not None:
+            found = [i for i in ids if phone.unread.pop((origin, i), None) is not None]
+            if found:
+                by_origin[origin] = found
+        elif jid.endswith("@g.us"):
+            # A group's messages, their writers not named: each id's writer hears it.
+            wanted = set(ids)
+            for key in [k for k in phone.unread if k[1] in wanted]:
+                del phone.unread[key]
+                by_origin.setdefault(key[0], []).append(key[1])
+        # Other JIDs (and messages of outside contacts) have nobody to tell.
+        if not by_origin:
             await trio.lowlevel.checkpoint()
             return
-        await self._read(link.number, {origin: found})
+        await self._read(link.number, by_origin)
 
     async def _read(self, number: str, by_origin: dict[str, list[str]]) -> None:
         due = self._clock.now() + self.delivery_delay_s
