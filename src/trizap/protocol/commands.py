@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
-from . import fields, names, webhooks
+from . import fields, groups, names, webhooks
 from .content import Contact, Location, Poll
 from .enums import EngineName, FaultKind, MessageStatus, MessageType
 from .errors import FrameInvalid, MalformedInput, ValidationError
@@ -598,6 +598,7 @@ REQUEST_TYPES: Final = (
     WsMarkRead,
     WsPing,
     *webhooks.REQUEST_TYPES,
+    *groups.REQUEST_TYPES,
 )
 """Every request body and client frame: closed objects (no unknown keys) in the schema."""
 

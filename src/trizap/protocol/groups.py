@@ -373,3 +373,7 @@ def group_event_data(
     return "group.participants", GroupParticipantsData(
         group=event.group, action=event.action, participants=list(event.participants), by=event.by
     )
+
+
+#: The request bodies here (closed objects in the schema: no unknown keys).
+REQUEST_TYPES: Final = (CreateGroup, UpdateGroup, ChangeParticipants, JoinGroup, SimGroupEvent)
