@@ -5,13 +5,24 @@ offline, the sim's controls, and bad input that changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 
-from tests.http.conftest import Server, bearer
+from tests.http.conftest import Server, bearer, http_config, running
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    # A refused send (a non-admin in an announce group) is `failed` after two attempts,
+    # not five: the test waits for it.
+    async with running(http_config(tmp_path, send_retries=2)) as srv:
+        yield srv
+
 
 ALICE, BOB, CAROL, DAVE = "5511900000001", "5511900000002", "5511900000003", "5511900000004"
 OUTSIDER = "5511988888888"
@@ -270,6 +281,9 @@ async def test_invite_links_join_leave_and_offline_members(server: Server) -> No
         acme, group_event("alice", "group.participants", action="join", by=jid(DAVE)), start
     )
     assert ev["data"]["participants"] == [jid(DAVE)]
+    await server.wait_event(
+        acme, group_event("bob", "group.participants", action="join", by=jid(DAVE)), start
+    )
 
     # bob is away: what happens meanwhile reaches him when he is back, in order.
     r = await http.post("/v1/sessions/bob/stop", headers=bearer(acme))
@@ -396,6 +410,9 @@ async def test_bad_group_requests_are_4xx_and_change_nothing(server: Server) -> 
     group = r.json()
     gid = group["jid"]
     assert {"jid": "123456789@lid", "admin": False} in group["participants"]
+    # The creation's own events are in before the mark.
+    await server.wait_event(acme, group_event("alice", "group.participants", action="join"))
+    await server.wait_event(acme, group_event("bob", "group.participants", action="add"))
     mark = await last_seq(server, acme)
     cases: list[tuple[str, str, Any, int, str | None]] = [
         ("GET", path("alice", "not-a-group"), None, 422, "path.jid"),
