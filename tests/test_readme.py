@@ -402,6 +402,10 @@ async def test_the_webhook_step_of_the_walkthrough(tmp_path: Path) -> None:
     assert any(line.startswith("verified") and "message.received" in line for line in lines)
 
 
+def _like(shown: dict[str, Any]) -> Any:
+    return lambda e: _same(shown, _without_seq(e))
+
+
 async def test_the_group_step_of_the_walkthrough(tmp_path: Path) -> None:
     """Step 12: its commands, run against a server with the walkthrough's two sessions,
     print what it shows (an invite link's code is the run's own), and the client's events
@@ -445,6 +449,4 @@ async def test_the_group_step_of_the_walkthrough(tmp_path: Path) -> None:
         assert _matches(shown, "json", rules), rules
         wanted = [json.loads(line) for line in outputs[1].splitlines() if line.strip()]
         for frame in wanted:  # each comes, as shown (its seq is the run's own)
-            await srv.wait_event(
-                token, lambda e, shown=_without_seq(frame): _same(shown, _without_seq(e))
-            )
+            await srv.wait_event(token, _like(_without_seq(frame)))
