@@ -400,3 +400,53 @@ async def test_the_webhook_step_of_the_walkthrough(tmp_path: Path) -> None:
     lines = out.decode().splitlines()
     assert any(line.startswith("verified") and "webhook.test" in line for line in lines)
     assert any(line.startswith("verified") and "message.received" in line for line in lines)
+
+
+def _like(shown: dict[str, Any]) -> Any:
+    return lambda e: _same(shown, _without_seq(e))
+
+
+async def test_the_group_step_of_the_walkthrough(tmp_path: Path) -> None:
+    """Step 12: its commands, run against a server with the walkthrough's two sessions,
+    print what it shows (an invite link's code is the run's own), and the client's events
+    are among the tenant's."""
+    from tests.http.conftest import bearer, http_config, running
+
+    step = _readme().split("**12. A group.**", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```(\w+)\n(.*?)^```$", step, re.M | re.S)
+    commands = [text for lang, text in blocks if lang == "sh"]
+    outputs = [text for lang, text in blocks if lang == "json"]
+    async with running(http_config(tmp_path)) as srv:
+        _, token = await srv.tenant("acme")
+        await srv.session(token, "sales", "5511900000001")
+        await srv.session(token, "support", "5511900000002")
+        group = ""
+        printed: list[list[str]] = []
+        for block in commands:
+            lines: list[str] = []
+            for line in block.splitlines():
+                if not line.startswith("curl"):
+                    continue
+                line = line.replace("'$GROUP'", group).replace("$GROUP", group)
+                body = re.search(r"-d '(\{.*?\})'", line)
+                where = re.search(r"\$URL(\S+)", line)
+                assert where is not None, line
+                r = await srv.http.request(
+                    "POST" if body else "GET",
+                    where[1],
+                    content=body[1] if body else None,
+                    headers=bearer(token),
+                )
+                lines.append(r.text)
+                if where[1].endswith("/groups"):
+                    group = r.json()["jid"]
+            printed.append(lines)
+        creation, rules = printed
+        assert _matches(outputs[0], "json", creation), creation
+        link = json.loads(rules[1])["link"]
+        assert re.fullmatch(r"https://chat\.whatsapp\.com/[A-Za-z0-9]{22}", link)
+        shown = outputs[2].replace(json.loads(outputs[2].splitlines()[1])["link"], link)
+        assert _matches(shown, "json", rules), rules
+        wanted = [json.loads(line) for line in outputs[1].splitlines() if line.strip()]
+        for frame in wanted:  # each comes, as shown (its seq is the run's own)
+            await srv.wait_event(token, _like(_without_seq(frame)))

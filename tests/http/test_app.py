@@ -18,11 +18,16 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", 
 
 def _routes() -> dict[str, set[str]]:
     """Each route of the document, with a value in every path parameter, and its methods
-    (HEAD with GET)."""
+    (HEAD with GET): a path that a templated route matches too takes that route's methods
+    (`GET .../groups/join` is the group `join`, a JID of the wrong shape)."""
     routes: dict[str, set[str]] = {}
-    for op in operations():
-        methods = routes.setdefault(re.sub(r"\{\w+\}", "x", op.path), set())
-        methods |= {op.method, "HEAD"} if op.method == "GET" else {op.method}
+    ops = operations()
+    for op in ops:
+        routes.setdefault(re.sub(r"\{\w+\}", "x", op.path), set())
+    for path, methods in routes.items():
+        for op in ops:
+            if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", op.path), path):
+                methods |= {op.method, "HEAD"} if op.method == "GET" else {op.method}
     return routes
 
 

@@ -168,6 +168,68 @@ CASES = [
     ),
     Case("POST", "/v1/webhooks/{webhook_id}/test", "tenant", 200, {"webhook_id": "WEBHOOK"}),
     Case("GET", "/v1/webhooks/{webhook_id}/deliveries", "tenant", 200, {"webhook_id": "WEBHOOK"}),
+    Case("GET", "/v1/sessions/{name}/groups", "tenant", 200, {"name": "sales"}),
+    Case(
+        "POST", "/v1/sessions/{name}/groups", "tenant", 201, {"name": "sales"}, {"subject": "New"}
+    ),
+    Case(
+        "GET", "/v1/sessions/{name}/groups/{jid}", "tenant", 200, {"name": "sales", "jid": "GROUP"}
+    ),
+    Case(
+        "PATCH",
+        "/v1/sessions/{name}/groups/{jid}",
+        "tenant",
+        200,
+        {"name": "sales", "jid": "GROUP"},
+        {"description": "the team"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/groups/{jid}/participants",
+        "tenant",
+        200,
+        {"name": "sales", "jid": "GROUP"},
+        {"action": "add", "participants": ["5511955555555"]},
+    ),
+    Case(
+        "GET",
+        "/v1/sessions/{name}/groups/{jid}/invite",
+        "tenant",
+        200,
+        {"name": "sales", "jid": "GROUP"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/groups/{jid}/invite/revoke",
+        "tenant",
+        200,
+        {"name": "sales", "jid": "GROUP"},
+    ),
+    # No group has this link: the owner hears 404 too, after the auth checks.
+    Case(
+        "POST",
+        "/v1/sessions/{name}/groups/join",
+        "tenant",
+        404,
+        {"name": "sales"},
+        {"link": "https://chat.whatsapp.com/AAAAAAAAAAAAAAAAAAAAAA"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/groups/{jid}/leave",
+        "tenant",
+        204,
+        {"name": "sales", "jid": "LEFT_GROUP"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/sim/group-event",
+        "tenant",
+        200,
+        {"name": "sales"},
+        # The network numbers groups in order: the first one `_setup` made.
+        {"group": "120363000000000001@g.us", "action": "add", "participants": ["5511966666666"]},
+    ),
 ]
 
 
@@ -237,6 +299,17 @@ async def _setup(server: Server) -> tuple[dict[str, str], dict[str, str]]:
         (await http.post("/v1/webhooks", json={"url": LOCAL_HOOK}, headers=bearer(acme))).json()
         for _ in range(2)
     ]
+    groups = [
+        (
+            await http.post(
+                "/v1/sessions/sales/groups",
+                json={"subject": subject, "participants": ["5511912345678"]},
+                headers=bearer(acme),
+            )
+        ).json()["jid"]
+        for subject in ("Team", "Leaving")
+    ]
+    assert groups[0] == "120363000000000001@g.us"
     tokens = {"own": acme, "other": globex, "revoked": revoked["token"]}
     ids = {"SPARE": spare["id"], "MESSAGE": message, "QUEUED": queued}
     return tokens, {
@@ -245,6 +318,8 @@ async def _setup(server: Server) -> tuple[dict[str, str], dict[str, str]]:
         "SPARE_MEDIA": media[1],
         "WEBHOOK": hooks[0]["id"],
         "DOOMED_HOOK": hooks[1]["id"],
+        "GROUP": groups[0],
+        "LEFT_GROUP": groups[1],
     }
 
 

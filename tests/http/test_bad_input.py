@@ -13,7 +13,13 @@ from trizap.http.app import operations
 from trizap.protocol import SendMessage, SendText
 from trizap.protocol.fields import wire_key
 
-PATHS = {"tenant": "acme", "name": "sales", "webhook_id": "wh_none"}
+PATHS = {
+    "tenant": "acme",
+    "name": "sales",
+    "webhook_id": "wh_none",
+    "jid": "120363000000000001@g.us",
+}
+GROUP = "120363000000000001@g.us"
 
 # Values each rule of the contract rejects, per body type: (body, the location it names).
 SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
@@ -80,6 +86,42 @@ SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"from": "x", "text": "hi"}, "body.from"),
         ({"from": "5511999999999", "to": "5511999999998", "text": "hi"}, "body.to"),
         ({"from": "5511999999999", "type": "poll_vote", "target": "3EB0"}, "body.options"),
+        ({"from": "5511999999999", "group": "5511999999998", "text": "hi"}, "body.group"),
+    ],
+    "CreateGroup": [
+        ({"subject": ""}, "body.subject"),
+        ({"subject": "x" * 101}, "body.subject"),
+        ({"subject": "ok", "participants": ["12"]}, "body.participants[0]"),
+        ({"subject": "ok", "participants": [GROUP]}, "body.participants[0]"),
+        ({"subject": "ok", "participants": ["abc@lid"]}, "body.participants[0]"),
+        ({"subject": "ok", "participants": ["5511999999999"] * 2}, "body.participants"),
+        (
+            {"subject": "ok", "participants": [f"55119{i:08d}" for i in range(257)]},
+            "body.participants",
+        ),
+    ],
+    "UpdateGroup": [
+        ({}, "body"),
+        ({"subject": ""}, "body.subject"),
+        ({"subject": "x" * 101}, "body.subject"),
+        ({"description": "x" * 2049}, "body.description"),
+    ],
+    "ChangeParticipants": [
+        ({"action": "add", "participants": []}, "body.participants"),
+        ({"action": "ban", "participants": ["5511999999999"]}, "body.action"),
+        ({"action": "add", "participants": ["someone@example.com"]}, "body.participants[0]"),
+    ],
+    "JoinGroup": [
+        ({"link": ""}, "body.link"),
+        ({"link": "https://example.com/join/me"}, "body.link"),
+    ],
+    "SimGroupEvent": [
+        (
+            {"group": "5511999999999", "action": "add", "participants": ["5511999999998"]},
+            "body.group",
+        ),
+        ({"group": GROUP, "action": "add", "participants": []}, "body.participants"),
+        ({"group": GROUP, "action": "kick", "participants": ["5511999999998"]}, "body.action"),
     ],
     "SimFault": [({"kind": "explode"}, "body.kind")],
     "CreateWebhook": [

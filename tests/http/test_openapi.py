@@ -65,6 +65,14 @@ async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) 
         ("DELETE", "/v1/sessions/{name}/messages/{message_id}"),
         ("POST", "/v1/sessions/{name}/media/{wa_id}/download"),
         ("POST", "/v1/media"), ("GET", "/v1/media/{media_id}"), ("DELETE", "/v1/media/{media_id}"),
+        ("GET", "/v1/sessions/{name}/groups"), ("POST", "/v1/sessions/{name}/groups"),
+        ("GET", "/v1/sessions/{name}/groups/{jid}"), ("PATCH", "/v1/sessions/{name}/groups/{jid}"),
+        ("POST", "/v1/sessions/{name}/groups/{jid}/participants"),
+        ("GET", "/v1/sessions/{name}/groups/{jid}/invite"),
+        ("POST", "/v1/sessions/{name}/groups/{jid}/invite/revoke"),
+        ("POST", "/v1/sessions/{name}/groups/join"),
+        ("POST", "/v1/sessions/{name}/groups/{jid}/leave"),
+        ("POST", "/v1/sessions/{name}/sim/group-event"),
     }  # fmt: skip
     assert documented == contract
 

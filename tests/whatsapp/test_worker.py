@@ -416,3 +416,36 @@ async def test_an_unreachable_engine_is_started_again_with_what_it_paired_and_a_
             with pytest.raises(EngineFailure, match="a bug of ours") as crash:
                 await crashing.run(send)
             assert not isinstance(crash.value, EngineUnreachable)
+
+
+async def test_groups_cross_the_worker_pipe_and_their_notices_are_acknowledged(
+    start: Callable[[WorkerPool, str], Running],
+) -> None:
+    """A group operation runs in the worker and its answer comes back (a refusal too);
+    a group change is acknowledged to the network only once the session has it, across
+    the pipe: the next message after it arrives only then."""
+    from trizap.protocol.groups import CreateGroupOp, GroupInfo, GroupRefusal, ParticipantsOp
+    from trizap.whatsapp.engine import GroupChange
+
+    with trio.fail_after(GUARD_S):
+        async with open_worker_pool(sim_config(sessions_per_worker=2)) as pool:
+            alice, bob = start(pool, "alice"), start(pool, "bob")
+            await paired(alice, "5511999990001")
+            await paired(bob, "5511999990002")
+            info = await alice.engine.group(CreateGroupOp("Piped", ("5511999990002",)))
+            assert isinstance(info, GroupInfo) and info.subject == "Piped"
+            change = await bob.next_of(GroupChange)
+            assert isinstance(change, GroupChange) and change.action == "add"
+            refused = await bob.engine.group(ParticipantsOp(info.jid, "add", ("5511999990003",)))
+            assert isinstance(refused, GroupRefusal) and refused.kind == "forbidden"
+            await alice.engine.send(OutgoingText(info.jid, "in the group"), "3EB0PIPE1")
+            # bob has not said he has the change yet: the message waits behind it.
+            with trio.move_on_after(0.5):
+                await bob.next_of(Message)
+                raise AssertionError("a message came before the change was acknowledged")
+            assert change.persisted is not None
+            change.persisted.set()
+            message = await bob.next_of(Message)
+            assert isinstance(message, Message) and message.chat == info.jid
+            alice.scope.cancel()
+            bob.scope.cancel()

@@ -50,6 +50,19 @@ from ..protocol.events import (
     SessionStatusData,
     event_data,
 )
+from ..protocol.groups import (
+    ChangeParticipants,
+    CreateGroup,
+    GroupInfo,
+    GroupList,
+    InviteLink,
+    JoinGroup,
+    Participant,
+    ParticipantResult,
+    ParticipantResults,
+    SimGroupEvent,
+    UpdateGroup,
+)
 from ..protocol.media import MediaView
 from ..protocol.views import Health
 from ..protocol.webhooks import (
@@ -174,6 +187,40 @@ _HOOK: Final = WebhookView(
     created_at=_at(200),
     updated_at=_at(200),
 )
+
+_GROUP_JID = "120363000000000001@g.us"
+_GROUP = GroupInfo(
+    jid=_GROUP_JID,
+    subject="Shop team",
+    description="Orders and deliveries",
+    owner="5511900000001@s.whatsapp.net",
+    participants=(
+        Participant("5511900000001@s.whatsapp.net", True),
+        Participant("5511900000002@s.whatsapp.net", False),
+        Participant("5511987654321@s.whatsapp.net", False),
+    ),
+    announce=False,
+    locked=False,
+    created_at=_at(150),
+)
+_GROUP_EXAMPLES: Final[Mapping[Any, object]] = {
+    CreateGroup: CreateGroup(subject="Shop team", participants=("5511900000002", "5511987654321")),
+    UpdateGroup: UpdateGroup(description="Orders and deliveries", announce=True),
+    ChangeParticipants: ChangeParticipants(
+        action="add", participants=("5511900000003", "5511900000004@s.whatsapp.net")
+    ),
+    JoinGroup: JoinGroup(link="https://chat.whatsapp.com/4539eff3f89293a6a79846"),
+    SimGroupEvent: SimGroupEvent(group=_GROUP_JID, action="add", participants=("5511977777777",)),
+    GroupInfo: _GROUP,
+    GroupList: GroupList(groups=(_GROUP,)),
+    ParticipantResults: ParticipantResults(
+        results=(
+            ParticipantResult("5511900000003@s.whatsapp.net", True, None),
+            ParticipantResult("5511900000004@s.whatsapp.net", False, "already a participant"),
+        )
+    ),
+    InviteLink: InviteLink(link="https://chat.whatsapp.com/4539eff3f89293a6a79846"),
+}
 
 #: One example per wire type (request bodies and answers).
 EXAMPLES: Final[Mapping[Any, object]] = {  # by type, or a union that has a schema
@@ -306,6 +353,7 @@ EXAMPLES: Final[Mapping[Any, object]] = {  # by type, or a union that has a sche
             ),
         ]
     ),
+    **_GROUP_EXAMPLES,
 }
 
 #: Where an operation (by operation id) answers other than its type's example.

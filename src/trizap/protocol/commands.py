@@ -17,10 +17,11 @@ from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
-from . import fields, names, webhooks
+from . import fields, groups, names, webhooks
 from .content import Contact, Location, Poll
 from .enums import EngineName, FaultKind, MessageStatus, MessageType
 from .errors import FrameInvalid, MalformedInput, ValidationError
+from .groups import normalise_group_jid
 from .media import FILENAME, MediaSource
 from .outgoing import (
     CAPTION,
@@ -299,13 +300,15 @@ class SimScan:
 class SimInbound:
     """POST /v1/sessions/{name}/sim/inbound: an outside contact (`from`) sends the session
     a message: the fields of `POST .../messages` (`type`, `text`, `media`, ...) without
-    `to` and `idempotency_key`. The request body is structured by its own hook
-    (`message.to` is the sender)."""
+    `to` and `idempotency_key`; with `group`, `from` writes in that group (every member
+    gets it). The request body is structured by its own hook (`message.to` is the sender,
+    or the group)."""
 
     from_: str = attrs.field(
         metadata={fields.SPEC_KEY: attrs.evolve(fields.PHONE_SPEC, key="from")}
     )
     message: SimSend
+    group: str | None = None
 
     @property
     def text(self) -> str | None:
@@ -316,6 +319,15 @@ def _structure_sim_inbound(v: Any, _: Any) -> SimInbound:
     if type(v) is not dict:
         raise ValidationError([("", "expected an object")])
     errors = [(k, "unknown field") for k in ("to", "idempotency_key") if k in v]
+    group = v.get("group")
+    if group is not None:
+        try:
+            if type(group) is not str:
+                raise ValueError("expected a string")
+            group = normalise_group_jid(group)
+        except ValueError as exc:
+            errors.append(("group", str(exc)))
+            group = None
     sender = None
     if "from" not in v:
         errors.append(("from", "field required"))
@@ -324,16 +336,17 @@ def _structure_sim_inbound(v: Any, _: Any) -> SimInbound:
             sender = structure({"from": v["from"]}, _From, "").from_
         except ValidationError as exc:
             errors += [(loc.removeprefix("."), msg) for loc, msg in exc.errors]
-    body = {k: val for k, val in v.items() if k not in ("from", "to", "idempotency_key")}
+    body = {k: val for k, val in v.items() if k not in ("from", "to", "idempotency_key", "group")}
     union: Any = SimSend
     try:
-        # `to` is the session itself: any valid number stands in until it is known.
-        message = structure({**body, "to": sender or "0000000"}, union, "")
+        # `to` is the session itself (any valid number stands in until it is known), or
+        # the group written in.
+        message = structure({**body, "to": group or sender or "0000000"}, union, "")
     except ValidationError as exc:
         errors += [(loc.removeprefix("."), msg) for loc, msg in exc.errors]
     if errors or sender is None:
         raise ValidationError(sorted(errors))
-    return SimInbound(sender, message)
+    return SimInbound(sender, message, group)
 
 
 @attrs.frozen
@@ -347,6 +360,8 @@ def _unstructure_sim_inbound(body: SimInbound) -> dict[str, Any]:
     fields_: dict[str, Any] = converter.unstructure(body.message)
     fields_.pop("to")
     fields_.pop("idempotency_key", None)
+    if body.group is not None:
+        fields_["group"] = body.group
     return {"from": body.from_, **fields_}
 
 
@@ -585,6 +600,7 @@ REQUEST_TYPES: Final = (
     WsMarkRead,
     WsPing,
     *webhooks.REQUEST_TYPES,
+    *groups.REQUEST_TYPES,
 )
 """Every request body and client frame: closed objects (no unknown keys) in the schema."""
 

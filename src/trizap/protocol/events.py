@@ -18,6 +18,7 @@ from . import fields
 from ._rows import EventRowLike
 from .content import Contact, Location, Poll
 from .enums import MessageKind, MessageStatus, SessionStatus, WebhookState
+from .groups import GroupParticipantsData, GroupUpdatedData
 from .media import ReceivedMedia
 from .wire import dumps, format_time, structure, unstructure
 
@@ -30,6 +31,8 @@ MESSAGE_EDITED: Final = "message.edited"
 MESSAGE_REVOKED: Final = "message.revoked"
 POLL_VOTE: Final = "poll.vote"
 WEBHOOK_STATE: Final = "webhook.state"
+GROUP_UPDATED: Final = "group.updated"
+GROUP_PARTICIPANTS: Final = "group.participants"
 EventType = Literal[
     "session.status",
     "session.qr",
@@ -40,6 +43,8 @@ EventType = Literal[
     "message.revoked",
     "poll.vote",
     "webhook.state",
+    "group.updated",
+    "group.participants",
 ]
 
 
@@ -190,6 +195,8 @@ EventData = (
     | MessageRevokedData
     | PollVoteData
     | WebhookStateData
+    | GroupUpdatedData
+    | GroupParticipantsData
 )
 
 EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
@@ -202,6 +209,8 @@ EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
     MESSAGE_REVOKED: MessageRevokedData,
     POLL_VOTE: PollVoteData,
     WEBHOOK_STATE: WebhookStateData,
+    GROUP_UPDATED: GroupUpdatedData,
+    GROUP_PARTICIPANTS: GroupParticipantsData,
 }
 
 

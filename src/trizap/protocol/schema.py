@@ -38,6 +38,7 @@ from .commands import (
 )
 from .events import EventData
 from .fields import Spec, spec_of, wire_key
+from .groups import GROUP_JID_PATTERN
 from .media import MediaById, MediaByUrl, MediaInline
 from .outgoing import OutgoingMessage
 
@@ -199,7 +200,15 @@ class _Builder:
                 for key in ("to", "idempotency_key"):
                     props.pop(key, None)
                 required = [r for r in required if r not in ("to", "idempotency_key")]
-                props = {"from": {"type": "string", "pattern": names.PHONE_INPUT_PATTERN}, **props}
+                props = {
+                    "from": {"type": "string", "pattern": names.PHONE_INPUT_PATTERN},
+                    "group": {
+                        "type": "string",
+                        "pattern": GROUP_JID_PATTERN,
+                        "description": "A group the session is in: `from` writes there.",
+                    },
+                    **props,
+                }
                 required = ["from", *required]
             schema["properties"], schema["required"] = props, required
             schema["title"] = f"{cls.__name__}: {send.__name__}"
@@ -211,7 +220,7 @@ class _Builder:
             if cls is WsSend
             else "An outside contact (`from`) sends the session a message: the fields of "
             "POST /v1/sessions/{name}/messages without `to` and `idempotency_key`, or a "
-            "vote in a poll (`poll_vote`, sim only)."
+            "vote in a poll (`poll_vote`, sim only); with `group`, in that group."
         )
         return {"title": cls.__name__, "description": doc, "oneOf": members}
 

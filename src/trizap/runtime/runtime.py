@@ -25,6 +25,7 @@ from .auth import Auth
 from .clients import Clients
 from .engines import Engines
 from .events import Events
+from .groups import Groups
 from .media import Media
 from .messages import Messages
 from .sessions import Sessions
@@ -66,6 +67,7 @@ class Runtime:
         self.events = Events(deps.store, deps.hub, self.admission)
         self.clients = Clients(tree.clients, tree.reaper)
         self.webhooks = Webhooks(deps)
+        self.groups = Groups(self.sessions)
         #: The sim network when it runs in this process (WhatsApp's servers, played).
         self.sim: SimNetwork | None = engines.sim
         self._engines = engines

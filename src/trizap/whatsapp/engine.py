@@ -28,13 +28,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import attrs
 import trio
 
 from ..protocol.content import Contact, Location, Poll
 from ..protocol.enums import FaultKind, MessageKind, ReceiptKind, UpdateKind
+from ..protocol.groups import GroupAction, GroupOp, GroupResult
 from ..protocol.outgoing import OutgoingMessage, SimMessage
 
 #: The largest piece of a file an engine moves at once (to a network, across the worker
@@ -171,6 +172,26 @@ class Receipt:
 
 
 @attrs.frozen
+class GroupChange:
+    """A group this session is in changed: `action` `updated` (the settings that are not
+    None changed), or `participants` were added, removed, promoted, demoted, or joined or
+    left by themselves; `by` did it (None: WhatsApp did). `persisted` as a `Message`'s."""
+
+    group: str
+    action: Literal["updated"] | GroupAction
+    participants: tuple[str, ...]
+    by: str | None
+    timestamp: datetime
+    subject: str | None = attrs.field(default=None, kw_only=True)
+    description: str | None = attrs.field(default=None, kw_only=True)
+    announce: bool | None = attrs.field(default=None, kw_only=True)
+    locked: bool | None = attrs.field(default=None, kw_only=True)
+    #: Unique per group when the engine knows one (the sim's change counter).
+    id: str | None = attrs.field(default=None, kw_only=True)
+    persisted: trio.Event | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
 class EngineNotice:
     """Something worth a log line and a session `reason`, that is not a state change
     (e.g. a keep-alive timeout, a stream replaced)."""
@@ -189,6 +210,7 @@ EngineEvent = (
     | Message
     | Receipt
     | EngineNotice
+    | GroupChange
 )
 
 
@@ -271,6 +293,10 @@ class Engine(Protocol):
 
     async def logout(self) -> None:
         """Unlinks the device; `run()` then emits `LoggedOut` and returns."""
+        ...
+
+    async def group(self, op: GroupOp) -> GroupResult:
+        """Runs a group operation on WhatsApp; a `GroupRefusal` when WhatsApp says no."""
         ...
 
     async def ping(self) -> None:

@@ -21,8 +21,9 @@ from cattrs.preconf.orjson import OrjsonConverter, make_converter
 from cattrs.strategies import configure_tagged_union
 
 from ..protocol import wire
+from ..protocol.groups import GroupOp, GroupResult
 from ..protocol.outgoing import OutgoingMessage, SimMessage
-from .engine import EngineEvent, Message, Receipt
+from .engine import EngineEvent, GroupChange, Message, Receipt
 
 #: The largest frame either side accepts (message texts are bounded far below this).
 MAX_FRAME: Final = 1 << 20
@@ -49,7 +50,7 @@ def _make_converter() -> OrjsonConverter:
     # Outgoing messages in frames are in their wire form, checked as on the API.
     conv.register_structure_hook_func(_is_message, _structure_message)
     conv.register_unstructure_hook_func(_is_message, wire.unstructure)
-    for cls in (Message, Receipt):
+    for cls in (Message, Receipt, GroupChange):
         conv.register_unstructure_hook(
             cls, make_dict_unstructure_fn(cls, conv, persisted=override(omit=True))
         )
@@ -58,6 +59,9 @@ def _make_converter() -> OrjsonConverter:
         )
     # The engine events are attrs classes of their own module; tag them by class name too.
     configure_tagged_union(EngineEvent, conv, tag_name="t")
+    # Group operations and their answers travel inside frames (the sim wire, the worker).
+    configure_tagged_union(GroupOp, conv, tag_name="t")
+    configure_tagged_union(GroupResult, conv, tag_name="t")
     return conv
 
 
@@ -72,6 +76,16 @@ def dump_event(event: EngineEvent) -> bytes:
 def load_event(data: bytes | str) -> EngineEvent:
     union: Any = EngineEvent
     return cast(EngineEvent, _events.structure(orjson.loads(data), union))
+
+
+def dump_group_result(result: GroupResult) -> str:
+    """A group operation's answer as JSON text (it crosses the worker pipe in an OkFrame)."""
+    return orjson.dumps(_events.unstructure(result, unstructure_as=GroupResult)).decode()
+
+
+def load_group_result(data: str) -> GroupResult:
+    union: Any = GroupResult
+    return cast(GroupResult, _events.structure(orjson.loads(data), union))
 
 
 class Codec(Generic[Out, In]):

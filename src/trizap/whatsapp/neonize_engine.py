@@ -57,6 +57,7 @@ import outcome
 import trio
 from google.protobuf.message import DecodeError
 
+from ..protocol.groups import GroupOp, GroupResult
 from ..protocol.outgoing import OutgoingMessage, OutgoingPoll, OutgoingReaction
 from .engine import (
     MEDIA_CHUNK,
@@ -79,7 +80,8 @@ from .engine import (
     Receipt,
     phone_jid,
 )
-from .neonize_events import SUBSCRIBED, Fatal, map_connected, map_event, map_qr
+from .neonize_events import SUBSCRIBED, Fatal, map_connected, map_event, map_qr, native_name
+from .neonize_groups import GROUP_EVENTS, map_group_event, run_group
 from .neonize_messages import add_context, build_content, jid, media_type
 
 T = TypeVar("T")
@@ -409,7 +411,7 @@ class NeonizeEngine:
             jid.MergeFromString(creds)
             client.jid = jid
         client.event.qr(self._on_qr)
-        for name in SUBSCRIBED:
+        for name in (*SUBSCRIBED, *GROUP_EVENTS):
             client.event(getattr(Neonize_pb2, name.removeprefix("neonize.")))(self._on_native)
         # The default pair-code callback only logs; codes are returned by pair_phone().
         client.event.paircode(lambda _client, _code, _connected: None)
@@ -470,6 +472,9 @@ class NeonizeEngine:
                         self._connected = False
                         await events.send(LoggedOut(reason="logged out on request"))
                         return
+                    case _Native(event=native) if native_name(native) in GROUP_EVENTS:
+                        for change in map_group_event(native):
+                            await events.send(change)
                     case _Native(event=native):
                         mapped = await self._complete(map_event(native), native)
                         if mapped is None:
@@ -620,6 +625,10 @@ class NeonizeEngine:
                 *ids, chat=chat_jid, sender=sender_jid, receipt=ReceiptType.READ
             )
         )
+
+    async def group(self, op: GroupOp) -> GroupResult:
+        self._require_connected()
+        return await run_group(self._client, self._call, op, _jid)
 
     async def pair_phone(self, phone: str) -> str:
         if not self._qr_seen:

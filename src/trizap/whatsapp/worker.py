@@ -44,7 +44,7 @@ from .engine import (
     EngineUnreachable,
     MediaUnavailable,
 )
-from .framing import send_frames
+from .framing import dump_group_result, send_frames
 from .worker_protocol import (
     WORKER_CODEC,
     ChunkCreditFrame,
@@ -56,6 +56,7 @@ from .worker_protocol import (
     EventFrame,
     FrameBuffer,
     FromWorker,
+    GroupFrame,
     LogoutFrame,
     MarkReadFrame,
     NewMessageIdFrame,
@@ -303,6 +304,8 @@ class Worker:
                 await self._control(sid, "sim_inbound")(sender, message, self._upload(sid, upload))
             case SimFaultFrame(sid=sid, kind=kind):
                 await self._control(sid, "sim_fault")(kind)
+            case GroupFrame(sid=sid, op=op):
+                return dump_group_result(await self._hosted(sid).engine.group(op))
         return None
 
     def _upload(self, sid: int, xfer: int | None) -> BytesReader | None:

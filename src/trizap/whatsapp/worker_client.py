@@ -43,6 +43,7 @@ import attrs
 import trio
 
 from ..protocol.enums import FaultKind
+from ..protocol.groups import GroupOp, GroupResult
 from ..protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage
 from .engine import (
     MEDIA_CHUNK,
@@ -52,6 +53,7 @@ from .engine import (
     EngineFailure,
     EngineNotReady,
     EngineSpec,
+    GroupChange,
     InboundMedia,
     MediaReader,
     MediaSink,
@@ -61,7 +63,7 @@ from .engine import (
     Qr,
     Receipt,
 )
-from .framing import send_frames
+from .framing import load_group_result, send_frames
 from .worker_protocol import (
     PARENT_CODEC,
     ChunkCreditFrame,
@@ -73,6 +75,7 @@ from .worker_protocol import (
     EventFrame,
     FrameBuffer,
     FromWorker,
+    GroupFrame,
     LogoutFrame,
     MarkReadFrame,
     OkFrame,
@@ -307,7 +310,7 @@ class _Worker:
                 if reply is not None:
                     reply.send_nowait(frame)
             case EventFrame(sid=sid, event=event, ack=ack):
-                if ack and isinstance(event, Message | Receipt):
+                if ack and isinstance(event, Message | Receipt | GroupChange):
                     # Its engine waits for the session to have it on disk.
                     event = attrs.evolve(event, persisted=trio.Event())
                 self._to_session(sid, event)
@@ -778,6 +781,12 @@ class WorkerEngine:
     async def mark_read(self, chat: str, ids: Sequence[str], sender: str | None) -> None:
         sid = self._sid
         await self._request(lambda rid: MarkReadFrame(rid, sid, chat, list(ids), sender))
+
+    async def group(self, op: GroupOp) -> GroupResult:
+        sid = self._sid
+        answer = await self._request(lambda rid: GroupFrame(rid, sid, op))
+        assert answer is not None
+        return load_group_result(answer)
 
     async def pair_phone(self, phone: str) -> str:
         sid = self._sid

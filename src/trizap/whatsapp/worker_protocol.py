@@ -7,7 +7,7 @@ the frames of `framing` (a length prefix, a JSON object tagged by its class name
     parent -> worker   requests, each with a request id `rid`, about one hosted engine `sid`:
                        StartFrame StopFrame SendFrame MarkReadFrame PairPhoneFrame LogoutFrame
                        PingFrame NewMessageIdFrame DownloadFrame SimScanFrame SimInboundFrame
-                       SimFaultFrame; and CreditFrame, PersistedFrame, UploadChunkFrame,
+                       SimFaultFrame GroupFrame; and CreditFrame, PersistedFrame, UploadChunkFrame,
                        UploadDropFrame, ChunkCreditFrame (no reply)
     worker -> parent   OkFrame / ErrFrame (the reply to request `rid`), EventFrame (an engine
                        event), EndedFrame (the engine's `run()` returned or failed),
@@ -38,6 +38,7 @@ from typing import Final, Literal
 import attrs
 
 from ..protocol.enums import FaultKind
+from ..protocol.groups import GroupOp
 from ..protocol.outgoing import OutgoingMessage, SimMessage
 from .engine import EngineEvent, InboundMedia
 from .framing import MAX_FRAME as MAX_FRAME
@@ -175,6 +176,16 @@ class SimFaultFrame:
 
 
 @attrs.frozen
+class GroupFrame:
+    """A group operation of engine `sid`; the OkFrame's value is its answer as JSON
+    (`framing.dump_group_result`: a refusal is an answer too)."""
+
+    rid: int
+    sid: int
+    op: GroupOp
+
+
+@attrs.frozen
 class CreditFrame:
     """The parent consumed `n` more events of engine `sid`; the worker may send `n` more."""
 
@@ -203,6 +214,7 @@ Request = (
     | SimScanFrame
     | SimInboundFrame
     | SimFaultFrame
+    | GroupFrame
 )
 ToWorker = (
     Request | CreditFrame | PersistedFrame | UploadChunkFrame | UploadDropFrame | ChunkCreditFrame

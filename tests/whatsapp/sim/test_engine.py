@@ -25,6 +25,7 @@ from trizap.whatsapp.engine import (
     EngineNotice,
     EngineNotReady,
     EngineSpec,
+    GroupChange,
     LoggedOut,
     Message,
     Paired,
@@ -47,8 +48,9 @@ QR_SHAPE = re.compile(r"2@[A-Za-z0-9+/=]+,[A-Za-z0-9+/=]{44},[A-Za-z0-9+/=]{44},
 
 
 def taken(event: EngineEvent) -> EngineEvent:
-    """Do what the session does with a message or receipt: keep it, then say so."""
-    if isinstance(event, Message | Receipt) and event.persisted is not None:
+    """Do what the session does with a message, receipt or group change: keep it, then
+    say so."""
+    if isinstance(event, Message | Receipt | GroupChange) and event.persisted is not None:
         event.persisted.set()
     return event
 
@@ -346,22 +348,26 @@ async def test_mark_read_sends_the_read_receipt(autojump_clock: trio.testing.Moc
         nursery.cancel_scope.cancel()
 
 
-async def test_outside_contact_and_group_get_delivered(
+async def test_outside_contact_gets_delivered_and_an_unknown_group_is_refused(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with sim() as network, trio.open_nursery() as nursery:
         alice, _ = await paired(nursery, network, ALICE)
-        for to, jid in [
-            (f"+{OUTSIDER}", f"{OUTSIDER}@s.whatsapp.net"),
-            ("120363000000000000@g.us", "120363000000000000@g.us"),
-        ]:
-            wa_id = alice.engine.new_message_id()
-            await alice.engine.send(OutgoingText(to, "anyone?"), wa_id)
-            receipt = await alice.next()
-            assert isinstance(receipt, Receipt)
-            assert (receipt.kind, receipt.ids, receipt.chat) == ("delivered", (wa_id,), jid)
+        wa_id = alice.engine.new_message_id()
+        await alice.engine.send(OutgoingText(f"+{OUTSIDER}", "anyone?"), wa_id)
+        receipt = await alice.next()
+        assert isinstance(receipt, Receipt)
+        assert (receipt.kind, receipt.ids, receipt.chat) == (
+            "delivered",
+            (wa_id,),
+            f"{OUTSIDER}@s.whatsapp.net",
+        )
         await alice.quiet_for(60)  # outside contacts send no read receipts
-        assert network.statistics().to_outside == 2
+        assert network.statistics().to_outside == 1
+        # Groups are the network's: one the number is not in takes nothing from it.
+        with pytest.raises(ValueError, match="not a participant"):
+            text = OutgoingText("120363000000000000@g.us", "anyone?")
+            await alice.engine.send(text, alice.engine.new_message_id())
         with pytest.raises(ValueError):
             await alice.engine.send(OutgoingText("12", "too short"), "3EB0")
         nursery.cancel_scope.cancel()

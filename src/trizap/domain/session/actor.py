@@ -63,6 +63,7 @@ from ...protocol.events import (
     SessionQrData,
     event_data,
 )
+from ...protocol.groups import GroupOp, GroupRefusal, GroupResult, group_event_data
 from ...protocol.media import ReceivedMedia
 from ...protocol.wire import unstructure
 from ...store import InboundMediaRow, MediaRow, MessageRow, NewEvent, SessionRow
@@ -150,6 +151,14 @@ class CancelMessage:
 
 
 @attrs.frozen
+class GroupCall:
+    """A group operation on WhatsApp (its refusal is the caller's error)."""
+
+    op: GroupOp
+    reply: Reply[GroupResult]
+
+
+@attrs.frozen
 class DownloadMedia:
     """Download (again) the file of the inbound message `wa_id`."""
 
@@ -158,7 +167,16 @@ class DownloadMedia:
 
 
 SessionMsg = (
-    GetQr | PairPhone | MarkRead | Logout | Stop | Wake | SimCall | CancelMessage | DownloadMedia
+    GetQr
+    | PairPhone
+    | MarkRead
+    | Logout
+    | Stop
+    | Wake
+    | SimCall
+    | CancelMessage
+    | DownloadMedia
+    | GroupCall
 )
 
 
@@ -298,6 +316,9 @@ class SessionActor:
                 case DownloadMedia(wa_id, reply):
                     self._touch()
                     self._engine_call(nursery, reply, self._download_again, wa_id)
+                case GroupCall(op, reply):
+                    self._touch()
+                    self._engine_call(nursery, reply, _group, op)
 
     def _engine_call(
         self,
@@ -472,6 +493,33 @@ class SessionActor:
                     event.persisted.set()  # applied: the engine may count it as handed over
             case eng.EngineNotice(detail):
                 log.info("session %s: %s", self.key, detail)
+            case eng.GroupChange():
+                await self._group_changed(event)
+
+    async def _group_changed(self, change: eng.GroupChange) -> None:
+        """A group the session is in changed: `group.updated` or `group.participants`,
+        in the log before the engine counts it as handed over."""
+        self._touch()
+        type_, data = group_event_data(change)
+        # Handed over again after a crash, it is in the log once: by its id when the
+        # engine gives one (the sim), else by what it says and when.
+        key = change.id or "/".join(
+            (change.action, change.timestamp.isoformat(), str(change.by), *change.participants)
+        )
+        await self.deps.hub.append(
+            [
+                NewEvent(
+                    self.tenant_id,
+                    type_,
+                    self.name,
+                    self.deps.now(),
+                    event_data(type_, data),
+                    dedupe=f"group/{self.name}/{change.group}/{key}",
+                )
+            ]
+        )
+        if change.persisted is not None:
+            change.persisted.set()
 
     async def _received(self, messages: Sequence[eng.Message]) -> None:
         """Inbound messages into the log, in one append (their files downloaded first)."""
@@ -746,6 +794,13 @@ async def _pair_phone(engine: Engine, phone: str) -> str:
 
 async def _mark_read(engine: Engine, chat: str, ids: Sequence[str]) -> None:
     await engine.mark_read(chat, ids, None)
+
+
+async def _group(engine: Engine, op: GroupOp) -> GroupResult:
+    result = await engine.group(op)
+    if isinstance(result, GroupRefusal):
+        raise result.error()
+    return result
 
 
 async def _cancel_when_abandoned(reply: Reply[Any], scope: trio.CancelScope) -> None:

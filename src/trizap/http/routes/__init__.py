@@ -11,7 +11,7 @@ looked at.
 # isort: off
 # In the order of the document: each module adds its operations as it is imported.
 from .table import api as api
-from . import ops, tenants, sessions, messages, media, events, webhooks, sim
+from . import ops, tenants, sessions, messages, media, events, webhooks, groups, sim
 from . import dashboard
 
 # isort: on
@@ -20,6 +20,7 @@ __all__ = [
     "api",
     "dashboard",
     "events",
+    "groups",
     "media",
     "messages",
     "ops",

@@ -42,8 +42,12 @@ async def sim_scan(ctx: Ctx) -> Answer:
 )
 async def sim_inbound(ctx: Ctx) -> Answer:
     """Sim sessions only: an outside contact (a number no sim session holds)
-    writes to the session; it arrives as a `message.received` event."""
+    writes to the session; it arrives as a `message.received` event. With `group`, `from`
+    (a participant of that group) writes in the group: every member's session gets it,
+    `chat` the group and `from` the participant; 404 when the session is not in it."""
     body: SimInbound = ctx.body
+    if body.group is not None:
+        await ctx.rt.groups.get(ctx.tenant.id, ctx.params["name"], body.group)
     await ctx.rt.sessions.sim_inbound(ctx.tenant.id, ctx.params["name"], body.from_, body.message)
     return Answer(status=204)
 

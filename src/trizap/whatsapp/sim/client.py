@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 
 import trio
 
+from ...protocol.groups import GroupOp, GroupResult
 from ...protocol.outgoing import OutgoingMessage, SimMessage
-from ..engine import Banned, LoggedOut, Message, Receipt
+from ..engine import Banned, GroupChange, LoggedOut, Message, Receipt
 from ..framing import FrameBuffer, ProtocolError, send_frames
 from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
 from .model import Blob, Life, Resumed, SimNetworkStatistics
@@ -43,6 +44,8 @@ from .wire import (
     DeliveryFrame,
     DoneFrame,
     FailFrame,
+    GroupAnswer,
+    GroupFrame,
     HeartbeatFrame,
     InboundFrame,
     Linked,
@@ -138,7 +141,7 @@ class TcpLink:
                             if waiting is not None:
                                 waiting.send_nowait(frame)
                         case DeliveryFrame(envelope_id=envelope_id, event=event):
-                            assert isinstance(event, Message | Receipt)
+                            assert isinstance(event, Message | Receipt | GroupChange)
                             await self._push_send.send(Delivery(envelope_id, event))
                         case ReplacedFrame():
                             await self._push_send.send(Replaced())
@@ -251,6 +254,11 @@ class TcpLink:
         result = await self._request(lambda rid: BanFrame(rid, number))
         assert isinstance(result, BanFor)
         return result.seconds
+
+    async def group(self, op: GroupOp) -> GroupResult:
+        result = await self._request(lambda rid: GroupFrame(rid, op))
+        assert isinstance(result, GroupAnswer)
+        return result.result
 
     async def statistics(self) -> SimNetworkStatistics:
         result = await self._request(StatsFrame)

@@ -4,8 +4,9 @@ It keeps what WhatsApp's servers keep: the numbers and their linked (and unlinke
 devices, who owns each number, bans, the envelopes waiting for each number, the window of
 ids each number sent, what each number has not read yet, the counters that make every
 id the network hands out unique for as long as the file lives (engine lives, outside
-contacts' messages, envelopes), and the files messages carry (`blobs`, in chunks of
-at most `MEDIA_CHUNK` bytes: never read or written whole). The network changes its
+contacts' messages, envelopes), the files messages carry (`blobs`, in chunks of
+at most `MEDIA_CHUNK` bytes: never read or written whole), and the groups (`groups`,
+`group_members`: the network's objects, `groups.py`). The network changes its
 memory first and then writes the change here through a group-commit thread
 (`dbthread`), and answers the engine only once it is committed: an acknowledgement
 means it is on disk.
@@ -26,13 +27,16 @@ from typing import Final
 import attrs
 
 from ...dbthread import Dialect, transaction
-from ..engine import Message, Receipt
+from ..engine import GroupChange, Message, Receipt
 from ..framing import dump_event, load_event
+from .groups import Group
 from .model import Envelope, Phone
 
 MEMORY: Final = ":memory:"
 # 2: the files messages carry (blobs and their chunks).
-VERSION: Final = 2
+# 3: groups and their members. Each version only adds tables (`CREATE TABLE IF NOT
+# EXISTS`), so an older file is brought up to date in place when it is opened.
+VERSION: Final = 3
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -86,6 +90,24 @@ CREATE TABLE IF NOT EXISTS unread (
     n        INTEGER NOT NULL,
     PRIMARY KEY (number, origin, wa_id)
 );
+CREATE TABLE IF NOT EXISTS groups (
+    jid          TEXT PRIMARY KEY,
+    subject      TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    owner        TEXT,
+    created      REAL NOT NULL,   -- the network's clock
+    announce     INTEGER NOT NULL,
+    locked       INTEGER NOT NULL,
+    invite       TEXT NOT NULL,   -- the current invite code
+    changes      INTEGER NOT NULL -- changes told to its members (their notices' ids)
+);
+CREATE TABLE IF NOT EXISTS group_members (
+    jid     TEXT NOT NULL,
+    member  TEXT NOT NULL,
+    admin   INTEGER NOT NULL,
+    n       INTEGER NOT NULL,     -- order of coming in
+    PRIMARY KEY (jid, member)
+);
 """
 
 Db = sqlite3.Connection
@@ -134,6 +156,7 @@ class Loaded:
     phones: dict[str, Phone]
     counters: dict[str, int]
     next_envelope: int
+    groups: list[Group] = attrs.Factory(list)
 
 
 def load(db: Db) -> Loaded:
@@ -155,7 +178,7 @@ def load(db: Db) -> Loaded:
         "SELECT id, number, origin, due, event FROM envelopes ORDER BY id"
     ):
         loaded = load_event(event)
-        assert isinstance(loaded, Message | Receipt)
+        assert isinstance(loaded, Message | Receipt | GroupChange)
         phones.setdefault(number, Phone(number)).queue.append(
             Envelope(env_id, number, loaded, origin, due)
         )
@@ -168,7 +191,30 @@ def load(db: Db) -> Loaded:
         phones.setdefault(number, Phone(number)).unread[(origin, wa_id)] = at
     counters = dict(db.execute("SELECT key, value FROM meta").fetchall())
     top = db.execute("SELECT max(id) FROM envelopes").fetchone()[0]
-    return Loaded(phones, counters, max(counters.get("envelopes", 0), top or 0) + 1)
+    groups: dict[str, Group] = {}
+    for jid, subject, description, owner, created, announce, locked, invite, n in db.execute(
+        "SELECT jid, subject, description, owner, created, announce, locked, invite, changes "
+        "FROM groups"
+    ):
+        groups[jid] = Group(
+            jid,
+            subject,
+            description,
+            owner,
+            created,
+            bool(announce),
+            bool(locked),
+            invite,
+            changes=n,
+        )
+    for jid, member, admin in db.execute(
+        "SELECT jid, member, admin FROM group_members ORDER BY jid, n"
+    ):
+        if jid in groups:
+            groups[jid].members[member] = bool(admin)
+    return Loaded(
+        phones, counters, max(counters.get("envelopes", 0), top or 0) + 1, list(groups.values())
+    )
 
 
 # --- writes (each runs on the executor's thread, in a batch or alone) ---------------------
@@ -216,6 +262,8 @@ class Change:
     read: tuple[tuple[str, str, str], ...] = ()  # (number, origin, wa_id)
     cleared: tuple[str, ...] = ()  # numbers whose queue and unread are dropped
     counters: tuple[tuple[str, int], ...] = ()
+    groups: tuple[Group, ...] = ()  # written whole (the row and its members)
+    deleted_groups: tuple[str, ...] = ()
 
 
 def apply(db: Db, change: Change) -> None:
@@ -257,6 +305,35 @@ def apply(db: Db, change: Change) -> None:
             )
         for key, value in change.counters:
             set_counter(db, key, value)
+        for group in change.groups:
+            _save_group(db, group)
+        for jid in change.deleted_groups:
+            db.execute("DELETE FROM groups WHERE jid = ?", (jid,))
+            db.execute("DELETE FROM group_members WHERE jid = ?", (jid,))
+
+
+def _save_group(db: Db, group: Group) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO groups "
+        "(jid, subject, description, owner, created, announce, locked, invite, changes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            group.jid,
+            group.subject,
+            group.description,
+            group.owner,
+            group.created,
+            int(group.announce),
+            int(group.locked),
+            group.invite,
+            group.changes,
+        ),
+    )
+    db.execute("DELETE FROM group_members WHERE jid = ?", (group.jid,))
+    db.executemany(
+        "INSERT INTO group_members (jid, member, admin, n) VALUES (?, ?, ?, ?)",
+        [(group.jid, m, int(a), n) for n, (m, a) in enumerate(group.members.items())],
+    )
 
 
 # --- files (blobs) -----------------------------------------------------------------------

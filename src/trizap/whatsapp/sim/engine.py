@@ -23,6 +23,9 @@ It follows neonize/whatsmeow's event semantics:
   returns. Messages and receipts for this number are handed to the session with a
   `persisted` event and acknowledged to the network only once it is set (the session has
   them in its log, or applied): a crash in between hands them over again.
+- **Groups** (`group`) are the network's objects (`groups.py`): an operation is answered
+  once the network has it on disk; the changes come to every member as `GroupChange`
+  events, handed over and acknowledged like messages.
 - **Faults** (`sim_fault`): `crash` and `abort` make `run()` raise `EngineFailure`
   (`abort` first calls `on_abort`, so a worker process can `os._exit(134)`); `disconnect`
   drops the connection and reconnects after `reconnect_delay_s` plus seeded jitter;
@@ -50,6 +53,7 @@ import attrs
 import trio
 
 from ...protocol.enums import FaultKind
+from ...protocol.groups import GroupOp, GroupResult
 from ...protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage, media_of
 from ..engine import (
     Banned,
@@ -60,6 +64,7 @@ from ..engine import (
     EngineNotice,
     EngineNotReady,
     EngineSpec,
+    GroupChange,
     InboundMedia,
     LoggedOut,
     MediaReader,
@@ -386,7 +391,7 @@ class SimEngine:
             push = self._inbox.popleft()
             assert isinstance(push, Delivery)
             stored = trio.Event()
-            event: Message | Receipt = attrs.evolve(push.event, persisted=stored)
+            event: Message | Receipt | GroupChange = attrs.evolve(push.event, persisted=stored)
             await self._emit(events, event)
             handed.append((push.envelope_id, stored))
         for envelope_id, stored in handed:
@@ -478,6 +483,14 @@ class SimEngine:
         link = self._connected_link()
         try:
             await link.mark_read(chat, list(ids), sender)
+        except (LinkLost, NotAttached) as exc:
+            raise EngineNotReady(f"not connected: {exc}") from None
+
+    async def group(self, op: GroupOp) -> GroupResult:
+        await self._responsive()
+        link = self._connected_link()
+        try:
+            return await link.group(op)
         except (LinkLost, NotAttached) as exc:
             raise EngineNotReady(f"not connected: {exc}") from None
 

@@ -7,13 +7,15 @@ Asks: `begin` (a new engine life: a serial for unique ids), `check_owner` / `lin
 phone pairs a number, owned by the tenant that paired it first), `resume` (reconnect with
 creds), `attach` (become the number's device: the network pushes its envelopes from now
 on), `send`, `ack` (an envelope handed over: it leaves the queue), `mark_read`,
-`inbound` (an outside contact writes); files, in chunks of at most `MEDIA_CHUNK` bytes
-(`blob_open`, `blob_write`, `blob_close`, `blob_read`; `upload` and `download` below do
-a whole file with them); and what the phone does whether its device is connected or not:
-`unlink` a device, `ban` (WhatsApp bans the number).
+`inbound` (an outside contact writes, to the number or in a group it is in), `group` (a
+group operation, answered with a result or a refusal: `groups.py`); files, in chunks of
+at most `MEDIA_CHUNK` bytes (`blob_open`, `blob_write`, `blob_close`, `blob_read`;
+`upload` and `download` below do a whole file with them); and what the phone does
+whether its device is connected or not: `unlink` a device, `ban` (WhatsApp bans it).
 
-Pushes: `Delivery(envelope_id, event)` — a message for the number, or a receipt for one
-it sent — and `Replaced` when another device of the number attached.
+Pushes: `Delivery(envelope_id, event)` — a message for the number, a receipt for one
+it sent, or a change of a group it is in — and `Replaced` when another device of the
+number attached.
 
 Failures: `LinkLost` (the connection is gone: the engine is disconnected and reconnects),
 `NotAttached` (the link is not connected as a number: not ready), `NumberTaken` (another
@@ -27,10 +29,12 @@ from typing import Protocol
 import attrs
 import trio
 
+from ...protocol.groups import GroupOp, GroupResult
 from ...protocol.outgoing import OutgoingMessage, SimMessage
 from ..engine import (
     MEDIA_CHUNK,
     Banned,
+    GroupChange,
     LoggedOut,
     MediaReader,
     MediaSink,
@@ -55,7 +59,7 @@ class NumberTaken(ValueError):
 @attrs.frozen
 class Delivery:
     envelope_id: int
-    event: Message | Receipt
+    event: Message | Receipt | GroupChange
 
 
 @attrs.frozen
@@ -98,6 +102,8 @@ class Link(Protocol):
     async def unlink(self, number: str, device: int) -> None: ...
 
     async def ban(self, number: str) -> float: ...
+
+    async def group(self, op: GroupOp) -> GroupResult: ...
 
     async def aclose(self) -> None: ...
 

@@ -41,7 +41,7 @@ from ...protocol.outgoing import (
     OutgoingText,
     OutgoingVideo,
 )
-from ..engine import Banned, InboundMedia, LoggedOut, Message, Receipt, phone_jid
+from ..engine import Banned, GroupChange, InboundMedia, LoggedOut, Message, Receipt, phone_jid
 
 # Envelopes waiting for one number (offline delivery). Past it the oldest is dropped and
 # counted (`dropped` in the statistics, a warning in the log): the network's memory bound.
@@ -83,7 +83,7 @@ class NetworkClock:
 class Envelope:
     id: int
     number: str  # whose queue it is in
-    event: Message | Receipt
+    event: Message | Receipt | GroupChange
     origin: str | None  # a message's sending sim number (it gets receipts); else None
     due: float
 

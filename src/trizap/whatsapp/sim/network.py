@@ -35,12 +35,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from ...dbthread import Executor
+from ...protocol.groups import CreateGroupOp, GroupOp, GroupRefusal, GroupResult
 from ...protocol.outgoing import OutgoingMessage, SimMessage
-from ..engine import MEDIA_CHUNK, Banned, LoggedOut, Message, Receipt
+from ..engine import MEDIA_CHUNK, Banned, GroupChange, LoggedOut, Message, Receipt, phone_jid
 from . import db
+from .groups import GroupBook, Outcome
 from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
 from .model import (
     BLOB_RETENTION_S,
@@ -171,6 +174,9 @@ class LocalLink:
         self._open()
         return await self._net.ban(number)
 
+    async def group(self, op: GroupOp) -> GroupResult:
+        return await self._net.group(self._attached(), op)
+
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
         self.close()
@@ -240,6 +246,7 @@ class SimNetwork:
                 if at != math.inf:
                     self._reads.append((at, phone.number, origin, wa_id))
         heapq.heapify(self._reads)
+        self._groups = GroupBook(loaded.groups)
         self._routed = self._to_outside = self._duplicates = self._dropped = 0
 
     @property
@@ -419,6 +426,9 @@ class SimNetwork:
             self._duplicates += 1  # a resend (after a crash): the network has it already
             await trio.lowlevel.checkpoint()
             return
+        if to_jid.endswith("@g.us"):
+            # Checked before anything is kept: a refused message is not sent at all.
+            self._groups.check_write(phone_jid(number), to_jid)
         stored = await self._blob(blob)
         n = self._count("sent")
         phone.sent_ids[wa_id] = None
@@ -428,8 +438,27 @@ class SimNetwork:
             forgotten.append((number, old))
         due = self._clock.now() + self.delivery_delay_s
         recipient = self._phones.get(to_digits) if to_digits is not None else None
-        if recipient is not None and recipient.linked:
-            event: Message | Receipt = delivered_message(
+        event: Message | Receipt
+        if to_jid.endswith("@g.us"):
+            event = delivered_message(
+                message,
+                wa_id,
+                number,
+                push_name=push_name(number),
+                timestamp=self._now(),
+                from_me=False,
+                blob=stored,
+            )
+            added, dropped = self._fan_out(to_jid, attrs.evolve(event, chat=to_jid), number, due)
+            if added:
+                self._routed += 1
+            else:
+                # Nobody else in the group has a sim device: outside contacts, `delivered`.
+                self._to_outside += 1
+                event = Receipt((wa_id,), to_jid, to_jid, "delivered", self._now())
+                added, dropped = self._enqueue(number, event, None, due)
+        elif recipient is not None and recipient.linked:
+            event = delivered_message(
                 message,
                 wa_id,
                 number,
@@ -460,6 +489,11 @@ class SimNetwork:
     ) -> None:
         """An outside contact (`sender`) sends `number`, a sim number, `message`."""
         sender = digits(sender)
+        group = message.to if message.to.endswith("@g.us") else None
+        if group is not None:
+            # A member writes in a group the number is in: every member's device gets it.
+            self._groups.check_write(phone_jid(number), group)
+            self._groups.check_write(phone_jid(sender), group)
         stored = await self._blob(blob)
         n = self._count("inbound")
         event = delivered_message(
@@ -472,11 +506,81 @@ class SimNetwork:
             blob=stored,
         )
         due = self._clock.now() + self.delivery_delay_s
-        added, dropped = self._enqueue(number, event, None, due)
+        if group is not None:
+            added, dropped = self._fan_out(group, attrs.evolve(event, chat=group), sender, due)
+        else:
+            added, dropped = self._enqueue(number, event, None, due)
         await self._db.run(
             db.apply,
             db.Change(enqueued=added, removed=dropped, counters=self._counter_changes("inbound")),
         )
+
+    # -- groups (the rules are `groups.py`'s) ----------------------------------------------------
+
+    async def group(self, link: LocalLink, op: GroupOp) -> GroupResult:
+        """The holder of its number does a group operation: what it changed is on disk,
+        and every member's notice queued, when this returns."""
+        assert link.number is not None
+        serial = self._counters.get("groups", 0) + 1
+        outcome = self._groups.apply(
+            phone_jid(link.number), op, self._clock.now(), self._now(), serial
+        )
+        counters: tuple[tuple[str, int], ...] = ()
+        if isinstance(op, CreateGroupOp) and not isinstance(outcome.result, GroupRefusal):
+            self._counters["groups"] = serial
+            counters = (("groups", serial),)
+        await self._commit_groups(outcome, counters)
+        return outcome.result
+
+    async def _commit_groups(self, outcome: Outcome, counters: tuple[tuple[str, int], ...]) -> None:
+        due = self._clock.now() + self.delivery_delay_s
+        added: list[Envelope] = []
+        dropped: list[int] = []
+        for change, members in outcome.notices:
+            for number in self._sim_numbers(members):
+                more, gone = self._enqueue(number, change, None, due)
+                added += more
+                dropped += gone
+        if not (outcome.saved or outcome.deleted or added or counters):
+            await trio.lowlevel.checkpoint()
+            return
+        await self._db.run(
+            db.apply,
+            db.Change(
+                enqueued=tuple(added),
+                removed=tuple(dropped),
+                counters=(*counters, ("envelopes", self._next_envelope)),
+                groups=tuple(outcome.saved),
+                deleted_groups=tuple(outcome.deleted),
+            ),
+        )
+
+    def _sim_numbers(self, members: tuple[str, ...] | list[str]) -> list[str]:
+        """The members that are sim numbers with a linked device (the others, outside
+        contacts and LIDs, receive nothing)."""
+        found = []
+        for member in members:
+            user, _, server = member.partition("@")
+            phone = self._phones.get(user) if server == "s.whatsapp.net" else None
+            if phone is not None and phone.linked:
+                found.append(phone.number)
+        return found
+
+    def _fan_out(
+        self, group: str, event: Message, sender: str, due: float
+    ) -> tuple[tuple[Envelope, ...], tuple[int, ...]]:
+        """`event`, a message `sender` wrote in `group`, queued for every other member."""
+        members = tuple(self._groups.groups[group].members)
+        added: list[Envelope] = []
+        dropped: list[int] = []
+        origin = sender if sender in self._phones else None
+        for number in self._sim_numbers(members):
+            if number == sender:
+                continue
+            more, gone = self._enqueue(number, event, origin, due)
+            added += more
+            dropped += gone
+        return tuple(added), tuple(dropped)
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -562,16 +666,24 @@ class SimNetwork:
     ) -> None:
         """The holder's session read these messages of `chat`: their senders hear it."""
         assert link.number is not None
-        origin, _ = parse_recipient(sender or chat)
-        if origin is None:
-            await trio.lowlevel.checkpoint()
-            return  # groups and other JIDs are outside contacts: nobody to tell
+        origin, jid = parse_recipient(sender or chat)
         phone = self._phones[link.number]
-        found = [i for i in ids if phone.unread.pop((origin, i), None) is not None]
-        if not found:
+        by_origin: dict[str, list[str]] = {}
+        if origin is not None:
+            found = [i for i in ids if phone.unread.pop((origin, i), None) is not None]
+            if found:
+                by_origin[origin] = found
+        elif jid.endswith("@g.us"):
+            # A group's messages, their writers not named: each id's writer hears it.
+            wanted = set(ids)
+            for key in [k for k in phone.unread if k[1] in wanted]:
+                del phone.unread[key]
+                by_origin.setdefault(key[0], []).append(key[1])
+        # Other JIDs (and messages of outside contacts) have nobody to tell.
+        if not by_origin:
             await trio.lowlevel.checkpoint()
             return
-        await self._read(link.number, {origin: found})
+        await self._read(link.number, by_origin)
 
     async def _read(self, number: str, by_origin: dict[str, list[str]]) -> None:
         due = self._clock.now() + self.delivery_delay_s
@@ -666,7 +778,7 @@ class SimNetwork:
         return (*((k, self._counters[k]) for k in keys), ("envelopes", self._next_envelope))
 
     def _enqueue(
-        self, number: str, event: Message | Receipt, origin: str | None, due: float
+        self, number: str, event: Message | Receipt | GroupChange, origin: str | None, due: float
     ) -> tuple[tuple[Envelope, ...], tuple[int, ...]]:
         """Queues `event` for `number`; what was added and the ids of what was dropped."""
         phone = self._phones.get(number)

@@ -37,6 +37,8 @@ from .wire import (
     DoneFrame,
     FailFrame,
     FromNetwork,
+    GroupAnswer,
+    GroupFrame,
     HeartbeatFrame,
     InboundFrame,
     Linked,
@@ -183,6 +185,8 @@ async def _call(link: LocalLink, request: Request) -> Result:
             return BanFor(await link.ban(number))
         case StatsFrame():
             return link.network.statistics()
+        case GroupFrame(op=op):
+            return GroupAnswer(await link.group(op))
     return Nothing()
 
 

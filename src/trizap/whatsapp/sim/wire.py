@@ -16,6 +16,7 @@ from typing import Final, Literal
 
 import attrs
 
+from ...protocol.groups import GroupOp, GroupResult
 from ...protocol.outgoing import OutgoingMessage, SimMessage
 from ..engine import Banned, EngineEvent, LoggedOut
 from ..framing import Codec
@@ -134,6 +135,14 @@ class StatsFrame:
 
 
 @attrs.frozen
+class GroupFrame:
+    """A group operation of the attached number (answered with a `GroupAnswer`)."""
+
+    rid: int
+    op: GroupOp
+
+
+@attrs.frozen
 class AckFrame:
     envelope_id: int
 
@@ -159,6 +168,7 @@ Request = (
     | UnlinkFrame
     | BanFrame
     | StatsFrame
+    | GroupFrame
 )
 ToNetwork = Request | AckFrame | HeartbeatFrame
 
@@ -192,6 +202,11 @@ class BlobData:
     data: bytes
 
 
+@attrs.frozen
+class GroupAnswer:
+    result: GroupResult
+
+
 Result = (
     Life
     | Linked
@@ -204,6 +219,7 @@ Result = (
     | Blob
     | BlobId
     | BlobData
+    | GroupAnswer
 )
 
 
