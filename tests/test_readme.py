@@ -428,14 +428,14 @@ async def test_the_group_step_of_the_walkthrough(tmp_path: Path) -> None:
                 if not line.startswith("curl"):
                     continue
                 line = line.replace("'$GROUP'", group).replace("$GROUP", group)
-                body = re.search(r"-d '(\{.*?\})'", line)
+                body = re.search(r"--json '(\{.*?\})'", line)
                 where = re.search(r"\$URL(\S+)", line)
                 assert where is not None, line
                 r = await srv.http.request(
                     "POST" if body else "GET",
                     where[1],
                     content=body[1] if body else None,
-                    headers=bearer(token),
+                    headers=bearer(token) | ({"Content-Type": "application/json"} if body else {}),
                 )
                 lines.append(r.text)
                 if where[1].endswith("/groups"):
