@@ -142,8 +142,9 @@ def make_v2_database(backend: BackendUnderTest, target: str) -> None:
 
 
 def test_the_steps_are_numbered_in_order(backend: BackendUnderTest) -> None:
+    # Strictly increasing from 1; gaps are allowed (a number is reserved per branch of work).
     versions = [v for v, _ in backend.migrations.MIGRATIONS]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions[0] == 1 and versions == sorted(set(versions))
     assert backend.migrations.LATEST_VERSION == versions[-1] >= 2
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
-from . import fields, names, webhooks
+from . import chats, fields, names, webhooks
 from .content import Contact, Location, Poll
 from .enums import EngineName, FaultKind, MessageStatus, MessageType
 from .errors import FrameInvalid, MalformedInput, ValidationError
@@ -583,6 +583,7 @@ REQUEST_TYPES: Final = (
     WsMarkRead,
     WsPing,
     *webhooks.REQUEST_TYPES,
+    *chats.REQUEST_TYPES,
 )
 """Every request body and client frame: closed objects (no unknown keys) in the schema."""
 
@@ -592,4 +593,5 @@ QUERY_TYPES: Final = (
     MediaUploadQuery,
     WsQuery,
     *webhooks.QUERY_TYPES,
+    *chats.QUERY_TYPES,
 )

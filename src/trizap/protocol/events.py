@@ -16,6 +16,7 @@ import attrs
 
 from . import fields
 from ._rows import EventRowLike
+from .chats import PresenceData
 from .content import Contact, Location, Poll
 from .enums import MessageKind, MessageStatus, SessionStatus, WebhookState
 from .media import ReceivedMedia
@@ -30,6 +31,7 @@ MESSAGE_EDITED: Final = "message.edited"
 MESSAGE_REVOKED: Final = "message.revoked"
 POLL_VOTE: Final = "poll.vote"
 WEBHOOK_STATE: Final = "webhook.state"
+PRESENCE: Final = "presence"
 EventType = Literal[
     "session.status",
     "session.qr",
@@ -40,6 +42,7 @@ EventType = Literal[
     "message.revoked",
     "poll.vote",
     "webhook.state",
+    "presence",
 ]
 
 
@@ -190,6 +193,7 @@ EventData = (
     | MessageRevokedData
     | PollVoteData
     | WebhookStateData
+    | PresenceData
 )
 
 EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
@@ -202,6 +206,7 @@ EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
     MESSAGE_REVOKED: MessageRevokedData,
     POLL_VOTE: PollVoteData,
     WEBHOOK_STATE: WebhookStateData,
+    PRESENCE: PresenceData,
 }
 
 

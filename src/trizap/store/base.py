@@ -29,6 +29,7 @@ from ..protocol.enums import (
     WebhookState,
 )
 from ..protocol.outgoing import OutgoingMessage, summary
+from .chats import ChatStore
 
 __all__ = [
     "DELIVERIES_KEPT",
@@ -260,7 +261,7 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer trizap; opening it could corrupt it, so we refuse."""
 
 
-class Store(Protocol):
+class Store(ChatStore, Protocol):
     """Persistence for the whole runtime. See `SqlStore` for the reference behaviour."""
 
     async def close(self) -> None: ...

@@ -23,6 +23,7 @@ from psycopg import errors
 
 from ...dbthread import Executor
 from ..queries import (
+    ChatQueries,
     CursorQueries,
     EventQueries,
     MediaQueries,
@@ -74,6 +75,7 @@ class PostgresBackend(
     MediaQueries,
     WebhookQueries,
     RowQueries,
+    ChatQueries,
 ):
     """The PostgreSQL operations of `SqlStore`: the shared queries on its dialect."""
 

@@ -23,6 +23,7 @@ from ...dbthread import Executor
 from .. import validation as check
 from ..base import Synchronous
 from ..queries import (
+    ChatQueries,
     CursorQueries,
     EventQueries,
     MediaQueries,
@@ -64,6 +65,7 @@ class SqliteBackend(
     MediaQueries,
     WebhookQueries,
     RowQueries,
+    ChatQueries,
 ):
     """The SQLite operations of `SqlStore`: the shared queries on SQLite's dialect."""
 
