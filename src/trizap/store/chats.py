@@ -170,12 +170,16 @@ class ChatStore(Protocol):
         """By JID, after `after`."""
         ...
 
-    async def put_lids(self, tenant_id: str, session: str, pairs: Sequence[tuple[str, str]]) -> None:
+    async def put_lids(
+        self, tenant_id: str, session: str, pairs: Sequence[tuple[str, str]]
+    ) -> None:
         """Records (LID, phone JID) pairs, and moves what was filed under each LID (chat,
         its messages, contact) to the phone JID."""
         ...
 
-    async def resolve_lids(self, tenant_id: str, session: str, jids: Sequence[str]) -> dict[str, str]:
+    async def resolve_lids(
+        self, tenant_id: str, session: str, jids: Sequence[str]
+    ) -> dict[str, str]:
         """The phone JID of each LID of `jids` whose number is known."""
         ...
 
@@ -281,7 +285,9 @@ class SqlChats(Generic[C]):
         return rows
 
     async def get_chat(self, tenant_id: str, session: str, jid: str) -> ChatRow | None:
-        row: ChatRow | None = await self._executor.run(self._backend.get_chat, tenant_id, session, jid)
+        row: ChatRow | None = await self._executor.run(
+            self._backend.get_chat, tenant_id, session, jid
+        )
         return row
 
     async def chat_messages(
@@ -335,16 +341,18 @@ class SqlChats(Generic[C]):
         )
         return rows
 
-    async def put_lids(self, tenant_id: str, session: str, pairs: Sequence[tuple[str, str]]) -> None:
+    async def put_lids(
+        self, tenant_id: str, session: str, pairs: Sequence[tuple[str, str]]
+    ) -> None:
         if pairs:
             await self._executor.run(self._put_lids, tenant_id, session, list(pairs))
 
-    def _put_lids(
-        self, db: C, tenant_id: str, session: str, pairs: list[tuple[str, str]]
-    ) -> None:
+    def _put_lids(self, db: C, tenant_id: str, session: str, pairs: list[tuple[str, str]]) -> None:
         self._backend.put_lids(db, tenant_id, session, pairs, self._now())
 
-    async def resolve_lids(self, tenant_id: str, session: str, jids: Sequence[str]) -> dict[str, str]:
+    async def resolve_lids(
+        self, tenant_id: str, session: str, jids: Sequence[str]
+    ) -> dict[str, str]:
         lids = sorted({j for j in jids if j.endswith("@lid")})
         if not lids:
             return {}
@@ -362,7 +370,9 @@ class SqlChats(Generic[C]):
             return 0
         removed = 0
         while True:
-            n: int = await self._executor.run(self._backend.prune_chat_messages, cutoff, PRUNE_CHUNK)
+            n: int = await self._executor.run(
+                self._backend.prune_chat_messages, cutoff, PRUNE_CHUNK
+            )
             removed += n
             if n < PRUNE_CHUNK:
                 return removed

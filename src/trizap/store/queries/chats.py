@@ -385,7 +385,8 @@ class ChatQueries:
             return {}
         cur = q.run(
             db,
-            f"SELECT lid, phone FROM lid_map WHERE tenant_id = ? AND session = ? AND lid {q.any_of}",
+            "SELECT lid, phone FROM lid_map WHERE tenant_id = ? AND session = ? "
+            f"AND lid {q.any_of}",
             (tenant_id, session, q.listed(lids)),
         )
         return {r[0]: r[1] for r in cur}
@@ -425,8 +426,8 @@ class ChatQueries:
         q.run(
             db,
             "INSERT INTO contacts (tenant_id, session, jid, name, push_name, updated_at) "
-            "SELECT tenant_id, session, CAST(:phone AS TEXT), name, push_name, updated_at FROM contacts "
-            f"WHERE {where_lid} "
+            "SELECT tenant_id, session, CAST(:phone AS TEXT), name, push_name, updated_at "
+            f"FROM contacts WHERE {where_lid} "
             "ON CONFLICT (tenant_id, session, jid) DO UPDATE SET "
             "name = coalesce(contacts.name, excluded.name), "
             "push_name = coalesce(contacts.push_name, excluded.push_name)",
@@ -445,8 +446,8 @@ class ChatQueries:
         q.run(
             db,
             "INSERT INTO chats (tenant_id, session, jid, kind, name, last_message, last_at, "
-            "unread, updated_at) SELECT tenant_id, session, CAST(:phone AS TEXT), kind, name, last_message, "
-            f"last_at, unread, updated_at FROM chats WHERE {where_lid} "
+            "unread, updated_at) SELECT tenant_id, session, CAST(:phone AS TEXT), kind, name, "
+            f"last_message, last_at, unread, updated_at FROM chats WHERE {where_lid} "
             "ON CONFLICT (tenant_id, session, jid) DO UPDATE SET "
             "name = coalesce(chats.name, excluded.name), "
             "unread = chats.unread + excluded.unread, "
