@@ -13,15 +13,16 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Final
 from urllib.parse import urlsplit
 
 import trio
 
 from ...protocol.outgoing import OutgoingMessage, SimMessage
-from ..engine import Banned, LoggedOut, Message, Receipt
+from ..engine import Banned, ChatPresence, LoggedOut, Message, OnWhatsApp, Presence, Receipt
 from ..framing import FrameBuffer, ProtocolError, send_frames
-from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
+from .link import Delivery, Ephemeral, LinkLost, NotAttached, NumberTaken, Push, Replaced
 from .model import Blob, Life, Resumed, SimNetworkStatistics
 from .network import PUSH_BUFFER
 from .wire import (
@@ -39,14 +40,18 @@ from .wire import (
     BlobOpenFrame,
     BlobReadFrame,
     BlobWriteFrame,
+    Checked,
+    CheckFrame,
     CheckOwnerFrame,
     DeliveryFrame,
     DoneFrame,
+    EphemeralFrame,
     FailFrame,
     HeartbeatFrame,
     InboundFrame,
     Linked,
     LinkFrame,
+    PresenceFrame,
     ReadFrame,
     ReplacedFrame,
     Request,
@@ -142,6 +147,10 @@ class TcpLink:
                             await self._push_send.send(Delivery(envelope_id, event))
                         case ReplacedFrame():
                             await self._push_send.send(Replaced())
+                        case EphemeralFrame(event=event):
+                            assert isinstance(event, ChatPresence | Presence)
+                            with suppress(trio.WouldBlock):  # presence may be lost
+                                self._push_send.send_nowait(Ephemeral(event))
                 continue
             self._lost = f"no heartbeat from the network for {SILENCE_S:.0f}s"
             return
@@ -251,6 +260,14 @@ class TcpLink:
         result = await self._request(lambda rid: BanFrame(rid, number))
         assert isinstance(result, BanFor)
         return result.seconds
+
+    async def check(self, phones: list[str]) -> list[OnWhatsApp]:
+        result = await self._request(lambda rid: CheckFrame(rid, phones))
+        assert isinstance(result, Checked)
+        return result.results
+
+    async def presence(self, chat: str | None, state: str) -> None:
+        await self._request(lambda rid: PresenceFrame(rid, chat, state))
 
     async def statistics(self) -> SimNetworkStatistics:
         result = await self._request(StatsFrame)

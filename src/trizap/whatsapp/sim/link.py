@@ -10,10 +10,12 @@ on), `send`, `ack` (an envelope handed over: it leaves the queue), `mark_read`,
 `inbound` (an outside contact writes); files, in chunks of at most `MEDIA_CHUNK` bytes
 (`blob_open`, `blob_write`, `blob_close`, `blob_read`; `upload` and `download` below do
 a whole file with them); and what the phone does whether its device is connected or not:
-`unlink` a device, `ban` (WhatsApp bans the number).
+`unlink` a device, `ban` (WhatsApp bans the number); `check` which numbers have
+WhatsApp, and show `presence`.
 
 Pushes: `Delivery(envelope_id, event)` — a message for the number, or a receipt for one
-it sent — and `Replaced` when another device of the number attached.
+it sent —, `Replaced` when another device of the number attached, and `Ephemeral`
+presence (never acknowledged).
 
 Failures: `LinkLost` (the connection is gone: the engine is disconnected and reconnects),
 `NotAttached` (the link is not connected as a number: not ready), `NumberTaken` (another
@@ -31,10 +33,13 @@ from ...protocol.outgoing import OutgoingMessage, SimMessage
 from ..engine import (
     MEDIA_CHUNK,
     Banned,
+    ChatPresence,
     LoggedOut,
     MediaReader,
     MediaSink,
     Message,
+    OnWhatsApp,
+    Presence,
     Receipt,
 )
 from .model import Blob, Life, Resumed
@@ -63,7 +68,14 @@ class Replaced:
     """Another device of the number attached: this one receives nothing more."""
 
 
-Push = Delivery | Replaced
+@attrs.frozen
+class Ephemeral:
+    """Presence: pushed at once to a device that is there, never queued nor acknowledged."""
+
+    event: ChatPresence | Presence
+
+
+Push = Delivery | Replaced | Ephemeral
 
 
 class Link(Protocol):
@@ -98,6 +110,14 @@ class Link(Protocol):
     async def unlink(self, number: str, device: int) -> None: ...
 
     async def ban(self, number: str) -> float: ...
+
+    # chats, contacts and presence
+    async def check(self, phones: list[str]) -> list[OnWhatsApp]: ...
+
+    async def presence(self, chat: str | None, state: str) -> None:
+        """Shows `state` in `chat` (typing, recording, paused) or, without a chat, to
+        everyone who follows the number (available, unavailable)."""
+        ...
 
     async def aclose(self) -> None: ...
 

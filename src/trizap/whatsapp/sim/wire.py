@@ -17,7 +17,7 @@ from typing import Final, Literal
 import attrs
 
 from ...protocol.outgoing import OutgoingMessage, SimMessage
-from ..engine import Banned, EngineEvent, LoggedOut
+from ..engine import Banned, EngineEvent, LoggedOut, OnWhatsApp
 from ..framing import Codec
 from .model import Blob, Life, Resumed, SimNetworkStatistics
 
@@ -133,6 +133,22 @@ class StatsFrame:
     rid: int
 
 
+# chats, contacts and presence
+
+
+@attrs.frozen
+class CheckFrame:
+    rid: int
+    phones: list[str]
+
+
+@attrs.frozen
+class PresenceFrame:
+    rid: int
+    chat: str | None
+    state: str
+
+
 @attrs.frozen
 class AckFrame:
     envelope_id: int
@@ -159,6 +175,8 @@ Request = (
     | UnlinkFrame
     | BanFrame
     | StatsFrame
+    | CheckFrame
+    | PresenceFrame
 )
 ToNetwork = Request | AckFrame | HeartbeatFrame
 
@@ -192,6 +210,11 @@ class BlobData:
     data: bytes
 
 
+@attrs.frozen
+class Checked:
+    results: list[OnWhatsApp]
+
+
 Result = (
     Life
     | Linked
@@ -204,6 +227,7 @@ Result = (
     | Blob
     | BlobId
     | BlobData
+    | Checked
 )
 
 
@@ -234,7 +258,16 @@ class ReplacedFrame:
     pass
 
 
-FromNetwork = DoneFrame | FailFrame | DeliveryFrame | ReplacedFrame | HeartbeatFrame
+@attrs.frozen
+class EphemeralFrame:
+    """Presence, pushed; never acknowledged."""
+
+    event: EngineEvent  # a ChatPresence or a Presence
+
+
+FromNetwork = (
+    DoneFrame | FailFrame | DeliveryFrame | ReplacedFrame | HeartbeatFrame | EphemeralFrame
+)
 
 ENGINE_CODEC: Final[Codec[ToNetwork, FromNetwork]] = Codec(ToNetwork, FromNetwork, Result)
 NETWORK_CODEC: Final[Codec[FromNetwork, ToNetwork]] = Codec(FromNetwork, ToNetwork, Result)
