@@ -225,7 +225,7 @@ class HistorySync:
 
 
 #: Messages per `HistorySync` page at most: a page is one store transaction.
-HISTORY_PAGE: Final = 200
+HISTORY_PAGE: Final = 100
 
 
 @attrs.frozen

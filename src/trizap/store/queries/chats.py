@@ -55,7 +55,7 @@ def _kind(jid: str) -> str:
     return "group" if jid.endswith("@g.us") else "user"
 
 
-def _last(m: NewChatMessage) -> str:
+def _last(m: NewChatMessage, at: int) -> str:
     d = m.data
     return dumps(
         {
@@ -64,7 +64,7 @@ def _last(m: NewChatMessage) -> str:
             "from_me": m.from_me,
             "kind": d.get("kind", "text"),
             "text": d.get("text") if d.get("text") is not None else d.get("caption"),
-            "timestamp": to_us(m.at),
+            "timestamp": at,
         }
     )
 
@@ -129,8 +129,21 @@ class ChatQueries:
                             "at": at,
                         },
                     )
-                new: dict[str, list[NewChatMessage]] = {}
+                new: dict[str, list[tuple[NewChatMessage, int]]] = {}
+                lasts: dict[str, int | None] = {}
                 for m in messages:
+                    if m.chat not in lasts:
+                        found = q.run(
+                            db,
+                            "SELECT last_at FROM chats WHERE tenant_id = ? AND session = ? "
+                            "AND jid = ?",
+                            (tenant_id, session, m.chat),
+                        ).fetchone()
+                        lasts[m.chat] = None if found is None else found[0]
+                    at, last = to_us(m.at), lasts[m.chat]
+                    # WhatsApp's times are in seconds: within one second, arrival order.
+                    if last is not None and last // 1_000_000 == at // 1_000_000 and at <= last:
+                        at = last + 1
                     inserted = q.run(
                         db,
                         _INSERT_MESSAGE,
@@ -141,16 +154,17 @@ class ChatQueries:
                             m.wa_id,
                             m.sender,
                             int(m.from_me),
-                            to_us(m.at),
+                            at,
                             int(m.unread),
                             q.text(dumps(m.data)),
                         ),
                     ).fetchone()
                     if inserted is not None:
-                        new.setdefault(m.chat, []).append(m)
+                        new.setdefault(m.chat, []).append((m, at))
+                        lasts[m.chat] = at if last is None else max(last, at)
                 for jid, filed in new.items():
-                    newest = max(filed, key=lambda m: m.at)
-                    name = next((m.name for m in reversed(filed) if m.name), None)
+                    newest, newest_at = max(filed, key=lambda f: f[1])
+                    name = next((m.name for m, _ in reversed(filed) if m.name), None)
                     q.run(
                         db,
                         _UPSERT_CHAT,
@@ -159,10 +173,10 @@ class ChatQueries:
                             "jid": jid,
                             "kind": _kind(jid),
                             "name": q.text(name),
-                            "last": q.text(_last(newest)),
-                            "last_at": to_us(newest.at),
-                            "unread": sum(1 for m in filed if m.unread),
-                            "at": to_us(newest.at),
+                            "last": q.text(_last(newest, newest_at)),
+                            "last_at": newest_at,
+                            "unread": sum(1 for m, _ in filed if m.unread),
+                            "at": newest_at,
                         },
                     )
         except q.integrity_error as exc:
