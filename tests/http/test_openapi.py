@@ -65,6 +65,12 @@ async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) 
         ("DELETE", "/v1/sessions/{name}/messages/{message_id}"),
         ("POST", "/v1/sessions/{name}/media/{wa_id}/download"),
         ("POST", "/v1/media"), ("GET", "/v1/media/{media_id}"), ("DELETE", "/v1/media/{media_id}"),
+        # chats, contacts and presence
+        ("GET", "/v1/sessions/{name}/chats"), ("GET", "/v1/sessions/{name}/chats/{jid}/messages"),
+        ("POST", "/v1/sessions/{name}/chats/{jid}/read"),
+        ("POST", "/v1/sessions/{name}/contacts/check"), ("GET", "/v1/sessions/{name}/contacts"),
+        ("GET", "/v1/sessions/{name}/contacts/{jid}/picture"),
+        ("POST", "/v1/sessions/{name}/presence"),
     }  # fmt: skip
     assert documented == contract
 
