@@ -64,6 +64,7 @@ bench: install
 	$(BIN)/python bench/worker_memory.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/media.py
+	$(BIN)/python bench/chats.py
 
 plots: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -17,10 +17,11 @@ deletes it (foreign keys, cascade).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
+import orjson
 
 from ..dbthread import Connection, Executor
 
@@ -36,6 +37,7 @@ __all__ = [
     "SqlChats",
 ]
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: A page of chat messages written at once by history sync (one transaction each).
 CHAT_WRITE_CHUNK: Final = 500
 
@@ -70,14 +72,27 @@ class HistoryChat:
 
 @attrs.frozen
 class ChatRow:
+    """A chat. Its last message is kept as stored (JSON) and read when asked for
+    (`last_message`): a page of chats costs no more than its rows."""
+
     tenant_id: str
     session: str
     jid: str
     kind: str
     name: str | None
-    last_message: dict[str, Any] | None
+    last_message_json: str | None
     unread: int
     updated_at: datetime
+
+    @property
+    def last_message(self) -> dict[str, Any] | None:
+        """`{"id", "from", "from_me", "kind", "text", "timestamp"}` (from "" for the
+        session's own), or None."""
+        if self.last_message_json is None:
+            return None
+        found: dict[str, Any] = orjson.loads(self.last_message_json)
+        found["timestamp"] = _EPOCH + timedelta(microseconds=found["timestamp"])
+        return found
 
 
 @attrs.frozen

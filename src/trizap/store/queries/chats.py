@@ -17,7 +17,7 @@ from ..chats import ChatMessageRow, ChatRow, ContactRow, HistoryChat, NewChatMes
 from .codecs import dumps, from_us, loads, to_us
 from .dialect import Db, SqlDialect
 
-CHAT_COLS: Final = "tenant_id, session, jid, kind, name, last_message, unread, updated_at"
+CHAT_COLS: Final = "jid, kind, name, last_message, unread, updated_at"
 CHAT_MESSAGE_COLS: Final = "tenant_id, session, chat, wa_id, sender, from_me, at, unread, data"
 
 _UPSERT_CHAT: Final = (
@@ -69,21 +69,8 @@ def _last(m: NewChatMessage, at: int) -> str:
     )
 
 
-def _chat(r: Any) -> ChatRow:
-    last = None
-    if r[5] is not None:
-        last = loads(r[5])
-        last["timestamp"] = from_us(last["timestamp"])
-    return ChatRow(
-        tenant_id=r[0],
-        session=r[1],
-        jid=r[2],
-        kind=r[3],
-        name=r[4],
-        last_message=last,
-        unread=int(r[6]),
-        updated_at=from_us(r[7]),
-    )
+def _chat(tenant_id: str, session: str, r: Any) -> ChatRow:
+    return ChatRow(tenant_id, session, r[0], r[1], r[2], r[3], r[4], from_us(r[5]))
 
 
 def _message(r: Any) -> ChatMessageRow:
@@ -191,7 +178,7 @@ class ChatQueries:
             f"SELECT {CHAT_COLS} FROM chats WHERE tenant_id = ? AND session = ? AND jid = ?",
             (tenant_id, session, jid),
         ).fetchone()
-        return None if r is None else _chat(r)
+        return None if r is None else _chat(tenant_id, session, r)
 
     def list_chats(
         self, db: Db, tenant_id: str, session: str, limit: int, before: str | None
@@ -204,7 +191,7 @@ class ChatQueries:
                 "ORDER BY updated_at DESC, jid DESC LIMIT ?",
                 (tenant_id, session, limit),
             )
-            return [_chat(r) for r in cur]
+            return [_chat(tenant_id, session, r) for r in cur]
         last = q.run(
             db,
             "SELECT updated_at FROM chats WHERE tenant_id = ? AND session = ? AND jid = ?",
@@ -218,7 +205,7 @@ class ChatQueries:
             "AND (updated_at, jid) < (?, ?) ORDER BY updated_at DESC, jid DESC LIMIT ?",
             (tenant_id, session, last[0], before, limit),
         )
-        return [_chat(r) for r in cur]
+        return [_chat(tenant_id, session, r) for r in cur]
 
     def chat_messages(
         self,
