@@ -47,7 +47,9 @@ class NewChatMessage:
     """A message to file under `chat`. `data` holds the message's fields past the keys
     (push_name, kind, text, caption, media, ...). `unread`: it counts as unread (inbound,
     not the session's own, arrived live). `name`: what to call the chat if it has no
-    name yet (a person's push name), None to leave it."""
+    name yet (a person's push name), None to leave it. `seen`: when it arrived, if live:
+    the chat's activity time (WhatsApp's own times are whole seconds, so chats active in
+    one second are ordered by arrival)."""
 
     chat: str
     wa_id: str
@@ -57,6 +59,7 @@ class NewChatMessage:
     data: dict[str, Any]
     unread: bool = False
     name: str | None = None
+    seen: datetime | None = None
 
 
 @attrs.frozen

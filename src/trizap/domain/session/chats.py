@@ -85,6 +85,7 @@ async def file_received(
         deps, tenant_id, session, [j for m, _ in messages for j in (m.chat, m.sender)]
     )
     entries = []
+    now = deps.now()
     contacts: dict[str, NewContact] = {}
     lids: list[tuple[str, str]] = []
     for m, data in messages:
@@ -100,6 +101,7 @@ async def file_received(
                 data={k: data[k] for k in _CHAT_FIELDS if data.get(k) not in (None, [])},
                 unread=not m.from_me,
                 name=None if m.from_me or _is_group(chat) else (m.push_name or None),
+                seen=now,
             )
         )
         if not m.from_me:
@@ -136,6 +138,7 @@ async def file_sent(deps: Deps, tenant_id: str, session: str, row: MessageRow) -
         from_me=True,
         at=deps.now(),  # the session's clock, as its events' times
         data=data,
+        seen=deps.now(),
     )
     with contextlib.suppress(NotFound):
         await deps.store.record_chats(tenant_id, session, [entry])
