@@ -85,7 +85,7 @@ async def test_chats_messages_and_read_over_http(server: Server) -> None:
 
 
 async def test_contacts_check_list_picture_and_presence(server: Server) -> None:
-    acme, globex = await _three(server)
+    acme, _ = await _three(server)
     r = await server.http.post(
         "/v1/sessions/a/contacts/check",
         json={"phones": [f"+{B}", C, "5511910000009"]},
