@@ -151,9 +151,7 @@ class ChatQueries:
                         lasts[m.chat] = at if last is None else max(last, at)
                 for jid, filed in new.items():
                     newest, newest_at = max(filed, key=lambda f: f[1])
-                    active = max(
-                        max(at, 0 if m.seen is None else to_us(m.seen)) for m, at in filed
-                    )
+                    active = max(max(at, 0 if m.seen is None else to_us(m.seen)) for m, at in filed)
                     name = next((m.name for m, _ in reversed(filed) if m.name), None)
                     q.run(
                         db,
