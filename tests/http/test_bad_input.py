@@ -13,7 +13,12 @@ from trizap.http.app import operations
 from trizap.protocol import SendMessage, SendText
 from trizap.protocol.fields import wire_key
 
-PATHS = {"tenant": "acme", "name": "sales", "webhook_id": "wh_none"}
+PATHS = {
+    "tenant": "acme",
+    "name": "sales",
+    "webhook_id": "wh_none",
+    "jid": "5511900000002%40s.whatsapp.net",
+}
 
 # Values each rule of the contract rejects, per body type: (body, the location it names).
 SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
@@ -95,6 +100,18 @@ SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"events": ["*"] * 51}, "body.events"),
     ],
     "ReplayWebhook": [({"after": -1}, "body.after")],
+    "CheckContacts": [
+        ({"phones": ["5511900000002"] * 51}, "body.phones"),
+        ({"phones": []}, "body.phones"),
+        ({"phones": ["12"]}, "body.phones[0]"),
+    ],
+    "ReadChat": [({"ids": []}, "body.ids"), ({"ids": [""]}, "body.ids[0]")],
+    "SendPresence": [
+        ({"state": "dancing"}, "body.state"),
+        ({"state": "typing"}, "body.chat"),
+        ({"state": "available", "chat": "5511900000002@s.whatsapp.net"}, "body.chat"),
+        ({"state": "typing", "chat": "x@y"}, "body.chat"),
+    ],
 }
 
 
