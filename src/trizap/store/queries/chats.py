@@ -45,10 +45,8 @@ _UPSERT_HISTORY_CHAT: Final = (
     "updated_at = CASE WHEN excluded.updated_at > chats.updated_at "
     "THEN excluded.updated_at ELSE chats.updated_at END"
 )
-_INSERT_MESSAGE: Final = (
-    f"INSERT INTO chat_messages ({CHAT_MESSAGE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (tenant_id, session, chat, wa_id) DO NOTHING RETURNING wa_id"
-)
+# Rows per multi-row statement: 9 parameters each, far below SQLite's 32,766.
+_ROWS: Final = 500
 
 
 def _kind(jid: str) -> str:
@@ -116,25 +114,34 @@ class ChatQueries:
                             "at": at,
                         },
                     )
-                new: dict[str, list[tuple[NewChatMessage, int]]] = {}
+                # The chats' last times, in one statement per `_ROWS` chats.
                 lasts: dict[str, int | None] = {}
+                jids = list(dict.fromkeys(m.chat for m in messages))
+                for i in range(0, len(jids), _ROWS):
+                    cur = q.run(
+                        db,
+                        "SELECT jid, last_at FROM chats WHERE tenant_id = ? AND session = ? "
+                        f"AND jid {q.any_of}",
+                        (tenant_id, session, q.listed(jids[i : i + _ROWS])),
+                    )
+                    lasts.update({r[0]: r[1] for r in cur})
+                timed: list[tuple[NewChatMessage, int]] = []
                 for m in messages:
-                    if m.chat not in lasts:
-                        found = q.run(
-                            db,
-                            "SELECT last_at FROM chats WHERE tenant_id = ? AND session = ? "
-                            "AND jid = ?",
-                            (tenant_id, session, m.chat),
-                        ).fetchone()
-                        lasts[m.chat] = None if found is None else found[0]
-                    at, last = to_us(m.at), lasts[m.chat]
+                    at, last = to_us(m.at), lasts.get(m.chat)
                     # WhatsApp's times are in seconds: within one second, arrival order.
                     if last is not None and last // 1_000_000 == at // 1_000_000 and at <= last:
                         at = last + 1
-                    inserted = q.run(
-                        db,
-                        _INSERT_MESSAGE,
-                        (
+                    lasts[m.chat] = at if last is None else max(last, at)
+                    timed.append((m, at))
+                # Many rows per statement (one round trip each on PostgreSQL); those
+                # stored already are skipped and not counted.
+                stored: set[tuple[str, str]] = set()
+                for i in range(0, len(timed), _ROWS):
+                    part = timed[i : i + _ROWS]
+                    marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
+                    params: list[Any] = []
+                    for m, at in part:
+                        params += (
                             tenant_id,
                             session,
                             m.chat,
@@ -144,18 +151,26 @@ class ChatQueries:
                             at,
                             int(m.unread),
                             q.text(dumps(m.data)),
-                        ),
-                    ).fetchone()
-                    if inserted is not None:
+                        )
+                    cur = q.run(
+                        db,
+                        f"INSERT INTO chat_messages ({CHAT_MESSAGE_COLS}) VALUES {marks} "
+                        "ON CONFLICT (tenant_id, session, chat, wa_id) DO NOTHING "
+                        "RETURNING chat, wa_id",
+                        params,
+                    )
+                    stored.update((r[0], r[1]) for r in cur)
+                new: dict[str, list[tuple[NewChatMessage, int]]] = {}
+                for m, at in timed:
+                    if (m.chat, m.wa_id) in stored:
+                        stored.discard((m.chat, m.wa_id))  # a duplicate in the batch: once
                         new.setdefault(m.chat, []).append((m, at))
-                        lasts[m.chat] = at if last is None else max(last, at)
+                upserts = []
                 for jid, filed in new.items():
                     newest, newest_at = max(filed, key=lambda f: f[1])
                     active = max(max(at, 0 if m.seen is None else to_us(m.seen)) for m, at in filed)
                     name = next((m.name for m, _ in reversed(filed) if m.name), None)
-                    q.run(
-                        db,
-                        _UPSERT_CHAT,
+                    upserts.append(
                         {
                             **key,
                             "jid": jid,
@@ -165,8 +180,10 @@ class ChatQueries:
                             "last_at": newest_at,
                             "unread": sum(1 for m, _ in filed if m.unread),
                             "at": active,
-                        },
+                        }
                     )
+                if upserts:
+                    q.run_many(db, _UPSERT_CHAT, upserts)
         except q.integrity_error as exc:
             if q.is_foreign_key(exc):
                 raise NotFound(f"session {session!r} not found") from None
