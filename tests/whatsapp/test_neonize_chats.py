@@ -171,3 +171,25 @@ def test_profile_pictures() -> None:
     picture = map_picture(info)
     assert picture is not None and picture.id == "1731" and picture.url.startswith("https://")
     assert map_picture(pb.ProfilePictureInfo()) is None
+
+
+def test_history_pages_fit_a_worker_frame_whatever_the_texts() -> None:
+    from trizap.whatsapp.framing import MAX_FRAME
+    from trizap.whatsapp.worker_protocol import EventFrame, encode
+
+    alice = "5511999990001@s.whatsapp.net"
+    long_text = "é" * 60_000  # two bytes each in UTF-8
+    conv = hs.Conversation(
+        ID=alice,
+        messages=[
+            hs.HistorySyncMsg(message=web_message(alice, f"L{i}", 1_732_000_000 + i, long_text))
+            for i in range(20)
+        ],
+    )
+    many = [hs.Pushname(ID=f"55119{i:08d}@s.whatsapp.net", pushname=f"P{i}") for i in range(4500)]
+    pages = map_history(history_event([conv], pushnames=many))
+    assert sum(len(c.messages) for p in pages for c in p.chats) == 20
+    assert sum(len(p.push_names) for p in pages) == 4500
+    assert len(pages) > 3
+    for page in pages:
+        assert len(encode(EventFrame(1, page))) < MAX_FRAME

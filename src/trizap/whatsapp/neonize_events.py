@@ -524,26 +524,43 @@ def _history_message(web: Any, chat: str) -> Message | None:
     )
 
 
-def map_history(ev: Any, page: int = HISTORY_PAGE) -> list[HistorySync]:
+#: A history page's estimated size at most, far below a worker frame's 1 MiB (a message of
+#: WhatsApp's longest text weighs 256 KiB alone).
+HISTORY_PAGE_BYTES: Final = 256 * 1024
+#: Push names or LID pairs per page at most.
+HISTORY_PAGE_NAMES: Final = 2000
+
+
+def _weight(m: Message) -> int:
+    """A generous estimate of a message's bytes on the wire (UTF-8: at most 4 a character;
+    a file's handle carries its keys and thumbnail)."""
+    size = 512 + 4 * (len(m.text or "") + len(m.caption or ""))
+    return size + (len(m.media.handle) if m.media is not None else 0)
+
+
+def map_history(
+    ev: Any, page: int = HISTORY_PAGE, page_bytes: int = HISTORY_PAGE_BYTES
+) -> list[HistorySync]:
     """A `HistorySync` event (`Data`: WhatsApp's `HistorySync` blob) as pages of at most
-    `page` messages: chats (name, unread count, time) with their messages oldest first,
-    push names, and LID <-> phone pairs. A chat with more messages spans pages."""
+    `page` messages and about `page_bytes` bytes: chats (name, unread count, time) with
+    their messages oldest first, push names, and LID <-> phone pairs. A chat with more
+    messages spans pages (each carries the chat)."""
     data = ev.Data
-    lids = tuple(
+    lids = [
         (str(m.lidJID), str(m.pnJID))
         for m in data.phoneNumberToLidMappings
         if str(m.lidJID) and str(m.pnJID)
-    )
-    names = tuple((str(p.ID), str(p.pushname)) for p in data.pushnames if str(p.pushname))
+    ]
+    names = [(str(p.ID), str(p.pushname)) for p in data.pushnames if str(p.pushname)]
     pages: list[HistorySync] = []
     chats: list[HistoryChat] = []
-    size = 0
+    count = weight = 0
 
     def flush() -> None:
-        nonlocal chats, size
+        nonlocal chats, count, weight
         if chats:
             pages.append(HistorySync(chats=tuple(chats)))
-        chats, size = [], 0
+        chats, count, weight = [], 0, 0
 
     for conv in data.conversations:
         jid = str(conv.ID)
@@ -552,26 +569,33 @@ def map_history(ev: Any, page: int = HISTORY_PAGE) -> list[HistorySync]:
         name = str(conv.name) or str(conv.displayName) or None
         seconds = int(conv.conversationTimestamp) or int(conv.lastMsgTimestamp)
         when = datetime.fromtimestamp(seconds, tz=UTC) if seconds else None
+        unread = int(conv.unreadCount)
         mapped = [
             m for m in (_history_message(h.message, jid) for h in conv.messages) if m is not None
         ]
         mapped.sort(key=lambda m: m.timestamp)
-        start = 0
-        while True:
-            room = page - size
-            part = mapped[start : start + room]
-            chats.append(HistoryChat(jid, name, int(conv.unreadCount), when, tuple(part)))
-            size += len(part)
-            start += len(part)
-            if size >= page:
+        part: list[Message] = []
+        for m in mapped:
+            w = _weight(m)
+            if count >= page or (weight + w > page_bytes and (part or chats)):
+                if part:
+                    chats.append(HistoryChat(jid, name, unread, when, tuple(part)))
+                    part = []
                 flush()
-            if start >= len(mapped):
-                break
+            part.append(m)
+            count += 1
+            weight += w
+        chats.append(HistoryChat(jid, name, unread, when, tuple(part)))
+        weight += 512
+        if count >= page or weight >= page_bytes:
+            flush()
     flush()
-    if names or lids or not pages:
-        extra = HistorySync(push_names=names, lids=lids)
-        pages = [*pages, extra] if pages else [extra]
-    return pages
+    step = HISTORY_PAGE_NAMES
+    for i in range(0, max(len(names), len(lids)), step):
+        pages.append(
+            HistorySync(push_names=tuple(names[i : i + step]), lids=tuple(lids[i : i + step]))
+        )
+    return pages or [HistorySync()]
 
 
 # --- dispatch ------------------------------------------------------------------------------
