@@ -121,6 +121,20 @@ async def test_chats_both_ways_unread_and_read_with_three_sessions(
     assert [c.unread for c in await rt.chats.list_chats(acme.id, "a")] == [1, 0]
 
 
+async def test_marking_read_over_the_socket_counts_in_the_chat(
+    rt: Runtime, autojump_clock: object
+) -> None:
+    acme, _ = await rt.tenants.create("acme")
+    await pair(rt, acme.id, "a", A)
+    await pair(rt, acme.id, "b", B)
+    await pair(rt, acme.id, "c", C)
+    first = await send(rt, acme.id, "b", A, "one")
+    await send(rt, acme.id, "b", A, "two")
+    await rt.messages.mark_read(acme.id, "a", B, [first])  # the `mark_read` frame's call
+    chat = await rt.chats.list_chats(acme.id, "a")
+    assert [c.unread for c in chat] == [1]
+
+
 async def test_a_read_that_cannot_reach_whatsapp_changes_nothing(
     rt: Runtime, autojump_clock: object
 ) -> None:

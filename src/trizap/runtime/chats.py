@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Sequence
-from typing import Any, Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 import trio
 
@@ -58,11 +58,6 @@ class TtlCache(Generic[K, V]):
         self._items[key] = (trio.current_time() + self._ttl, value)
         while len(self._items) > self._size:
             self._items.popitem(last=False)
-
-    def forget(self, prefix: tuple[Any, ...]) -> None:
-        """Every entry whose key starts with `prefix` (a deleted session's)."""
-        for key in [k for k in self._items if isinstance(k, tuple) and k[: len(prefix)] == prefix]:
-            del self._items[key]
 
     def __len__(self) -> int:
         return len(self._items)
