@@ -9,9 +9,9 @@ Layout: `base` (the protocol and its rows), `validation` (argument checks), `tri
 (the store's thread and group commit), `sql` (`SqlStore`, the one implementation, over a
 `Backend` of SQL operations), `queries/` (that SQL, written once, one module per concept),
 `chats` (the chat store's rows and operations), `sqlite/` and `postgres/` (what each
-database does its own way), `tables` (every table,
-for copies), `targets` (`open_store`), `retention`, `copy`, and `blobs` (the media
-store's bytes: files, beside whichever database holds their rows).
+database does its own way), `tables` (every table, for copies), `targets` (`open_store`),
+`retention`, `copy`, and `blobs` (the media store's bytes: files, beside whichever
+database holds their rows).
 """
 
 from .base import DELIVERIES_KEPT as DELIVERIES_KEPT
