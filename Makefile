@@ -65,6 +65,7 @@ bench: install
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/media.py
 	$(BIN)/python bench/fairness.py
+	$(BIN)/python bench/chats.py
 
 plots: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

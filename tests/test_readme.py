@@ -412,7 +412,7 @@ async def test_the_group_step_of_the_walkthrough(tmp_path: Path) -> None:
     are among the tenant's."""
     from tests.http.conftest import bearer, http_config, running
 
-    step = _readme().split("**12. A group.**", 1)[1].split("\n## ", 1)[0]
+    step = _readme().split("**12. A group.**", 1)[1].split("**13. ", 1)[0]
     blocks = re.findall(r"^```(\w+)\n(.*?)^```$", step, re.M | re.S)
     commands = [text for lang, text in blocks if lang == "sh"]
     outputs = [text for lang, text in blocks if lang == "json"]

@@ -230,6 +230,49 @@ CASES = [
         # The network numbers groups in order: the first one `_setup` made.
         {"group": "120363000000000001@g.us", "action": "add", "participants": ["5511966666666"]},
     ),
+    # chats, contacts and presence
+    Case("GET", "/v1/sessions/{name}/chats", "tenant", 200, {"name": "sales"}),
+    # No such chat (nobody wrote to sales from this number): the owner hears 404 too.
+    Case(
+        "GET",
+        "/v1/sessions/{name}/chats/{jid}/messages",
+        "tenant",
+        404,
+        {"name": "sales", "jid": "5511955555555%40s.whatsapp.net"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/chats/{jid}/read",
+        "tenant",
+        404,
+        {"name": "sales", "jid": "5511955555555%40s.whatsapp.net"},
+        {},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/contacts/check",
+        "tenant",
+        200,
+        {"name": "sales"},
+        {"phones": ["5511900000002"]},
+    ),
+    Case("GET", "/v1/sessions/{name}/contacts", "tenant", 200, {"name": "sales"}),
+    # The sim's people have no pictures: the owner hears 404 too.
+    Case(
+        "GET",
+        "/v1/sessions/{name}/contacts/{jid}/picture",
+        "tenant",
+        404,
+        {"name": "sales", "jid": "5511900000002%40s.whatsapp.net"},
+    ),
+    Case(
+        "POST",
+        "/v1/sessions/{name}/presence",
+        "tenant",
+        204,
+        {"name": "sales"},
+        {"state": "available"},
+    ),
 ]
 
 

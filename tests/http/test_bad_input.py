@@ -17,7 +17,7 @@ PATHS = {
     "tenant": "acme",
     "name": "sales",
     "webhook_id": "wh_none",
-    "jid": "120363000000000001@g.us",
+    "jid": "5511900000002%40s.whatsapp.net",
 }
 GROUP = "120363000000000001@g.us"
 
@@ -137,6 +137,18 @@ SPECIFIC: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"events": ["*"] * 51}, "body.events"),
     ],
     "ReplayWebhook": [({"after": -1}, "body.after")],
+    "CheckContacts": [
+        ({"phones": ["5511900000002"] * 51}, "body.phones"),
+        ({"phones": []}, "body.phones"),
+        ({"phones": ["12"]}, "body.phones[0]"),
+    ],
+    "ReadChat": [({"ids": []}, "body.ids"), ({"ids": [""]}, "body.ids[0]")],
+    "SendPresence": [
+        ({"state": "dancing"}, "body.state"),
+        ({"state": "typing"}, "body.chat"),
+        ({"state": "available", "chat": "5511900000002@s.whatsapp.net"}, "body.chat"),
+        ({"state": "typing", "chat": "x@y"}, "body.chat"),
+    ],
 }
 
 
@@ -172,7 +184,9 @@ async def test_bad_bodies_get_the_documented_problem_and_change_nothing(server: 
         op: Any, content: bytes, status: int, loc: str | None = None, **headers: str
     ) -> None:
         token = ADMIN if op.auth == "admin" else tenant_token
-        path = op.path.format(**PATHS)
+        # A group's routes take a group's JID, the others a person's.
+        jid = GROUP if "/groups/" in op.path else PATHS["jid"]
+        path = op.path.format(**{**PATHS, "jid": jid})
         json_body = {"Content-Type": "application/json"}  # a body of another type: 415
         r = await server.http.request(
             op.method, path, content=content, headers={**bearer(token), **json_body, **headers}

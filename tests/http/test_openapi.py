@@ -73,6 +73,12 @@ async def test_it_lists_every_route_the_app_serves_and_no_other(server: Server) 
         ("POST", "/v1/sessions/{name}/groups/join"),
         ("POST", "/v1/sessions/{name}/groups/{jid}/leave"),
         ("POST", "/v1/sessions/{name}/sim/group-event"),
+        # chats, contacts and presence
+        ("GET", "/v1/sessions/{name}/chats"), ("GET", "/v1/sessions/{name}/chats/{jid}/messages"),
+        ("POST", "/v1/sessions/{name}/chats/{jid}/read"),
+        ("POST", "/v1/sessions/{name}/contacts/check"), ("GET", "/v1/sessions/{name}/contacts"),
+        ("GET", "/v1/sessions/{name}/contacts/{jid}/picture"),
+        ("POST", "/v1/sessions/{name}/presence"),
     }  # fmt: skip
     assert documented == contract
 

@@ -70,7 +70,8 @@ def test_send_text_optional_fields() -> None:
         ({"to": "123", "text": "x"}, "body.to", "7 to 15 digits"),
         ({"to": "abc", "text": "x"}, "body.to", "only digits"),
         ({"to": "12@s.whatsapp.net", "text": "x"}, "body.to", "user JID"),
-        ({"to": "5511999999999@lid", "text": "x"}, "body.to", "must end in"),
+        ({"to": "5511999999999@broadcast", "text": "x"}, "body.to", "must end in"),
+        ({"to": "12ab@lid", "text": "x"}, "body.to", "a LID is"),
         ({"to": "x@g.us", "text": "x"}, "body.to", "group JID"),
         (
             {"to": "5511999999999", "text": "x", "idempotency_key": ""},

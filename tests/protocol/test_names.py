@@ -76,6 +76,7 @@ def test_generated_names_are_valid(name: str) -> None:
         ("5511999999999@s.whatsapp.net", "5511999999999@s.whatsapp.net"),
         ("120363025246125486@g.us", "120363025246125486@g.us"),
         ("5511999999999-1612345678@g.us", "5511999999999-1612345678@g.us"),
+        ("123456789012345@lid", "123456789012345@lid"),  # a person WhatsApp hides the number of
     ],
 )
 def test_to_accepts_phones_and_jids(to: str, expected: str) -> None:
@@ -91,7 +92,8 @@ def test_to_accepts_phones_and_jids(to: str, expected: str) -> None:
         "5511999999999:12@s.whatsapp.net",  # a device, not a user
         "abc@g.us",
         "@g.us",
-        "5511999999999@lid",
+        "abc@lid",
+        "@lid",
         "5511999999999@",
         "x" * 200 + "@g.us",
     ],

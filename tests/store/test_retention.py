@@ -10,6 +10,7 @@ import trio
 import trio.testing
 
 from trizap.store import NewEvent, SqliteStore, TenantRow, run_retention
+from trizap.store.chats import NewChatMessage
 
 from .conftest import WallClock
 
@@ -27,6 +28,10 @@ class FakeStore:
     async def prune_events(self, *, max_age_s: float | None, max_per_tenant: int | None) -> int:
         self.send.send_nowait((trio.current_time(), max_age_s, max_per_tenant))
         return next(self.removed)
+
+    async def prune_chat_messages(self, *, max_age_s: float) -> int:
+        await trio.lowlevel.checkpoint()
+        return 0
 
 
 async def test_prunes_at_start_then_every_interval(
@@ -63,9 +68,24 @@ async def test_prunes_a_real_store(
 
     class Watched:
         async def prune_events(self, **limits: float | None) -> int:
-            removed = await store.prune_events(**limits)  # type: ignore[arg-type]
+            return await store.prune_events(**limits)  # type: ignore[arg-type]
+
+        async def prune_chat_messages(self, *, max_age_s: float) -> int:
+            removed = await store.prune_chat_messages(max_age_s=max_age_s)
             pruned.set()
             return removed
+
+    # The chat store keeps a message as long as the log keeps events of its age.
+    await store.create_session(tenant.id, "s", "sim")
+    chat = "5511000000001@s.whatsapp.net"
+    await store.record_chats(
+        tenant.id,
+        "s",
+        [
+            NewChatMessage(chat, wa_id, chat, False, at, {"kind": "text", "text": wa_id})
+            for wa_id, at in (("old", clock.now - timedelta(days=2)), ("new", clock.now))
+        ],
+    )
 
     old = NewEvent(
         tenant_id=tenant.id, type="x", session=None, at=clock.now - timedelta(days=2), data={}
@@ -84,6 +104,8 @@ async def test_prunes_a_real_store(
         await pruned.wait()
         nursery.cancel_scope.cancel()
     assert [e.seq for e in await store.read_events(tenant.id, 0, 10)] == [3]
+    kept = await store.chat_messages(tenant.id, "s", chat, 10)
+    assert [m.wa_id for m in kept or []] == ["new"]
 
 
 async def test_a_failing_prune_crashes_the_loop() -> None:

@@ -200,3 +200,81 @@ async def test_files_go_to_neonize_as_bytes_never_as_a_path_or_url(tmp_path: Pat
     assert b"".join(pieces) == b"x" * 600_000 and max(map(len, pieces)) <= MEDIA_CHUNK
     assert client.calls[-1][1][0].imageMessage.URL == "https://mmg/y"  # type: ignore[attr-defined]
     engine._sent.close()
+
+
+class ChatClient:
+    """neonize's client at the chat, contact and presence calls, answering as WhatsApp."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def is_on_whatsapp(self, *numbers: str) -> object:
+        from neonize.proto.Neonize_pb2 import JID, IsOnWhatsAppResponse
+
+        self.calls.append(("is_on_whatsapp", numbers))
+        on = JID(User="5511999990002", Server="s.whatsapp.net", Device=0, RawAgent=0,
+                 Integrator=0, IsEmpty=False)  # fmt: skip
+        return [IsOnWhatsAppResponse(Query="+5511999990002", JID=on, IsIn=True)]
+
+    def get_profile_picture(self, jid: object) -> object:
+        from neonize.exc import GetProfilePictureError
+        from neonize.proto.Neonize_pb2 import ProfilePictureInfo
+
+        self.calls.append(("get_profile_picture", (jid,)))
+        if jid.User == "5511999990003":  # type: ignore[attr-defined]
+            raise GetProfilePictureError("item-not-found")
+        return ProfilePictureInfo(URL="https://pps.whatsapp.net/p.jpg", ID="42")
+
+    def send_chat_presence(self, jid: object, state: object, media: object) -> None:
+        self.calls.append(("send_chat_presence", (jid, state, media)))
+
+    def send_presence(self, presence: object) -> None:
+        self.calls.append(("send_presence", (presence,)))
+
+    def subscribe_presence(self, jid: object) -> None:
+        self.calls.append(("subscribe_presence", (jid,)))
+
+
+async def test_checks_pictures_and_presence_go_to_neonize(tmp_path: Path) -> None:
+    from neonize.utils.enum import ChatPresence, ChatPresenceMedia, Presence
+
+    from trizap.whatsapp.engine import OnWhatsApp
+
+    engine = NeonizeEngine(EngineSpec("t1", "s1", None, tmp_path), go_lock=GoLock())
+    client = ChatClient()
+    engine._client = client
+    engine._connected = True
+    found = await engine.is_on_whatsapp(["5511999990002", "5511999990009"])
+    assert found == [
+        OnWhatsApp("5511999990002", True, "5511999990002@s.whatsapp.net"),
+        OnWhatsApp("5511999990009", False, None),
+    ]
+    assert client.calls[0] == ("is_on_whatsapp", ("+5511999990002", "+5511999990009"))
+    picture = await engine.profile_picture("5511999990002@s.whatsapp.net")
+    assert picture is not None and picture.id == "42"
+    assert await engine.profile_picture("5511999990003@s.whatsapp.net") is None
+
+    client.calls.clear()
+    await engine.send_chat_presence("5511999990002@s.whatsapp.net", "recording")
+    await engine.send_chat_presence("5511999990002@s.whatsapp.net", "paused")
+    await engine.send_presence("available")
+    names = [name for name, _ in client.calls]
+    # Showing a chat state follows the person (once): their typing comes back.
+    assert names == [
+        "send_chat_presence",
+        "subscribe_presence",
+        "send_chat_presence",
+        "send_presence",
+    ]
+    _, (to, state, media) = client.calls[0]
+    assert to.User == "5511999990002"  # type: ignore[attr-defined]
+    assert (state, media) == (
+        ChatPresence.CHAT_PRESENCE_COMPOSING,
+        ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO,
+    )
+    assert client.calls[2][1][1] == ChatPresence.CHAT_PRESENCE_PAUSED
+    assert client.calls[3][1] == (Presence.AVAILABLE,)
+
+    engine._connected = False
+    with pytest.raises(EngineNotReady):
+        await engine.send_presence("unavailable")

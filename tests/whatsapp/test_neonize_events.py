@@ -249,5 +249,5 @@ def test_other_receipts_are_not_statuses() -> None:
 
 
 def test_unsubscribed_events_map_to_nothing() -> None:
-    assert map_event(pb.Presence(From=ALICE)) is None
-    assert "neonize.Presence" not in SUBSCRIBED
+    assert map_event(pb.IdentityChange(JID=ALICE)) is None
+    assert "neonize.IdentityChange" not in SUBSCRIBED

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
-from . import fields, groups, names, webhooks
+from . import chats, fields, groups, names, webhooks
 from .content import Contact, Location, Poll
 from .enums import EngineName, FaultKind, MessageStatus, MessageType
 from .errors import FrameInvalid, MalformedInput, ValidationError
@@ -601,6 +601,7 @@ REQUEST_TYPES: Final = (
     WsPing,
     *webhooks.REQUEST_TYPES,
     *groups.REQUEST_TYPES,
+    *chats.REQUEST_TYPES,
 )
 """Every request body and client frame: closed objects (no unknown keys) in the schema."""
 
@@ -610,4 +611,5 @@ QUERY_TYPES: Final = (
     MediaUploadQuery,
     WsQuery,
     *webhooks.QUERY_TYPES,
+    *chats.QUERY_TYPES,
 )

@@ -16,6 +16,7 @@ import attrs
 
 from . import fields
 from ._rows import EventRowLike
+from .chats import PresenceData
 from .content import Contact, Location, Poll
 from .enums import MessageKind, MessageStatus, SessionStatus, WebhookState
 from .groups import GroupParticipantsData, GroupUpdatedData
@@ -33,6 +34,7 @@ POLL_VOTE: Final = "poll.vote"
 WEBHOOK_STATE: Final = "webhook.state"
 GROUP_UPDATED: Final = "group.updated"
 GROUP_PARTICIPANTS: Final = "group.participants"
+PRESENCE: Final = "presence"
 EventType = Literal[
     "session.status",
     "session.qr",
@@ -45,6 +47,7 @@ EventType = Literal[
     "webhook.state",
     "group.updated",
     "group.participants",
+    "presence",
 ]
 
 
@@ -197,6 +200,7 @@ EventData = (
     | WebhookStateData
     | GroupUpdatedData
     | GroupParticipantsData
+    | PresenceData
 )
 
 EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
@@ -211,6 +215,7 @@ EVENT_DATA: Final[Mapping[str, type[EventData]]] = {
     WEBHOOK_STATE: WebhookStateData,
     GROUP_UPDATED: GroupUpdatedData,
     GROUP_PARTICIPANTS: GroupParticipantsData,
+    PRESENCE: PresenceData,
 }
 
 

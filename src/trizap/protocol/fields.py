@@ -125,8 +125,8 @@ TO: Final = spec(
     pattern=names.TO_PATTERN,
     check=names.normalise_to,
     description=(
-        "A phone number (see `phone`) or a full JID: `<digits>@s.whatsapp.net` or "
-        "`<group id>@g.us`."
+        "A phone number (see `phone`) or a full JID: `<digits>@s.whatsapp.net`, "
+        "`<digits>@lid` or `<group id>@g.us`."
     ),
 )
 TEXT: Final = spec(min_length=1, max_length=names.MAX_TEXT)

@@ -27,11 +27,18 @@ PHONE_INPUT_PATTERN: Final = f"^{_PHONE_BODY}$"
 # JIDs this API sends to: users and groups.
 USER_SERVER: Final = "s.whatsapp.net"
 GROUP_SERVER: Final = "g.us"
+# WhatsApp's "linked identity" for a person whose number it hides: `<digits>@lid`.
+LID_SERVER: Final = "lid"
 MAX_JID: Final = 128
-# A message recipient: a phone number, a user JID or a group JID (`normalise_to`); at most
-# MAX_JID characters in every form.
+# A message recipient: a phone number, a user JID, a LID or a group JID (`normalise_to`);
+# at most MAX_JID characters in every form.
 TO_PATTERN: Final = (
-    f"^(?:{_PHONE_BODY}|[0-9]{{7,15}}@s[.]whatsapp[.]net|[0-9]{{1,32}}(?:-[0-9]{{1,32}})?@g[.]us)$"
+    f"^(?:{_PHONE_BODY}|[0-9]{{7,15}}@s[.]whatsapp[.]net|[0-9]{{1,32}}@lid"
+    "|[0-9]{1,32}(?:-[0-9]{1,32})?@g[.]us)$"
+)
+# A chat or contact in a path: a JID (no bare phone number there).
+JID_PATTERN: Final = (
+    "^(?:[0-9]{7,15}@s[.]whatsapp[.]net|[0-9]{1,32}@lid|[0-9]{1,32}(?:-[0-9]{1,32})?@g[.]us)$"
 )
 
 # Sizes. A message's text is counted in characters (code points), as JSON Schema does.
@@ -69,6 +76,7 @@ _NAME_RE: Final = re.compile(NAME_PATTERN[1:-1])
 _PHONE_SEPARATORS: Final = str.maketrans("", "", " -()")
 _DIGITS_RE: Final = re.compile(r"[0-9]+")  # not \d: that also matches other scripts' digits
 _GROUP_ID_RE: Final = re.compile(r"[0-9]{1,32}(-[0-9]{1,32})?")
+_LID_RE: Final = re.compile(r"[0-9]{1,32}")
 
 
 def normalise_jid(s: str) -> str:
@@ -107,7 +115,8 @@ def normalise_phone(s: str) -> str:
 
 def normalise_to(s: str) -> str:
     """A message recipient: a phone number (normalised to digits), or a full JID kept as
-    it is: `<7-15 digits>@s.whatsapp.net` or `<group id>@g.us`. At most MAX_JID characters."""
+    it is: `<7-15 digits>@s.whatsapp.net`, `<digits>@lid` or `<group id>@g.us`. At most
+    MAX_JID characters."""
     if len(s) > MAX_JID:
         raise ValueError(f"a recipient has at most {MAX_JID} characters")
     if "@" not in s:
@@ -125,4 +134,19 @@ def normalise_to(s: str) -> str:
         if not _GROUP_ID_RE.fullmatch(user):
             raise ValueError(f"a group JID is <digits>@{GROUP_SERVER}")
         return s
-    raise ValueError(f"a JID must end in @{USER_SERVER} or @{GROUP_SERVER}")
+    if server == LID_SERVER:
+        if not _LID_RE.fullmatch(user):
+            raise ValueError(f"a LID is <digits>@{LID_SERVER}")
+        return s
+    raise ValueError(f"a JID must end in @{USER_SERVER}, @{LID_SERVER} or @{GROUP_SERVER}")
+
+
+def normalise_chat_jid(s: str) -> str:
+    """A chat or contact named by its JID (a path parameter): a user JID, a LID or a
+    group JID; a bare phone number is made a user JID."""
+    return normalise_jid(s)
+
+
+def jid_kind(jid: str) -> str:
+    """`group` for a group JID, `user` for anything else (a person, by phone or LID)."""
+    return "group" if jid.endswith("@" + GROUP_SERVER) else "user"

@@ -206,11 +206,15 @@ class Messages:
             return await ref.call(CancelMessage, message_id)
 
     async def mark_read(self, tenant_id: str, session: str, chat: str, ids: Sequence[str]) -> None:
-        """Tells the chat's sender these messages (WhatsApp ids) were read."""
+        """Tells the chat's sender these messages (WhatsApp ids) were read; the chat store
+        counts them read too."""
         chat = valid_recipient(chat, loc="chat")
         ref = await self._sessions.session_ref(tenant_id, session)
         with actor_errors():
             await ref.call(MarkRead, chat, list(ids))
+        jid = _jid(chat)
+        jid = (await self._store.resolve_lids(tenant_id, session, [jid])).get(jid, jid)
+        await self._store.mark_chat_read(tenant_id, session, jid, list(ids), False)
 
     async def download(self, tenant_id: str, session: str, wa_id: str) -> MediaRow:
         """The file of the inbound message `wa_id`: the one stored, or downloaded again

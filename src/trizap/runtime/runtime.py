@@ -8,7 +8,8 @@
 Each service is one concept: `auth` (tokens and principals), `tenants` (tenants and their
 tokens), `sessions` (lifecycle, pairing, sim controls), `messages` (the outbox, every
 kind), `media` (the media store), `events` (the log: pages, long-polls, live streams),
-`clients` (connected clients' actors) and `webhooks` (endpoints, their deliveries).
+`clients` (connected clients' actors), `webhooks` (endpoints, their deliveries) and
+`chats` (the chat store, contacts, presence).
 Every failure they raise is in the error tree of `trizap.protocol.errors`.
 """
 
@@ -22,6 +23,7 @@ from ..domain.deps import Deps
 from ..whatsapp.sim import SimNetwork, SimNetworkStatistics
 from .admission import Admission
 from .auth import Auth
+from .chats import Chats
 from .clients import Clients
 from .engines import Engines
 from .events import Events
@@ -68,6 +70,7 @@ class Runtime:
         self.clients = Clients(tree.clients, tree.reaper)
         self.webhooks = Webhooks(deps)
         self.groups = Groups(self.sessions)
+        self.chats = Chats(deps, self.sessions)
         #: The sim network when it runs in this process (WhatsApp's servers, played).
         self.sim: SimNetwork | None = engines.sim
         self._engines = engines

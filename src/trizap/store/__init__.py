@@ -8,9 +8,10 @@ another. Everything else in this package is an implementation detail.
 Layout: `base` (the protocol and its rows), `validation` (argument checks), `trizap.dbthread`
 (the store's thread and group commit), `sql` (`SqlStore`, the one implementation, over a
 `Backend` of SQL operations), `queries/` (that SQL, written once, one module per concept),
-`sqlite/` and `postgres/` (what each database does its own way), `tables` (every table,
-for copies), `targets` (`open_store`), `retention`, `copy`, and `blobs` (the media
-store's bytes: pieces in the store itself, written and read streaming).
+`chats` (the chat store's rows and operations), `sqlite/` and `postgres/` (what each
+database does its own way), `tables` (every table, for copies), `targets` (`open_store`),
+`retention`, `copy`, and `blobs` (the media store's bytes: pieces in the store itself,
+written and read streaming).
 """
 
 from .base import DELIVERIES_KEPT as DELIVERIES_KEPT

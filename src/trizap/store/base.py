@@ -29,6 +29,7 @@ from ..protocol.enums import (
     WebhookState,
 )
 from ..protocol.outgoing import OutgoingMessage, summary
+from .chats import ChatStore
 from .limits import OutboxLimits
 
 __all__ = [
@@ -262,7 +263,7 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer trizap; opening it could corrupt it, so we refuse."""
 
 
-class Store(Protocol):
+class Store(ChatStore, Protocol):
     """Persistence for the whole runtime. See `SqlStore` for the reference behaviour."""
 
     async def close(self) -> None: ...

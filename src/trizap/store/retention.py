@@ -27,7 +27,8 @@ async def run_retention(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Prunes events older than `max_age_s` and past the newest `max_per_tenant` of each
-    tenant (either may be None), at once and then every `interval_s` seconds, forever.
+    tenant (either may be None), and chat messages older than `max_age_s`, at once and
+    then every `interval_s` seconds, forever.
 
     Usable with `nursery.start`: it reports started before the first prune.
     """
@@ -42,5 +43,10 @@ async def run_retention(
             log.info("retention removed %d events", removed)
         else:
             log.debug("retention removed no events")
+        if max_age_s is not None:
+            # The chat store keeps messages as long as the log keeps their events.
+            chat_messages = await store.prune_chat_messages(max_age_s=max_age_s)
+            if chat_messages:
+                log.info("retention removed %d chat messages", chat_messages)
         # A fixed pause after each run, not a fixed rate: a slow prune can't pile up runs.
         await trio.sleep(interval_s)

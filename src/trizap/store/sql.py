@@ -45,6 +45,7 @@ from .base import (
     TokenRow,
     WebhookRow,
 )
+from .chats import ChatBackend, SqlChats
 from .limits import OutboxLimits
 from .tables import Table
 
@@ -78,7 +79,7 @@ def _new_id(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(12)
 
 
-class Backend(Protocol[C_contra]):
+class Backend(ChatBackend[C_contra], Protocol[C_contra]):
     """The synchronous SQL operations of one database.
 
     Each runs on the store's thread with its connection `db`, inside the operation's own
@@ -301,7 +302,7 @@ class StoreStatistics:
     batches: int  # transactions the operations shared (operations / batches: the sharing)
 
 
-class SqlStore(Generic[C]):
+class SqlStore(SqlChats[C], Generic[C]):
     """The `Store` over a SQL backend. Don't build it by hand: use `open_store` (or a
     backend's own opener, such as `open_sqlite_store`).
 
@@ -311,6 +312,8 @@ class SqlStore(Generic[C]):
     answers False); creating a duplicate raises `Conflict`; referring to a tenant or session
     that doesn't exist raises `NotFound`.
     """
+
+    _backend: Backend[C]
 
     def __init__(
         self,

@@ -155,4 +155,35 @@ TABLES: Final = (
         ("id",),
         numeric=("id",),
     ),
+    # The chat store (migration 8).
+    Table(
+        "chats",
+        (
+            "tenant_id",
+            "session",
+            "jid",
+            "kind",
+            "name",
+            "last_message",
+            "last_at",
+            "unread",
+            "updated_at",
+        ),
+        ("tenant_id", "session", "jid"),
+    ),
+    Table(
+        "chat_messages",
+        ("tenant_id", "session", "chat", "wa_id", "sender", "from_me", "at", "unread", "data"),
+        ("tenant_id", "session", "chat", "wa_id"),
+    ),
+    Table(
+        "contacts",
+        ("tenant_id", "session", "jid", "name", "push_name", "updated_at"),
+        ("tenant_id", "session", "jid"),
+    ),
+    Table(
+        "lid_map",
+        ("tenant_id", "session", "lid", "phone", "updated_at"),
+        ("tenant_id", "session", "lid"),
+    ),
 )

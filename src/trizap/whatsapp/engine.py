@@ -33,6 +33,7 @@ from typing import Final, Literal, Protocol, runtime_checkable
 import attrs
 import trio
 
+from ..protocol.chats import AccountState, ChatState
 from ..protocol.content import Contact, Location, Poll
 from ..protocol.enums import FaultKind, MessageKind, ReceiptKind, UpdateKind
 from ..protocol.groups import GroupAction, GroupOp, GroupResult
@@ -153,6 +154,8 @@ class Message:
     target: str | None = attrs.field(default=None, kw_only=True)
     emoji: str | None = attrs.field(default=None, kw_only=True)
     options: tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    # The sender's other JID: its LID when `sender` is its phone JID (WhatsApp gives both).
+    sender_alt: str | None = attrs.field(default=None, kw_only=True)
     persisted: trio.Event | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
@@ -199,6 +202,68 @@ class EngineNotice:
     detail: str
 
 
+# --- chats, contacts and presence (events and answers) ---------------------------------------
+
+
+@attrs.frozen
+class ChatPresence:
+    """`sender` is typing, recording or paused in `chat` (a chat the session follows)."""
+
+    chat: str
+    sender: str
+    state: ChatState
+
+
+@attrs.frozen
+class Presence:
+    """`sender` came online or went offline (someone the session follows)."""
+
+    sender: str
+    state: AccountState
+
+
+@attrs.frozen
+class HistoryChat:
+    """A chat as history sync gives it: WhatsApp's name and unread count for it, its last
+    activity, and some of its messages (oldest first)."""
+
+    jid: str
+    name: str | None
+    unread: int
+    timestamp: datetime | None
+    messages: tuple[Message, ...] = ()
+
+
+@attrs.frozen
+class HistorySync:
+    """One page of a history sync (engines split WhatsApp's blobs into pages of at most
+    `HISTORY_PAGE` messages): chats, people's push names `(jid, name)`, and the LID <->
+    phone pairs `(lid, phone jid)` WhatsApp gave."""
+
+    chats: tuple[HistoryChat, ...] = ()
+    push_names: tuple[tuple[str, str], ...] = ()
+    lids: tuple[tuple[str, str], ...] = ()
+
+
+#: Messages per `HistorySync` page at most: a page is one store transaction.
+HISTORY_PAGE: Final = 100
+
+
+@attrs.frozen
+class OnWhatsApp:
+    """The answer for one number of `is_on_whatsapp`: its JID when it has WhatsApp."""
+
+    phone: str
+    on_whatsapp: bool
+    jid: str | None
+
+
+@attrs.frozen
+class ProfilePicture:
+    url: str
+    id: str
+
+
 EngineEvent = (
     Qr
     | Paired
@@ -211,6 +276,9 @@ EngineEvent = (
     | Receipt
     | EngineNotice
     | GroupChange
+    | ChatPresence
+    | Presence
+    | HistorySync
 )
 
 
@@ -306,6 +374,19 @@ class Engine(Protocol):
         that died `EngineFailure`: the probe takes any answer as alive and leaves failures
         to `run()`. So a slow start must be bounded by the engine itself."""
         ...
+
+    # chats, contacts and presence
+    async def is_on_whatsapp(self, phones: Sequence[str]) -> list[OnWhatsApp]:
+        """For each number (digits), whether it has WhatsApp and its JID; one request."""
+        ...
+
+    async def profile_picture(self, jid: str) -> ProfilePicture | None:
+        """The person's or group's picture, None when there is none (or it is hidden)."""
+        ...
+
+    async def send_chat_presence(self, chat: str, state: ChatState) -> None: ...
+
+    async def send_presence(self, state: AccountState) -> None: ...
 
 
 EngineFactory = Callable[[EngineSpec], Engine]

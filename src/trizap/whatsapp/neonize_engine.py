@@ -57,6 +57,7 @@ import outcome
 import trio
 from google.protobuf.message import DecodeError
 
+from ..protocol.chats import AccountState, ChatState
 from ..protocol.groups import GroupOp, GroupResult
 from ..protocol.outgoing import OutgoingMessage, OutgoingPoll, OutgoingReaction
 from .engine import (
@@ -75,12 +76,25 @@ from .engine import (
     MediaSink,
     MediaUnavailable,
     Message,
+    OnWhatsApp,
     Paired,
     PairingTimeout,
+    ProfilePicture,
     Receipt,
     phone_jid,
 )
-from .neonize_events import SUBSCRIBED, Fatal, map_connected, map_event, map_qr, native_name
+from .neonize_events import (
+    HISTORY_SYNC,
+    SUBSCRIBED,
+    Fatal,
+    map_connected,
+    map_event,
+    map_history,
+    map_on_whatsapp,
+    map_picture,
+    map_qr,
+    native_name,
+)
 from .neonize_groups import GROUP_EVENTS, map_group_event, run_group
 from .neonize_messages import add_context, build_content, jid, media_type
 
@@ -355,6 +369,8 @@ class NeonizeEngine:
         self._recent: collections.OrderedDict[str, tuple[str, Any]] = collections.OrderedDict()
         self._senders: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._polls: collections.OrderedDict[str, list[str]] = collections.OrderedDict()
+        # Whose presence this connection asked for (bounded as `_recent`).
+        self._following: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._started = False
         self._connected = False
         self._qr_seen = False
@@ -475,6 +491,10 @@ class NeonizeEngine:
                     case _Native(event=native) if native_name(native) in GROUP_EVENTS:
                         for change in map_group_event(native):
                             await events.send(change)
+                    case _Native(event=native) if native_name(native) == HISTORY_SYNC:
+                        # In pages: the session writes one at a time, live events between.
+                        for page in map_history(native):
+                            await events.send(page)
                     case _Native(event=native):
                         mapped = await self._complete(map_event(native), native)
                         if mapped is None:
@@ -502,12 +522,15 @@ class NeonizeEngine:
                 self._own_jid = mapped.jid
             case Disconnected():
                 self._connected = False
+                self._following.clear()  # subscriptions end with the connection
             case LoggedOut() | Banned():
                 self._connected = False
             case Message(kind="poll_vote"):
                 mapped = await self._votes(mapped, native)
             case Message():
                 self._remember(mapped, native)
+                if not mapped.from_me and not mapped.chat.endswith("@g.us"):
+                    await self._follow(mapped.sender)
             case Receipt():
                 assert self._sent is not None
                 ids = await trio.to_thread.run_sync(self._sent.to_wa_ids, mapped.ids)
@@ -629,6 +652,63 @@ class NeonizeEngine:
     async def group(self, op: GroupOp) -> GroupResult:
         self._require_connected()
         return await run_group(self._client, self._call, op, _jid)
+
+    # --- chats, contacts and presence -----------------------------------------------------
+
+    async def _follow(self, jid: str) -> None:
+        """Asks for `jid`'s presence (whatsmeow sends typing and online states only for
+        those one subscribed to), once per connection and person; best effort."""
+        if jid in self._following or not self._connected:
+            return
+        self._following[jid] = None
+        while len(self._following) > RECENT_MESSAGES:
+            self._following.popitem(last=False)
+        with suppress(EngineFailure):
+            await self._call(self._client.subscribe_presence, _jid(jid))
+
+    async def is_on_whatsapp(self, phones: Sequence[str]) -> list[OnWhatsApp]:
+        self._require_connected()
+        asked = [f"+{p}" for p in phones]
+        responses = await self._call(self._client.is_on_whatsapp, *asked)
+        return map_on_whatsapp(responses, phones)
+
+    async def profile_picture(self, jid: str) -> ProfilePicture | None:
+        self._require_connected()
+        try:
+            info = await self._call(self._client.get_profile_picture, _jid(jid))
+        except EngineFailure as exc:
+            # WhatsApp answers "not found" or "not authorized" for no picture, or a hidden one.
+            text = str(exc).lower()
+            if any(w in text for w in ("not-found", "not found", "not-authorized", "401", "404")):
+                return None
+            raise
+        return map_picture(info)
+
+    async def send_chat_presence(self, chat: str, state: ChatState) -> None:
+        from neonize.utils.enum import ChatPresence as NativeState
+        from neonize.utils.enum import ChatPresenceMedia
+
+        self._require_connected()
+        native = (
+            NativeState.CHAT_PRESENCE_PAUSED
+            if state == "paused"
+            else NativeState.CHAT_PRESENCE_COMPOSING
+        )
+        media = (
+            ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
+            if state == "recording"
+            else ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT
+        )
+        await self._call(self._client.send_chat_presence, _jid(chat), native, media)
+        if not chat.endswith("@g.us"):
+            await self._follow(chat)
+
+    async def send_presence(self, state: AccountState) -> None:
+        from neonize.utils.enum import Presence as NativePresence
+
+        self._require_connected()
+        native = NativePresence.AVAILABLE if state == "available" else NativePresence.UNAVAILABLE
+        await self._call(self._client.send_presence, native)
 
     async def pair_phone(self, phone: str) -> str:
         if not self._qr_seen:

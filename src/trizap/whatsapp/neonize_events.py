@@ -13,31 +13,40 @@ The only neonize import, `extract_text`, is deferred to `map_message`, which can
 called with a neonize object in hand.
 
 `map_event` returns an `EngineEvent`, a `Fatal` (the engine must end with `EngineFailure`), or
-None for native events that mean nothing to a session (history sync, presence, ...).
+None for native events that mean nothing to a session; a history sync is `map_history`'s,
+in pages.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
+from ..protocol.chats import ChatState
 from ..protocol.content import Contact, Location, Poll
 from ..protocol.enums import MessageKind, UpdateKind
 from .engine import (
+    HISTORY_PAGE,
     Banned,
+    ChatPresence,
     Connected,
     Disconnected,
     EngineEvent,
     EngineNotice,
+    HistoryChat,
+    HistorySync,
     InboundMedia,
     LoggedOut,
     Message,
+    OnWhatsApp,
     Paired,
+    Presence,
+    ProfilePicture,
     Qr,
     Receipt,
 )
@@ -90,6 +99,15 @@ def _prefer_phone_jid(jid: Any, alt: Any) -> str:
     if str(jid.Server) == "lid" and str(alt.User):
         return jid_str(alt)
     return jid_str(jid)
+
+
+def _other_jid(jid: Any, alt: Any) -> str | None:
+    """The JID of a person `_prefer_phone_jid` did not choose (its LID), if given."""
+    if not str(alt.User):
+        return None
+    if str(jid.Server) == "lid":
+        return jid_str(jid)
+    return jid_str(alt) if str(alt.Server) == "lid" else None
 
 
 # --- connection and pairing ----------------------------------------------------------------
@@ -342,25 +360,10 @@ def _poll(content: Any) -> Poll:
     return Poll(question=str(part.name), options=options, selectable=max(1, selectable))
 
 
-def map_message(ev: Any) -> Message | None:
-    """`Message`: what it carries by kind (text through neonize's own `extract_text`), or
-    what it does to an earlier message (reaction, edit, revoke, poll vote: `target`);
-    `Info.Timestamp` is in milliseconds. Pure key-distribution/protocol messages map to
-    None. A poll vote's options are encrypted: the adapter decrypts them."""
+def _content(content: Any, kind: MessageKind | UpdateKind) -> tuple[str | None, dict[str, Any]]:
+    """What a message of `kind` carries: its text and the kind's fields."""
     from neonize.utils.message import extract_text
 
-    content = _unwrap(ev.Message)
-    kind = message_kind(content)
-    if kind is None:
-        return None
-    info = ev.Info
-    source = info.MessageSource
-    if source.IsGroup:
-        chat = jid_str(source.Chat)
-    else:  # in a 1:1 chat, the alt of the chat is the other party's alt
-        chat = _prefer_phone_jid(
-            source.Chat, source.RecipientAlt if source.IsFromMe else source.SenderAlt
-        )
     fields: dict[str, Any] = {}
     text: str | None = None
     match kind:
@@ -397,10 +400,32 @@ def map_message(ev: Any) -> Message | None:
                         and "caption" in getattr(edited, field).DESCRIPTOR.fields_by_name
                     ):
                         text = str(getattr(edited, field).caption) or None
+    return text, fields
+
+
+def map_message(ev: Any) -> Message | None:
+    """`Message`: what it carries by kind (text through neonize's own `extract_text`), or
+    what it does to an earlier message (reaction, edit, revoke, poll vote: `target`);
+    `Info.Timestamp` is in milliseconds. Pure key-distribution/protocol messages map to
+    None. A poll vote's options are encrypted: the adapter decrypts them."""
+    content = _unwrap(ev.Message)
+    kind = message_kind(content)
+    if kind is None:
+        return None
+    info = ev.Info
+    source = info.MessageSource
+    if source.IsGroup:
+        chat = jid_str(source.Chat)
+    else:  # in a 1:1 chat, the alt of the chat is the other party's alt
+        chat = _prefer_phone_jid(
+            source.Chat, source.RecipientAlt if source.IsFromMe else source.SenderAlt
+        )
+    text, fields = _content(content, kind)
     return Message(
         id=str(info.ID),
         chat=chat,
         sender=_prefer_phone_jid(source.Sender, source.SenderAlt),
+        sender_alt=_other_jid(source.Sender, source.SenderAlt),
         from_me=bool(source.IsFromMe),
         push_name=str(info.Pushname),
         timestamp=datetime.fromtimestamp(int(info.Timestamp) / 1000, tz=UTC),
@@ -431,6 +456,148 @@ def map_receipt(ev: Any) -> Receipt | None:
     )
 
 
+# --- chats, contacts and presence ---------------------------------------------------------
+
+
+def map_chat_presence(ev: Any) -> ChatPresence:
+    """`ChatPresence`: composing (audio: recording a voice note) or paused, in a chat."""
+    source = ev.MessageSource
+    state = _enum_name(ev, "State")
+    media = _enum_name(ev, "Media")
+    chat_state: ChatState = "paused"
+    if state == "COMPOSING":
+        chat_state = "recording" if media == "AUDIO" else "typing"
+    sender = _prefer_phone_jid(source.Sender, source.SenderAlt)
+    chat = jid_str(source.Chat) if source.IsGroup else sender
+    return ChatPresence(chat=chat, sender=sender, state=chat_state)
+
+
+def map_presence(ev: Any) -> Presence:
+    """`Presence`: someone the session follows came online or went offline."""
+    return Presence(sender=jid_str(ev.From), state="unavailable" if ev.Unavailable else "available")
+
+
+def map_on_whatsapp(responses: Any, phones: Sequence[str]) -> list[OnWhatsApp]:
+    """`IsOnWhatsAppResponse`s (`Query` is the number as asked) as one answer per phone,
+    in the order asked; a number WhatsApp did not answer for has no WhatsApp."""
+    found: dict[str, tuple[bool, str | None]] = {}
+    for r in responses:
+        number = "".join(c for c in str(r.Query) if c.isdigit())
+        on = bool(r.IsIn)
+        found[number] = (on, jid_str(r.JID) if on and str(r.JID.User) else None)
+    results = []
+    for phone in phones:
+        on, jid = found.get(phone, (False, None))
+        results.append(OnWhatsApp(phone, on, jid))
+    return results
+
+
+def map_picture(info: Any) -> ProfilePicture | None:
+    """`ProfilePictureInfo`; None when it has no URL (no picture, or hidden)."""
+    url = str(info.URL)
+    return ProfilePicture(url=url, id=str(info.ID)) if url else None
+
+
+def _history_message(web: Any, chat: str) -> Message | None:
+    """A `WebMessageInfo` of history sync as an engine `Message`, for the chat store:
+    only what carries something (a reaction or an edit is not a message of a chat)."""
+    content = _unwrap(web.message)
+    kind = message_kind(content)
+    if kind is None or kind in ("reaction", "poll_vote", "revoke", "edit"):
+        return None
+    key = web.key
+    from_me = bool(key.fromMe)
+    participant = str(key.participant) or str(web.participant)
+    sender = participant or chat
+    text, fields = _content(content, kind)
+    return Message(
+        id=str(key.ID),
+        chat=chat,
+        sender=sender,
+        from_me=from_me,
+        push_name=str(web.pushName),
+        timestamp=datetime.fromtimestamp(int(web.messageTimestamp), tz=UTC),
+        kind=kind,
+        text=text,
+        reply_to=reply_context(content),
+        **fields,
+    )
+
+
+#: A history page's estimated size at most, far below a worker frame's 1 MiB (a message of
+#: WhatsApp's longest text weighs 256 KiB alone).
+HISTORY_PAGE_BYTES: Final = 256 * 1024
+#: Push names or LID pairs per page at most.
+HISTORY_PAGE_NAMES: Final = 2000
+
+
+def _weight(m: Message) -> int:
+    """A generous estimate of a message's bytes on the wire (UTF-8: at most 4 a character;
+    a file's handle carries its keys and thumbnail)."""
+    size = 512 + 4 * (len(m.text or "") + len(m.caption or ""))
+    return size + (len(m.media.handle) if m.media is not None else 0)
+
+
+def map_history(
+    ev: Any, page: int = HISTORY_PAGE, page_bytes: int = HISTORY_PAGE_BYTES
+) -> list[HistorySync]:
+    """A `HistorySync` event (`Data`: WhatsApp's `HistorySync` blob) as pages of at most
+    `page` messages and about `page_bytes` bytes: chats (name, unread count, time) with
+    their messages oldest first, push names, and LID <-> phone pairs. A chat with more
+    messages spans pages (each carries the chat)."""
+    data = ev.Data
+    lids = [
+        (str(m.lidJID), str(m.pnJID))
+        for m in data.phoneNumberToLidMappings
+        if str(m.lidJID) and str(m.pnJID)
+    ]
+    names = [(str(p.ID), str(p.pushname)) for p in data.pushnames if str(p.pushname)]
+    pages: list[HistorySync] = []
+    chats: list[HistoryChat] = []
+    count = weight = 0
+
+    def flush() -> None:
+        nonlocal chats, count, weight
+        if chats:
+            pages.append(HistorySync(chats=tuple(chats)))
+        chats, count, weight = [], 0, 0
+
+    for conv in data.conversations:
+        jid = str(conv.ID)
+        if not jid or jid.endswith(("@broadcast", "@newsletter")):
+            continue
+        name = str(conv.name) or str(conv.displayName) or None
+        seconds = int(conv.conversationTimestamp) or int(conv.lastMsgTimestamp)
+        when = datetime.fromtimestamp(seconds, tz=UTC) if seconds else None
+        unread = int(conv.unreadCount)
+        mapped = [
+            m for m in (_history_message(h.message, jid) for h in conv.messages) if m is not None
+        ]
+        mapped.sort(key=lambda m: m.timestamp)
+        part: list[Message] = []
+        for m in mapped:
+            w = _weight(m)
+            if count >= page or (weight + w > page_bytes and (part or chats)):
+                if part:
+                    chats.append(HistoryChat(jid, name, unread, when, tuple(part)))
+                    part = []
+                flush()
+            part.append(m)
+            count += 1
+            weight += w
+        chats.append(HistoryChat(jid, name, unread, when, tuple(part)))
+        weight += 512
+        if count >= page or weight >= page_bytes:
+            flush()
+    flush()
+    step = HISTORY_PAGE_NAMES
+    for i in range(0, max(len(names), len(lids)), step):
+        pages.append(
+            HistorySync(push_names=tuple(names[i : i + step]), lids=tuple(lids[i : i + step]))
+        )
+    return pages or [HistorySync()]
+
+
 # --- dispatch ------------------------------------------------------------------------------
 
 _MAPPERS: Final[dict[str, Callable[[Any], Mapped]]] = {
@@ -446,10 +613,14 @@ _MAPPERS: Final[dict[str, Callable[[Any], Mapped]]] = {
     "neonize.KeepAliveRestored": map_keepalive_restored,
     "neonize.Message": map_message,
     "neonize.Receipt": map_receipt,
+    "neonize.ChatPresence": map_chat_presence,
+    "neonize.Presence": map_presence,
 }
 
+#: A history sync maps to several events (`map_history`), not one.
+HISTORY_SYNC: Final = "neonize.HistorySync"
 #: The protobuf names of the native events the adapter subscribes to.
-SUBSCRIBED: Final = frozenset(_MAPPERS)
+SUBSCRIBED: Final = frozenset({*_MAPPERS, HISTORY_SYNC})
 
 
 def native_name(ev: Any) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import signal
@@ -47,6 +48,8 @@ from .engine import (
 from .framing import dump_group_result, send_frames
 from .worker_protocol import (
     WORKER_CODEC,
+    ChatPresenceFrame,
+    CheckPhonesFrame,
     ChunkCreditFrame,
     ChunkFrame,
     CreditFrame,
@@ -63,7 +66,9 @@ from .worker_protocol import (
     OkFrame,
     PairPhoneFrame,
     PersistedFrame,
+    PictureFrame,
     PingFrame,
+    PresenceFrame,
     ProtocolError,
     Request,
     SendFrame,
@@ -306,6 +311,16 @@ class Worker:
                 await self._control(sid, "sim_fault")(kind)
             case GroupFrame(sid=sid, op=op):
                 return dump_group_result(await self._hosted(sid).engine.group(op))
+            case CheckPhonesFrame(sid=sid, phones=phones):
+                found = await self._hosted(sid).engine.is_on_whatsapp(phones)
+                return json.dumps([[r.phone, r.on_whatsapp, r.jid] for r in found])
+            case PictureFrame(sid=sid, jid=jid):
+                picture = await self._hosted(sid).engine.profile_picture(jid)
+                return None if picture is None else json.dumps([picture.url, picture.id])
+            case ChatPresenceFrame(sid=sid, chat=chat, state=state):
+                await self._hosted(sid).engine.send_chat_presence(chat, state)
+            case PresenceFrame(sid=sid, state=state):
+                await self._hosted(sid).engine.send_presence(state)
         return None
 
     def _upload(self, sid: int, xfer: int | None) -> BytesReader | None:

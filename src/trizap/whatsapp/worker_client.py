@@ -29,6 +29,7 @@ log lines cut at `LOG_LINE_MAX` bytes.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 import shutil
@@ -42,6 +43,7 @@ from typing import Final
 import attrs
 import trio
 
+from ..protocol.chats import AccountState, ChatState
 from ..protocol.enums import FaultKind
 from ..protocol.groups import GroupOp, GroupResult
 from ..protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage
@@ -59,13 +61,17 @@ from .engine import (
     MediaSink,
     MediaUnavailable,
     Message,
+    OnWhatsApp,
     Paired,
+    ProfilePicture,
     Qr,
     Receipt,
 )
 from .framing import load_group_result, send_frames
 from .worker_protocol import (
     PARENT_CODEC,
+    ChatPresenceFrame,
+    CheckPhonesFrame,
     ChunkCreditFrame,
     ChunkFrame,
     CreditFrame,
@@ -81,7 +87,9 @@ from .worker_protocol import (
     OkFrame,
     PairPhoneFrame,
     PersistedFrame,
+    PictureFrame,
     PingFrame,
+    PresenceFrame,
     ProtocolError,
     Request,
     SendFrame,
@@ -787,6 +795,30 @@ class WorkerEngine:
         answer = await self._request(lambda rid: GroupFrame(rid, sid, op))
         assert answer is not None
         return load_group_result(answer)
+
+    # chats, contacts and presence
+
+    async def is_on_whatsapp(self, phones: Sequence[str]) -> list[OnWhatsApp]:
+        sid = self._sid
+        found = await self._request(lambda rid: CheckPhonesFrame(rid, sid, list(phones)))
+        assert found is not None
+        return [OnWhatsApp(str(p), bool(on), jid) for p, on, jid in json.loads(found)]
+
+    async def profile_picture(self, jid: str) -> ProfilePicture | None:
+        sid = self._sid
+        found = await self._request(lambda rid: PictureFrame(rid, sid, jid))
+        if found is None:
+            return None
+        url, pid = json.loads(found)
+        return ProfilePicture(str(url), str(pid))
+
+    async def send_chat_presence(self, chat: str, state: ChatState) -> None:
+        sid = self._sid
+        await self._request(lambda rid: ChatPresenceFrame(rid, sid, chat, state))
+
+    async def send_presence(self, state: AccountState) -> None:
+        sid = self._sid
+        await self._request(lambda rid: PresenceFrame(rid, sid, state))
 
     async def pair_phone(self, phone: str) -> str:
         sid = self._sid

@@ -7,7 +7,9 @@ the frames of `framing` (a length prefix, a JSON object tagged by its class name
     parent -> worker   requests, each with a request id `rid`, about one hosted engine `sid`:
                        StartFrame StopFrame SendFrame MarkReadFrame PairPhoneFrame LogoutFrame
                        PingFrame NewMessageIdFrame DownloadFrame SimScanFrame SimInboundFrame
-                       SimFaultFrame GroupFrame; and CreditFrame, PersistedFrame, UploadChunkFrame,
+                       SimFaultFrame GroupFrame CheckPhonesFrame PictureFrame
+                       ChatPresenceFrame PresenceFrame; and CreditFrame, PersistedFrame,
+                       UploadChunkFrame,
                        UploadDropFrame, ChunkCreditFrame (no reply)
     worker -> parent   OkFrame / ErrFrame (the reply to request `rid`), EventFrame (an engine
                        event), EndedFrame (the engine's `run()` returned or failed),
@@ -37,6 +39,7 @@ from typing import Final, Literal
 
 import attrs
 
+from ..protocol.chats import AccountState, ChatState
 from ..protocol.enums import FaultKind
 from ..protocol.groups import GroupOp
 from ..protocol.outgoing import OutgoingMessage, SimMessage
@@ -175,6 +178,42 @@ class SimFaultFrame:
     kind: FaultKind
 
 
+# chats, contacts and presence: answers as JSON text in `OkFrame.value`
+
+
+@attrs.frozen
+class CheckPhonesFrame:
+    """Answered `[[phone, on_whatsapp, jid], ...]`."""
+
+    rid: int
+    sid: int
+    phones: list[str]
+
+
+@attrs.frozen
+class PictureFrame:
+    """Answered `[url, id]`, or no value when there is no picture."""
+
+    rid: int
+    sid: int
+    jid: str
+
+
+@attrs.frozen
+class ChatPresenceFrame:
+    rid: int
+    sid: int
+    chat: str
+    state: ChatState
+
+
+@attrs.frozen
+class PresenceFrame:
+    rid: int
+    sid: int
+    state: AccountState
+
+
 @attrs.frozen
 class GroupFrame:
     """A group operation of engine `sid`; the OkFrame's value is its answer as JSON
@@ -215,6 +254,10 @@ Request = (
     | SimInboundFrame
     | SimFaultFrame
     | GroupFrame
+    | CheckPhonesFrame
+    | PictureFrame
+    | ChatPresenceFrame
+    | PresenceFrame
 )
 ToWorker = (
     Request | CreditFrame | PersistedFrame | UploadChunkFrame | UploadDropFrame | ChunkCreditFrame

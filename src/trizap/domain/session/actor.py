@@ -36,6 +36,7 @@ import attrs
 import trio
 
 from ...actors import Mailbox, Reply
+from ...protocol.chats import ChatState, PresenceData
 from ...protocol.enums import MEDIA_KINDS, SessionStatus
 from ...protocol.errors import (
     Busy,
@@ -52,6 +53,7 @@ from ...protocol.events import (
     MESSAGE_RECEIVED,
     MESSAGE_REVOKED,
     POLL_VOTE,
+    PRESENCE,
     SESSION_QR,
     EventType,
     Me,
@@ -79,6 +81,7 @@ from ...whatsapp.engine import (
     MediaUnavailable,
 )
 from ..deps import Deps
+from .chats import HistoryWriter, Typing, file_received
 from .outbox import Drain, advance, fail_pending
 from .state import RUNNING, STATUSES, Trigger, next_status
 from .status import me_of, move, write_status
@@ -166,6 +169,23 @@ class DownloadMedia:
     reply: Reply[MediaRow]
 
 
+@attrs.frozen
+class ChatCall:
+    """A chat, contact or presence command for the engine (`action(engine)`)."""
+
+    action: Callable[[Engine], Awaitable[Any]]
+    reply: Reply[Any]
+
+
+@attrs.frozen
+class ShowChatState:
+    """Show typing, recording or paused in `chat`; typing and recording end by themselves."""
+
+    chat: str
+    state: ChatState
+    reply: Reply[None]
+
+
 SessionMsg = (
     GetQr
     | PairPhone
@@ -177,6 +197,8 @@ SessionMsg = (
     | CancelMessage
     | DownloadMedia
     | GroupCall
+    | ChatCall
+    | ShowChatState
 )
 
 
@@ -223,6 +245,9 @@ class SessionActor:
         #: The row as the first run started it (`starting`): what a start answers, rather
         #: than a later read that may race the engine's first status.
         self.started_row: SessionRow | None = None
+        self._history = HistoryWriter(deps, tenant_id, name)
+        self.typing = Typing(name)
+        self._nursery: trio.Nursery | None = None
 
     @property
     def key(self) -> str:
@@ -265,6 +290,7 @@ class SessionActor:
         self._engine_returned = False
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._run_engine, engine, send)
                 nursery.start_soon(self._consume, recv, nursery.cancel_scope)
                 nursery.start_soon(self._drain.run, engine)
@@ -278,6 +304,8 @@ class SessionActor:
             pass
         finally:
             self._engine = None
+            self._nursery = None
+            self._history.end_run()
 
     async def _serve(self, mailbox: Mailbox[SessionMsg], nursery: trio.Nursery) -> None:
         async for msg in mailbox:
@@ -319,6 +347,12 @@ class SessionActor:
                 case GroupCall(op, reply):
                     self._touch()
                     self._engine_call(nursery, reply, _group, op)
+                case ChatCall(action, reply):
+                    self._touch()
+                    self._engine_call(nursery, reply, _chat_call, action)
+                case ShowChatState(chat, state, reply):
+                    self._touch()
+                    self._engine_call(nursery, reply, self._show_chat_state, chat, state)
 
     def _engine_call(
         self,
@@ -385,6 +419,10 @@ class SessionActor:
             # must not leave the creds cleared and the status unwritten.
             with trio.CancelScope(shield=True):
                 await self._logged_out("logged out")
+
+    async def _show_chat_state(self, engine: Engine, chat: str, state: ChatState) -> None:
+        assert self._nursery is not None  # the run's: commands are served inside it
+        await self.typing.show(self._nursery, engine, chat, state)
 
     async def _sim(
         self, engine: Engine, action: Callable[[eng.SimControls], Awaitable[None]]
@@ -495,6 +533,15 @@ class SessionActor:
                 log.info("session %s: %s", self.key, detail)
             case eng.GroupChange():
                 await self._group_changed(event)
+            case eng.ChatPresence(chat, sender, state):
+                data = event_data(PRESENCE, PresenceData(chat=chat, from_=sender, state=state))
+                await self._append(PRESENCE, data)
+            case eng.Presence(sender, state):
+                data = event_data(PRESENCE, PresenceData(chat=sender, from_=sender, state=state))
+                await self._append(PRESENCE, data)
+            case eng.HistorySync():
+                assert self._nursery is not None
+                await self._history.put(self._nursery, event)
 
     async def _group_changed(self, change: eng.GroupChange) -> None:
         """A group the session is in changed: `group.updated` or `group.participants`,
@@ -540,6 +587,12 @@ class SessionActor:
                     dedupe=f"received/{self.name}/{m.sender}/{m.id}",
                 )
             )
+        await file_received(
+            self.deps,
+            self.tenant_id,
+            self.name,
+            [(m, e.type, e.data) for m, e in zip(messages, events, strict=True)],
+        )
         await self.deps.hub.append(events)
         for m in messages:
             if m.persisted is not None:
@@ -801,6 +854,10 @@ async def _group(engine: Engine, op: GroupOp) -> GroupResult:
     if isinstance(result, GroupRefusal):
         raise result.error()
     return result
+
+
+async def _chat_call(engine: Engine, action: Callable[[Engine], Awaitable[T]]) -> T:
+    return await action(engine)
 
 
 async def _cancel_when_abandoned(reply: Reply[Any], scope: trio.CancelScope) -> None:

@@ -33,6 +33,7 @@ from ...supervisor.lograte import LogRate, left_out
 from ...whatsapp.engine import Engine, EngineFailure, EngineNotReady, phone_jid
 from ..deps import Deps
 from ..media import StoredReader
+from .chats import file_sent
 from .state import AFTER
 
 log = logging.getLogger("trizap.session")
@@ -311,7 +312,7 @@ class Drain:
                 continue
             self._on_sent()
             try:
-                await advance(
+                sent = await advance(
                     deps,
                     self._tenant_id,
                     self._session,
@@ -321,6 +322,8 @@ class Drain:
                 )
             finally:
                 self._sending = None
+            if sent is not None:
+                await file_sent(deps, self._tenant_id, self._session, sent)
             return True
 
     async def _media(self, row: MessageRow) -> StoredReader | None:

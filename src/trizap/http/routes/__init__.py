@@ -12,12 +12,14 @@ looked at.
 # In the order of the document: each module adds its operations as it is imported.
 from .table import api as api
 from . import ops, tenants, sessions, messages, media, events, webhooks, groups, sim
+from . import chats
 from . import dashboard
 
 # isort: on
 
 __all__ = [
     "api",
+    "chats",
     "dashboard",
     "events",
     "groups",

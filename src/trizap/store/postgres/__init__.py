@@ -23,6 +23,7 @@ from psycopg import errors
 
 from ...dbthread import Executor
 from ..queries import (
+    ChatQueries,
     CursorQueries,
     EventQueries,
     MediaBytesQueries,
@@ -79,6 +80,7 @@ class PostgresBackend(
     MediaBytesQueries,
     WebhookQueries,
     RowQueries,
+    ChatQueries,
 ):
     """The PostgreSQL operations of `SqlStore`: the shared queries on its dialect."""
 

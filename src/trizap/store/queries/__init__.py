@@ -7,6 +7,7 @@ A backend gathers these and names its `SqlDialect` as `dialect`, with what it do
 way (the event log's seqs: one writer on SQLite, several on PostgreSQL).
 """
 
+from .chats import ChatQueries
 from .cursors import CursorQueries
 from .dialect import Cursor, Db, SqlDialect, pyformat
 from .events import EventQueries
@@ -20,6 +21,7 @@ from .tenants import TenantQueries
 from .webhooks import WebhookQueries
 
 __all__ = [
+    "ChatQueries",
     "Cursor",
     "CursorQueries",
     "Db",

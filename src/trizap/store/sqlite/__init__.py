@@ -23,6 +23,7 @@ from ...dbthread import Executor
 from .. import validation as check
 from ..base import Synchronous
 from ..queries import (
+    ChatQueries,
     CursorQueries,
     EventQueries,
     MediaBytesQueries,
@@ -69,6 +70,7 @@ class SqliteBackend(
     MediaBytesQueries,
     WebhookQueries,
     RowQueries,
+    ChatQueries,
 ):
     """The SQLite operations of `SqlStore`: the shared queries on SQLite's dialect."""
 

@@ -261,6 +261,64 @@ CREATE TABLE media_uploads (
 CREATE INDEX media_uploads_touched ON media_uploads (touched_at);
 """
 
+# Version 8: trizap's own chat store (chats, their messages both ways, contacts, the LID <->
+# phone mapping), per session; deleting the session deletes it.
+V8_CHATS: Final = """
+CREATE TABLE chats (
+    tenant_id     TEXT NOT NULL,
+    session       TEXT NOT NULL,
+    jid           TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('user', 'group')),
+    name          TEXT,
+    last_message  TEXT,          -- the newest message, in short (JSON)
+    last_at       INTEGER,        -- its time
+    unread        INTEGER NOT NULL DEFAULT 0,
+    updated_at    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, session, jid),
+    FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
+);
+CREATE INDEX chats_recent ON chats (tenant_id, session, updated_at, jid);
+
+CREATE TABLE chat_messages (
+    tenant_id  TEXT NOT NULL,
+    session    TEXT NOT NULL,
+    chat       TEXT NOT NULL,
+    wa_id      TEXT NOT NULL,
+    sender     TEXT NOT NULL,
+    from_me    INTEGER NOT NULL,
+    at         INTEGER NOT NULL,
+    unread     INTEGER NOT NULL DEFAULT 0,
+    data       TEXT NOT NULL,   -- the message's fields past these (JSON)
+    PRIMARY KEY (tenant_id, session, chat, wa_id),
+    FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX chat_messages_recent ON chat_messages (tenant_id, session, chat, at, wa_id);
+CREATE INDEX chat_messages_unread ON chat_messages (tenant_id, session, chat) WHERE unread = 1;
+CREATE INDEX chat_messages_at ON chat_messages (at);
+
+CREATE TABLE contacts (
+    tenant_id   TEXT NOT NULL,
+    session     TEXT NOT NULL,
+    jid         TEXT NOT NULL,
+    name        TEXT,
+    push_name   TEXT,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, session, jid),
+    FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
+);
+
+CREATE TABLE lid_map (
+    tenant_id   TEXT NOT NULL,
+    session     TEXT NOT NULL,
+    lid         TEXT NOT NULL,
+    phone       TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, session, lid),
+    FOREIGN KEY (tenant_id, session) REFERENCES sessions(tenant_id, name) ON DELETE CASCADE
+);
+CREATE INDEX lid_map_phone ON lid_map (tenant_id, session, phone);
+"""
+
 # The outbox's limits and retention (issue 19). `size` is the bytes of a message as the
 # outbox keeps it (its payload and its text column), so a session's and a tenant's queued
 # bytes are a sum over a covering partial index; final-state messages are found by age
@@ -282,6 +340,7 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
     (5, V5_WEBHOOKS),
     (6, V6_MEDIA),
     (7, V7_MEDIA_BYTES),
+    (8, V8_CHATS),
     (9, V9_OUTBOX_LIMITS),
 )
 

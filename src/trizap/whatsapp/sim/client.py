@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -20,9 +21,18 @@ import trio
 
 from ...protocol.groups import GroupOp, GroupResult
 from ...protocol.outgoing import OutgoingMessage, SimMessage
-from ..engine import Banned, GroupChange, LoggedOut, Message, Receipt
+from ..engine import (
+    Banned,
+    ChatPresence,
+    GroupChange,
+    LoggedOut,
+    Message,
+    OnWhatsApp,
+    Presence,
+    Receipt,
+)
 from ..framing import FrameBuffer, ProtocolError, send_frames
-from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
+from .link import Delivery, Ephemeral, LinkLost, NotAttached, NumberTaken, Push, Replaced
 from .model import Blob, Life, Resumed, SimNetworkStatistics
 from .network import PUSH_BUFFER
 from .wire import (
@@ -40,9 +50,12 @@ from .wire import (
     BlobOpenFrame,
     BlobReadFrame,
     BlobWriteFrame,
+    Checked,
+    CheckFrame,
     CheckOwnerFrame,
     DeliveryFrame,
     DoneFrame,
+    EphemeralFrame,
     FailFrame,
     GroupAnswer,
     GroupFrame,
@@ -50,6 +63,7 @@ from .wire import (
     InboundFrame,
     Linked,
     LinkFrame,
+    PresenceFrame,
     ReadFrame,
     ReplacedFrame,
     Request,
@@ -145,6 +159,10 @@ class TcpLink:
                             await self._push_send.send(Delivery(envelope_id, event))
                         case ReplacedFrame():
                             await self._push_send.send(Replaced())
+                        case EphemeralFrame(event=event):
+                            assert isinstance(event, ChatPresence | Presence)
+                            with suppress(trio.WouldBlock):  # presence may be lost
+                                self._push_send.send_nowait(Ephemeral(event))
                 continue
             self._lost = f"no heartbeat from the network for {SILENCE_S:.0f}s"
             return
@@ -259,6 +277,14 @@ class TcpLink:
         result = await self._request(lambda rid: GroupFrame(rid, op))
         assert isinstance(result, GroupAnswer)
         return result.result
+
+    async def check(self, phones: list[str]) -> list[OnWhatsApp]:
+        result = await self._request(lambda rid: CheckFrame(rid, phones))
+        assert isinstance(result, Checked)
+        return result.results
+
+    async def presence(self, chat: str | None, state: str) -> None:
+        await self._request(lambda rid: PresenceFrame(rid, chat, state))
 
     async def statistics(self) -> SimNetworkStatistics:
         result = await self._request(StatsFrame)

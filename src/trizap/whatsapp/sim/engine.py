@@ -52,6 +52,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import attrs
 import trio
 
+from ...protocol.chats import AccountState, ChatState
 from ...protocol.enums import FaultKind
 from ...protocol.groups import GroupOp, GroupResult
 from ...protocol.outgoing import OutgoingMessage, OutgoingText, SimMessage, media_of
@@ -71,14 +72,17 @@ from ..engine import (
     MediaSink,
     MediaUnavailable,
     Message,
+    OnWhatsApp,
     Paired,
     PairingTimeout,
+    ProfilePicture,
     Qr,
     Receipt,
     phone_jid,
 )
 from .link import (
     Delivery,
+    Ephemeral,
     Link,
     LinkLost,
     NotAttached,
@@ -389,6 +393,9 @@ class SimEngine:
         handed: list[tuple[int, trio.Event]] = []
         while self._inbox:
             push = self._inbox.popleft()
+            if isinstance(push, Ephemeral):
+                await self._emit(events, push.event)  # presence: nothing to acknowledge
+                continue
             assert isinstance(push, Delivery)
             stored = trio.Event()
             event: Message | Receipt | GroupChange = attrs.evolve(push.event, persisted=stored)
@@ -491,6 +498,36 @@ class SimEngine:
         link = self._connected_link()
         try:
             return await link.group(op)
+        except (LinkLost, NotAttached) as exc:
+            raise EngineNotReady(f"not connected: {exc}") from None
+
+    # chats, contacts and presence
+
+    async def is_on_whatsapp(self, phones: Sequence[str]) -> list[OnWhatsApp]:
+        await self._responsive()
+        link = self._connected_link()
+        try:
+            return await link.check(list(phones))
+        except (LinkLost, NotAttached) as exc:
+            raise EngineNotReady(f"not connected: {exc}") from None
+
+    async def profile_picture(self, jid: str) -> ProfilePicture | None:
+        """The sim's people have no pictures."""
+        await self._responsive()
+        self._connected_link()
+        return None
+
+    async def send_chat_presence(self, chat: str, state: ChatState) -> None:
+        await self._presence(chat, state)
+
+    async def send_presence(self, state: AccountState) -> None:
+        await self._presence(None, state)
+
+    async def _presence(self, chat: str | None, state: str) -> None:
+        await self._responsive()
+        link = self._connected_link()
+        try:
+            await link.presence(chat, state)
         except (LinkLost, NotAttached) as exc:
             raise EngineNotReady(f"not connected: {exc}") from None
 

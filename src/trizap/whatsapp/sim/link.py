@@ -10,12 +10,13 @@ on), `send`, `ack` (an envelope handed over: it leaves the queue), `mark_read`,
 `inbound` (an outside contact writes, to the number or in a group it is in), `group` (a
 group operation, answered with a result or a refusal: `groups.py`); files, in chunks of
 at most `MEDIA_CHUNK` bytes (`blob_open`, `blob_write`, `blob_close`, `blob_read`;
-`upload` and `download` below do a whole file with them); and what the phone does
-whether its device is connected or not: `unlink` a device, `ban` (WhatsApp bans it).
+`upload` and `download` below do a whole file with them); what the phone does whether
+its device is connected or not: `unlink` a device, `ban` (WhatsApp bans it); `check`
+which numbers have WhatsApp, and show `presence`.
 
 Pushes: `Delivery(envelope_id, event)` — a message for the number, a receipt for one
-it sent, or a change of a group it is in — and `Replaced` when another device of the
-number attached.
+it sent, or a change of a group it is in —, `Replaced` when another device of the
+number attached, and `Ephemeral` presence (never acknowledged).
 
 Failures: `LinkLost` (the connection is gone: the engine is disconnected and reconnects),
 `NotAttached` (the link is not connected as a number: not ready), `NumberTaken` (another
@@ -34,11 +35,14 @@ from ...protocol.outgoing import OutgoingMessage, SimMessage
 from ..engine import (
     MEDIA_CHUNK,
     Banned,
+    ChatPresence,
     GroupChange,
     LoggedOut,
     MediaReader,
     MediaSink,
     Message,
+    OnWhatsApp,
+    Presence,
     Receipt,
 )
 from .model import Blob, Life, Resumed
@@ -67,7 +71,14 @@ class Replaced:
     """Another device of the number attached: this one receives nothing more."""
 
 
-Push = Delivery | Replaced
+@attrs.frozen
+class Ephemeral:
+    """Presence: pushed at once to a device that is there, never queued nor acknowledged."""
+
+    event: ChatPresence | Presence
+
+
+Push = Delivery | Replaced | Ephemeral
 
 
 class Link(Protocol):
@@ -104,6 +115,14 @@ class Link(Protocol):
     async def ban(self, number: str) -> float: ...
 
     async def group(self, op: GroupOp) -> GroupResult: ...
+
+    # chats, contacts and presence
+    async def check(self, phones: list[str]) -> list[OnWhatsApp]: ...
+
+    async def presence(self, chat: str | None, state: str) -> None:
+        """Shows `state` in `chat` (typing, recording, paused) or, without a chat, to
+        everyone who follows the number (available, unavailable)."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -33,18 +33,30 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import trio
 
 from ...dbthread import Executor
+from ...protocol.chats import AccountState, ChatState
 from ...protocol.groups import CreateGroupOp, GroupOp, GroupRefusal, GroupResult
 from ...protocol.outgoing import OutgoingMessage, SimMessage
-from ..engine import MEDIA_CHUNK, Banned, GroupChange, LoggedOut, Message, Receipt, phone_jid
+from ..engine import (
+    MEDIA_CHUNK,
+    Banned,
+    ChatPresence,
+    GroupChange,
+    LoggedOut,
+    Message,
+    OnWhatsApp,
+    Presence,
+    Receipt,
+    phone_jid,
+)
 from . import db
 from .groups import GroupBook, Outcome
-from .link import Delivery, LinkLost, NotAttached, NumberTaken, Push, Replaced
+from .link import Delivery, Ephemeral, LinkLost, NotAttached, NumberTaken, Push, Replaced
 from .model import (
     BLOB_RETENTION_S,
     BLOB_UPLOAD_S,
@@ -71,6 +83,7 @@ from .model import (
     read_at,
     receipt,
 )
+from .presence import Follows
 
 log = logging.getLogger("trizap.sim.network")
 
@@ -177,6 +190,15 @@ class LocalLink:
     async def group(self, op: GroupOp) -> GroupResult:
         return await self._net.group(self._attached(), op)
 
+    async def check(self, phones: list[str]) -> list[OnWhatsApp]:
+        self._attached()
+        await trio.lowlevel.checkpoint()
+        return self._net.check(phones)
+
+    async def presence(self, chat: str | None, state: str) -> None:
+        await trio.lowlevel.checkpoint()
+        self._net.presence(self._attached(), chat, state)
+
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
         self.close()
@@ -248,6 +270,7 @@ class SimNetwork:
         heapq.heapify(self._reads)
         self._groups = GroupBook(loaded.groups)
         self._routed = self._to_outside = self._duplicates = self._dropped = 0
+        self._follows = Follows()
 
     @property
     def seed(self) -> int:
@@ -458,6 +481,7 @@ class SimNetwork:
                 event = Receipt((wa_id,), to_jid, to_jid, "delivered", self._now())
                 added, dropped = self._enqueue(number, event, None, due)
         elif recipient is not None and recipient.linked:
+            self._follows.meet(number, recipient.number)
             event = delivered_message(
                 message,
                 wa_id,
@@ -718,6 +742,43 @@ class SimNetwork:
             deadline = self._reads[0][0] if self._reads else math.inf
             with trio.move_on_at(self._clock.until(deadline)):
                 await self._reads_changed.wait()
+
+    # -- contacts and presence --------------------------------------------------------------
+
+    def check(self, phones: list[str]) -> list[OnWhatsApp]:
+        """A number has WhatsApp when a phone of this network holds it (it is paired)."""
+        now = self._clock.now()
+        results = []
+        for raw in phones:
+            number = digits(raw)
+            phone = self._phones.get(number)
+            on = phone is not None and bool(phone.linked) and phone.ban_left(now) is None
+            results.append(OnWhatsApp(number, on, phone_jid(number) if on else None))
+        return results
+
+    def presence(self, link: LocalLink, chat: str | None, state: str) -> None:
+        """Presence goes to those who follow the number, at once, if their device is
+        there; else it is lost (as WhatsApp's is)."""
+        number = link.number
+        assert number is not None
+        me = phone_jid(number)
+        if chat is None:
+            if state not in ("available", "unavailable"):
+                raise ValueError(f"not an account state: {state!r}")
+            for follower in self._follows.followers(number):
+                holder = self._holders.get(follower)
+                if holder is not None:
+                    holder.push_nowait(Ephemeral(Presence(me, cast(AccountState, state))))
+            return
+        if state not in ("typing", "recording", "paused"):
+            raise ValueError(f"not a chat state: {state!r}")
+        to, _ = parse_recipient(chat)
+        if to is None or to == number:
+            return  # groups are played elsewhere; nobody to show one's own chat
+        self._follows.meet(number, to)
+        holder = self._holders.get(to)
+        if holder is not None:
+            holder.push_nowait(Ephemeral(ChatPresence(me, me, cast(ChatState, state))))
 
     # -- the phone's own doings: unlink, ban -------------------------------------------------
 

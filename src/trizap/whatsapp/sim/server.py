@@ -14,7 +14,7 @@ from typing import Final
 import trio
 
 from ..framing import FrameBuffer, ProtocolError, send_frames
-from .link import Delivery, LinkLost, NotAttached, NumberTaken
+from .link import Delivery, Ephemeral, LinkLost, NotAttached, NumberTaken
 from .network import LocalLink, SimNetwork
 from .wire import (
     HEARTBEAT_S,
@@ -32,9 +32,12 @@ from .wire import (
     BlobOpenFrame,
     BlobReadFrame,
     BlobWriteFrame,
+    Checked,
+    CheckFrame,
     CheckOwnerFrame,
     DeliveryFrame,
     DoneFrame,
+    EphemeralFrame,
     FailFrame,
     FromNetwork,
     GroupAnswer,
@@ -44,6 +47,7 @@ from .wire import (
     Linked,
     LinkFrame,
     Nothing,
+    PresenceFrame,
     ReadFrame,
     ReplacedFrame,
     Request,
@@ -187,6 +191,10 @@ async def _call(link: LocalLink, request: Request) -> Result:
             return link.network.statistics()
         case GroupFrame(op=op):
             return GroupAnswer(await link.group(op))
+        case CheckFrame(phones=phones):
+            return Checked(await link.check(phones))
+        case PresenceFrame(chat=chat, state=state):
+            await link.presence(chat, state)
     return Nothing()
 
 
@@ -194,6 +202,8 @@ async def _pushes(link: LocalLink, out: trio.MemorySendChannel[FromNetwork]) -> 
     async for push in link.pushes:
         if isinstance(push, Delivery):
             await out.send(DeliveryFrame(push.envelope_id, push.event))
+        elif isinstance(push, Ephemeral):
+            await out.send(EphemeralFrame(push.event))
         else:
             await out.send(ReplacedFrame())
 

@@ -18,7 +18,7 @@ import attrs
 
 from ...protocol.groups import GroupOp, GroupResult
 from ...protocol.outgoing import OutgoingMessage, SimMessage
-from ..engine import Banned, EngineEvent, LoggedOut
+from ..engine import Banned, EngineEvent, LoggedOut, OnWhatsApp
 from ..framing import Codec
 from .model import Blob, Life, Resumed, SimNetworkStatistics
 
@@ -134,6 +134,22 @@ class StatsFrame:
     rid: int
 
 
+# chats, contacts and presence
+
+
+@attrs.frozen
+class CheckFrame:
+    rid: int
+    phones: list[str]
+
+
+@attrs.frozen
+class PresenceFrame:
+    rid: int
+    chat: str | None
+    state: str
+
+
 @attrs.frozen
 class GroupFrame:
     """A group operation of the attached number (answered with a `GroupAnswer`)."""
@@ -169,6 +185,8 @@ Request = (
     | BanFrame
     | StatsFrame
     | GroupFrame
+    | CheckFrame
+    | PresenceFrame
 )
 ToNetwork = Request | AckFrame | HeartbeatFrame
 
@@ -207,6 +225,11 @@ class GroupAnswer:
     result: GroupResult
 
 
+@attrs.frozen
+class Checked:
+    results: list[OnWhatsApp]
+
+
 Result = (
     Life
     | Linked
@@ -220,6 +243,7 @@ Result = (
     | BlobId
     | BlobData
     | GroupAnswer
+    | Checked
 )
 
 
@@ -250,7 +274,16 @@ class ReplacedFrame:
     pass
 
 
-FromNetwork = DoneFrame | FailFrame | DeliveryFrame | ReplacedFrame | HeartbeatFrame
+@attrs.frozen
+class EphemeralFrame:
+    """Presence, pushed; never acknowledged."""
+
+    event: EngineEvent  # a ChatPresence or a Presence
+
+
+FromNetwork = (
+    DoneFrame | FailFrame | DeliveryFrame | ReplacedFrame | HeartbeatFrame | EphemeralFrame
+)
 
 ENGINE_CODEC: Final[Codec[ToNetwork, FromNetwork]] = Codec(ToNetwork, FromNetwork, Result)
 NETWORK_CODEC: Final[Codec[FromNetwork, ToNetwork]] = Codec(FromNetwork, ToNetwork, Result)
