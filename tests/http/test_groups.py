@@ -474,3 +474,48 @@ async def test_bad_group_requests_are_4xx_and_change_nothing(server: Server) -> 
     assert [
         e["data"]["action"] for e in await events(server, acme, mark) if e["session"] == "alice"
     ] == ["promote"]
+
+
+async def test_a_groups_messages_are_a_group_chat_of_each_member(server: Server) -> None:
+    """The chat store and the sim's groups together: the group is one chat of kind `group`
+    for its creator and its members, its messages with `from` the member who wrote."""
+    acme, globex = await world(server)
+    http = server.http
+    start, carol_start = await last_seq(server, acme), await last_seq(server, globex)
+    r = await http.post(
+        "/v1/sessions/alice/groups",
+        json={"subject": "Shop team", "participants": [BOB, CAROL]},
+        headers=bearer(acme),
+    )
+    gid = r.json()["jid"]
+    await server.wait_event(acme, group_event("bob", "group.participants", action="add"), start)
+    mine = (await send(server, acme, "alice", gid, "hello team")).json()["id"]
+    await server.wait_event(acme, received("bob", "hello team"), start)
+    await server.wait_event(globex, received("carol", "hello team"), carol_start)
+    hers = (await send(server, globex, "carol", gid, "hi alice")).json()["id"]
+    await server.wait_event(acme, received("alice", "hi alice"), start)
+    await server.wait_event(acme, received("bob", "hi alice"), start)
+    # A session files what it sent once it is `sent` (it has its WhatsApp id then).
+    for token, id_ in ((acme, mine), (globex, hers)):
+        await server.wait_event(token, lambda e, i=id_: _sent(e, i))
+
+    for token, session, unread in ((acme, "alice", 1), (acme, "bob", 2), (globex, "carol", 1)):
+        r = await http.get(f"/v1/sessions/{session}/chats", headers=bearer(token))
+        assert r.status_code == 200, r.text
+        [chat] = [c for c in r.json()["chats"] if c["jid"] == gid]
+        assert (chat["kind"], chat["unread"]) == ("group", unread), (session, chat)
+        assert chat["last_message"]["text"] == "hi alice"
+        r = await http.get(
+            f"/v1/sessions/{session}/chats/{quote(gid, safe='')}/messages", headers=bearer(token)
+        )
+        assert r.status_code == 200, r.text
+        shown = [(m["from"], m["text"]) for m in r.json()["messages"]]
+        assert shown == [(jid(CAROL), "hi alice"), (jid(ALICE), "hello team")], (session, shown)
+
+
+def _sent(event: dict[str, Any], message_id: str) -> bool:
+    return (
+        event["type"] == "message.status"
+        and event["data"]["id"] == message_id
+        and event["data"]["status"] in ("sent", "delivered", "read")
+    )
